@@ -1,0 +1,240 @@
+"""Workspace configuration: one TOML file, validated by pydantic.
+
+Paths in the file are relative to the file itself. Environment variables override the stores, the
+models folder and each source's files (see ``ENV_*`` below), so one config can serve a laptop and a
+scheduled job.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from account_health.errors import ConfigError, WorkspaceNotFoundError
+
+CONFIG_FILE = "account-health.toml"
+ENV_ANALYTICAL_STORE = "ACCOUNT_HEALTH_ANALYTICAL_STORE"
+ENV_OPERATIONAL_STORE = "ACCOUNT_HEALTH_OPERATIONAL_STORE"
+ENV_MODELS_DIR = "ACCOUNT_HEALTH_MODELS_DIR"
+# ACCOUNT_HEALTH_SOURCE_<NAME>_FILES, with several paths separated by os.pathsep.
+ENV_SOURCE_FILES = "ACCOUNT_HEALTH_SOURCE_{name}_FILES"
+
+CANONICAL_TABLES = (
+    "accounts",
+    "contracts",
+    "churn_events",
+    "usage_events",
+    "usage_daily",
+    "users",
+    "sentiment_responses",
+    "tickets",
+    "contacts",
+    "contact_activity",
+    "contact_changes",
+    "integrations",
+)
+COLUMN_TYPES = ("string", "float", "int", "bool", "timestamp", "date", "epoch_s", "epoch_ms")
+
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSettings(_Section):
+    """Where the two stores and the model files live."""
+
+    analytical_store: str = "data/analytical.duckdb"
+    operational_store: str = "sqlite:///data/operational.sqlite"
+    models_dir: str = "models"
+
+
+class Resolution(_Section):
+    """Fill a canonical column by looking another column up in a stored canonical table."""
+
+    from_column: str = Field(alias="from")
+    table: Literal[CANONICAL_TABLES]  # type: ignore[valid-type]
+    key: str
+    value: str
+
+
+class CsvOptions(_Section):
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+
+class SourceConfig(_Section):
+    """One export (one or more files of the same layout) mapped onto one canonical table."""
+
+    table: Literal[CANONICAL_TABLES]  # type: ignore[valid-type]
+    files: list[str] = Field(min_length=1)
+    format: Literal["csv", "parquet", "auto"] = "auto"
+    columns: dict[str, str] = Field(default_factory=dict)
+    types: dict[str, Literal[COLUMN_TYPES]] = Field(default_factory=dict)  # type: ignore[valid-type]
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    resolve: dict[str, Resolution] = Field(default_factory=dict)
+    loaded_at: str | None = None
+    csv: CsvOptions = CsvOptions()
+
+
+class SignalSettings(_Section):
+    """Windows, weights and exclusions of the five signals."""
+
+    default_timezone: str = "UTC"
+    usage_window_days: int = Field(28, ge=7, le=90)
+    internal_user_patterns: list[str] = Field(default_factory=list)
+    internal_email_domains: list[str] = Field(default_factory=list)
+    sentiment_half_life_days: float = Field(90.0, gt=0)
+    sentiment_lookback_days: int = Field(365, ge=1)
+    support_window_days: int = Field(90, ge=1)
+    support_normalisation: Literal["absolute", "per_active_user"] = "absolute"
+    severity_weights: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 4.0, "high": 2.0, "normal": 1.0, "low": 0.5}
+    )
+    champion_departure_cap_days: int = Field(365, ge=1)
+    integrations_change_days: int = Field(90, ge=1)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA timezone name such as 'UTC' or 'Europe/Berlin'") from None
+        return value
+
+
+class TrainingSettings(_Section):
+    """Snapshot grid, horizon, hold-out and guards of `account-health train`."""
+
+    window_months: int = Field(18, ge=1, le=120)
+    snapshot_every_days: int = Field(30, ge=1, le=365)
+    horizon_days: int = Field(90, ge=1, le=730)
+    end: date | None = None
+    holdout_fraction: float = Field(0.25, gt=0.0, lt=1.0)
+    min_churn_events: int = Field(100, ge=1)
+    bootstrap_samples: int = Field(500, ge=50, le=10000)
+    regularisation_c: float = Field(1.0, gt=0.0)
+    seed: int = 0
+    max_model_age_days: int = Field(90, ge=1)
+
+
+class TierSettings(_Section):
+    """Lower bounds (inclusive) of churn probability for each tier; Dark-Green is below `green`."""
+
+    red: Probability = 0.60
+    orange: Probability = 0.40
+    yellow: Probability = 0.20
+    green: Probability = 0.08
+
+    @model_validator(mode="after")
+    def _descending(self) -> TierSettings:
+        if not self.red > self.orange > self.yellow > self.green:
+            raise ValueError(
+                f"cut-offs must fall from red to green, got red={self.red}, orange={self.orange}, "
+                f"yellow={self.yellow}, green={self.green}"
+            )
+        return self
+
+
+class Config(_Section):
+    """The whole account-health.toml."""
+
+    workspace: WorkspaceSettings = WorkspaceSettings()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    signals: SignalSettings = SignalSettings()
+    training: TrainingSettings = TrainingSettings()
+    tiers: TierSettings = TierSettings()
+
+
+class Workspace:
+    """A loaded configuration together with the folder its relative paths start from."""
+
+    def __init__(self, config: Config, root: Path) -> None:
+        self.config = config
+        self.root = root.resolve()
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config against the config file's folder."""
+        candidate = Path(os.path.expanduser(value))
+        return candidate if candidate.is_absolute() else self.root / candidate
+
+    @property
+    def analytical_store_path(self) -> Path:
+        return self.path(os.environ.get(ENV_ANALYTICAL_STORE) or self.config.workspace.analytical_store)
+
+    @property
+    def operational_store_url(self) -> str:
+        url = os.environ.get(ENV_OPERATIONAL_STORE) or self.config.workspace.operational_store
+        return _absolute_sqlite_url(url, self.root)
+
+    @property
+    def models_dir(self) -> Path:
+        return self.path(os.environ.get(ENV_MODELS_DIR) or self.config.workspace.models_dir)
+
+    def source_files(self, name: str) -> list[str]:
+        """Return the source's file patterns, from its environment variable when that is set."""
+        override = os.environ.get(ENV_SOURCE_FILES.format(name=name.upper()))
+        if override:
+            return [part for part in override.split(os.pathsep) if part]
+        return list(self.config.sources[name].files)
+
+
+def load_workspace(folder: str | Path) -> Workspace:
+    """Read and validate `account-health.toml` in `folder`."""
+    root = Path(folder)
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise WorkspaceNotFoundError(
+            f"no {CONFIG_FILE} in {root.resolve()}; run `account-health init {root}` to create a workspace, "
+            "or pass --workspace DIR"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return Workspace(parse_config(raw, str(path)), root)
+
+
+def parse_config(raw: dict[str, Any], origin: str = CONFIG_FILE) -> Config:
+    """Validate a parsed TOML document, turning pydantic's errors into one readable message."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{origin} is invalid:"]
+        lines.extend(_describe_error(error) for error in exc.errors())
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _describe_error(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"  {key}: unknown key; check its spelling against the commented template from `account-health init`"
+    value = error.get("input")
+    allowed = ""
+    if error["type"] == "literal_error":
+        allowed = f"; allowed: {error['ctx']['expected']}"
+    return f"  {key} = {value!r}: {error['msg']}{allowed}"
+
+
+def _absolute_sqlite_url(url: str, root: Path) -> str:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url == "sqlite:///:memory:":
+        return url
+    path = Path(url[len(prefix) :])
+    if not path.is_absolute():
+        path = root / path
+    return prefix + str(path)

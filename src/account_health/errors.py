@@ -1,0 +1,51 @@
+"""Exceptions and warning categories raised by the library.
+
+Library code raises these; the CLI and the API turn them into messages and exit codes at the edge.
+Every message names the offending value and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class AccountHealthError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class ConfigError(AccountHealthError):
+    """The workspace configuration is missing, unreadable or invalid."""
+
+
+class WorkspaceNotFoundError(ConfigError):
+    """No account-health.toml in the selected workspace folder."""
+
+
+class SourceError(AccountHealthError):
+    """A source file cannot be read as configured (missing file, missing column, bad mapping)."""
+
+
+class NoDataError(AccountHealthError):
+    """A command needs ingested data or a trained model that the workspace does not have."""
+
+
+class TrainingError(AccountHealthError):
+    """Training cannot produce a trustworthy model from the data (too few churn events, no rows)."""
+
+
+class ModelArtifactError(AccountHealthError):
+    """A model file is not a valid account-health model artifact."""
+
+
+class AccountHealthWarning(UserWarning):
+    """Base class of the statistical and data-quality caveats the library reports."""
+
+
+class StaleModelWarning(AccountHealthWarning):
+    """The model's training data ends long before the as-of date it scores."""
+
+
+class NotValidatedWarning(AccountHealthWarning):
+    """The model could not be shown to beat the base rate on its hold-out."""
+
+
+class SeparationWarning(AccountHealthWarning):
+    """A feature separates churned from retained accounts perfectly, or features are collinear."""

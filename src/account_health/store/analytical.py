@@ -1,0 +1,98 @@
+"""The analytical store: a DuckDB file holding the canonical tables, read through Ibis.
+
+One DuckDB connection is opened per process and shared: Ibis gets it through `from_connection`, and
+the ingest writes through the same connection inside one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import duckdb
+import ibis
+from ibis.backends.duckdb import Backend as DuckDBBackend
+
+from account_health.sources.canonical import META_COLUMNS, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
+
+_DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP",
+    "date": "DATE",
+}
+
+QUARANTINE_TABLE = "quarantine"
+LOADS_TABLE = "loads"
+
+
+class AnalyticalStore:
+    """An open DuckDB analytical store with its Ibis backend."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path | None) -> None:
+        self.connection = connection
+        self.path = path
+        self.ibis: DuckDBBackend = ibis.duckdb.from_connection(connection)
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def table(self, name: str) -> ibis.Table:
+        return self.ibis.table(name)
+
+    def has_rows(self, name: str) -> bool:
+        row = self.connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        return bool(row and row[0])
+
+    def __enter__(self) -> AnalyticalStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_analytical_store(path: Path | None, read_only: bool = False) -> AnalyticalStore:
+    """Open (and on first use create) the DuckDB file at `path`; None opens an in-memory store."""
+    if path is not None and not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    target = str(path) if path is not None else ":memory:"
+    connection = duckdb.connect(target, read_only=read_only)
+    # Timestamps are stored as naive UTC; casts to TIMESTAMPTZ must read them as UTC.
+    connection.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        create_tables(connection)
+    log.debug("opened analytical store %s", target)
+    return AnalyticalStore(connection, path)
+
+
+def create_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical table, the quarantine and the load log when they are missing."""
+    for spec in TABLES.values():
+        connection.execute(_create_statement(spec))
+    connection.execute(
+        f"""CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
+            load_id BIGINT, source VARCHAR, "table" VARCHAR, file VARCHAR, row_number BIGINT,
+            "column" VARCHAR, value VARCHAR, reason VARCHAR, quarantined_at TIMESTAMP)"""
+    )
+    connection.execute(
+        f"""CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
+            load_id BIGINT, source VARCHAR, "table" VARCHAR, files VARCHAR, backfill BOOLEAN,
+            started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, new_version BIGINT,
+            unchanged BIGINT, quarantined BIGINT, unattributed BIGINT)"""
+    )
+
+
+def column_definitions(spec: TableSpec) -> list[tuple[str, str]]:
+    """Return (name, DuckDB type) for the table's canonical and metadata columns."""
+    columns = [(column.name, _DUCKDB_TYPES[column.type]) for column in spec.columns]
+    columns += [(name, _DUCKDB_TYPES[type_]) for name, type_ in META_COLUMNS.items()]
+    return columns
+
+
+def _create_statement(spec: TableSpec) -> str:
+    body = ", ".join(f'"{name}" {type_}' for name, type_ in column_definitions(spec))
+    return f'CREATE TABLE IF NOT EXISTS "{spec.name}" ({body})'

@@ -1,0 +1,178 @@
+"""The operational store: runs, the model registry and the scores history, via SQLAlchemy Core.
+
+A SQLite file by default (in WAL mode, so readers keep working while a run writes), PostgreSQL by
+URL. The schema is created and upgraded by the Alembic migrations beside this module.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("as_of", sa.DateTime),
+    sa.Column("details", sa.Text),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("training_end", sa.DateTime, nullable=False),
+    sa.Column("validated", sa.Boolean, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("artifact", sa.Text, nullable=False),
+)
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("account_id", sa.String(255), primary_key=True),
+    sa.Column("as_of", sa.DateTime, primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("contributions", sa.Text, nullable=False),
+    sa.Column("signals", sa.Text, nullable=False),
+    sa.Column("validated", sa.Boolean, nullable=False),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
+)
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def connect(url: str) -> Engine:
+    """Create an engine for `url`; SQLite files get WAL mode and a busy timeout."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_operational_store(url: str) -> Engine:
+    """Connect to the operational store and migrate it to the current schema."""
+    engine = connect(url)
+    upgrade(engine)
+    log.debug("opened operational store %s", engine.url.render_as_string(hide_password=True))
+    return engine
+
+
+def now() -> datetime:
+    """Return the current instant as a naive UTC datetime, the form every store column uses."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def start_run(engine: Engine, kind: str, as_of: datetime | None = None) -> int:
+    with engine.begin() as connection:
+        result = connection.execute(
+            runs.insert().values(kind=kind, status="running", started_at=now(), as_of=as_of)
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def finish_run(engine: Engine, run_id: int, status: str, details: Mapping[str, Any] | None = None) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            runs.update()
+            .where(runs.c.run_id == run_id)
+            .values(status=status, finished_at=now(), details=json.dumps(details or {}, default=str))
+        )
+
+
+def register_model(
+    engine: Engine,
+    model_version: str,
+    training_end: datetime,
+    validated: bool,
+    path: Path,
+    sha256: str,
+    artifact: str,
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.delete(models).where(models.c.model_version == model_version))
+        connection.execute(
+            models.insert().values(
+                model_version=model_version,
+                created_at=now(),
+                training_end=training_end,
+                validated=validated,
+                path=str(path),
+                sha256=sha256,
+                artifact=artifact,
+            )
+        )
+
+
+def latest_model_row(engine: Engine) -> Mapping[str, Any] | None:
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(models).order_by(models.c.created_at.desc(), models.c.model_version.desc()).limit(1)
+        ).first()
+    return row._mapping if row is not None else None
+
+
+def replace_scores(engine: Engine, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Replace every score of (as_of, model_version) with `rows`, in one transaction."""
+    rows = list(rows)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.delete(scores).where(scores.c.as_of == as_of, scores.c.model_version == model_version)
+        )
+        if rows:
+            connection.execute(scores.insert(), rows)
+    return len(rows)
+
+
+def read_scores(engine: Engine, as_of: datetime | None = None, account_id: str | None = None) -> list[dict[str, Any]]:
+    """Return scores of one as-of date (the latest when None), optionally of one account."""
+    with engine.connect() as connection:
+        if as_of is None:
+            as_of = connection.execute(sa.select(sa.func.max(scores.c.as_of))).scalar()
+            if as_of is None:
+                return []
+        query = sa.select(scores).where(scores.c.as_of == as_of)
+        if account_id is not None:
+            query = query.where(scores.c.account_id == account_id)
+        query = query.order_by(scores.c.probability.desc(), scores.c.account_id)
+        return [dict(row._mapping) for row in connection.execute(query)]
