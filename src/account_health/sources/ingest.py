@@ -1,0 +1,521 @@
+"""Load exports into the canonical tables: map, type, quarantine, version and account for every row.
+
+One call of `ingest` is one DuckDB transaction over every source it loads, so a crash leaves the store
+as it was. Each row read ends up in exactly one of four counts: inserted (a key never seen), new
+version (a known key with different content), unchanged (content already stored) or quarantined
+(stored in the quarantine table with file, row, column, value and reason).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from account_health.config import SourceConfig, Workspace
+from account_health.errors import SourceError
+from account_health.sources import files as source_files
+from account_health.sources.canonical import TABLES, TableSpec
+from account_health.sources.sql import (
+    identifier,
+    literal,
+    parse_expression,
+    quarantine_checks,
+)
+from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, AnalyticalStore
+from account_health.store.operational import now
+
+log = logging.getLogger(__name__)
+
+# Sources load in this table order, so that ids resolve against tables loaded earlier in the same run.
+_TABLE_ORDER = (
+    "accounts",
+    "contracts",
+    "users",
+    "contacts",
+    "churn_events",
+    "usage_events",
+    "usage_daily",
+    "sentiment_responses",
+    "tickets",
+    "contact_changes",
+    "contact_activity",
+    "integrations",
+)
+_EPOCH = "TIMESTAMP '1970-01-01 00:00:00'"
+
+ProgressCallback = Callable[[str, str, int, int], None]
+
+
+@dataclass
+class SourceCounts:
+    """What one source's load did with every row it read."""
+
+    source: str
+    table: str
+    files: list[str]
+    backfill: bool
+    read: int = 0
+    inserted: int = 0
+    new_version: int = 0
+    unchanged: int = 0
+    quarantined: int = 0
+    unattributed: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.inserted + self.new_version + self.unchanged + self.quarantined
+
+
+@dataclass
+class IngestReport:
+    load_id: int
+    ingested_at: datetime
+    sources: list[SourceCounts] = field(default_factory=list)
+
+
+@dataclass
+class _Plan:
+    name: str
+    config: SourceConfig
+    spec: TableSpec
+    files: list[Path]
+    # canonical column -> source column name, for the columns the files provide
+    mapped: dict[str, str]
+
+
+def ingest(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    sources: Sequence[str] | None = None,
+    backfill: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Load the configured sources (all, or those named) into the analytical store in one transaction.
+
+    A source's first load, or any load with `backfill=True`, makes each row available at its own event
+    time; later loads make rows available at max(event time, ingest time). A source that maps a
+    `loaded_at` column uses max(event time, loaded_at) instead, in every load.
+    """
+    names = _ordered_sources(workspace, sources)
+    plans = [_plan(workspace, name) for name in names]
+
+    connection = store.connection
+    load_id = _next_load_id(store)
+    ingested_at = now()
+    report = IngestReport(load_id, ingested_at)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        for plan in plans:
+            counts = _load_source(store, workspace, plan, load_id, ingested_at, backfill, progress)
+            report.sources.append(counts)
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    for counts in report.sources:
+        log.info(
+            "ingested %s: read %d, inserted %d, new version %d, unchanged %d, quarantined %d, unattributed %d",
+            counts.source,
+            counts.read,
+            counts.inserted,
+            counts.new_version,
+            counts.unchanged,
+            counts.quarantined,
+            counts.unattributed,
+        )
+    return report
+
+
+def _ordered_sources(workspace: Workspace, requested: Sequence[str] | None) -> list[str]:
+    configured = workspace.config.sources
+    if not configured:
+        raise SourceError(
+            f"{workspace.config_path} configures no sources; add a [sources.NAME] section per export"
+        )
+    names = list(requested) if requested else list(configured)
+    unknown = [name for name in names if name not in configured]
+    if unknown:
+        raise SourceError(
+            f"unknown source {unknown[0]!r}; configured sources: {', '.join(sorted(configured))}"
+        )
+
+    def rank(name: str) -> tuple[int, int]:
+        config = configured[name]
+        depends_later = max((_TABLE_ORDER.index(r.table) for r in config.resolve.values()), default=-1)
+        return (max(_TABLE_ORDER.index(config.table), depends_later + 1), names.index(name))
+
+    return sorted(names, key=rank)
+
+
+def _plan(workspace: Workspace, name: str) -> _Plan:
+    """Check a source's files and mapping before anything is written."""
+    config = workspace.config.sources[name]
+    spec = TABLES[config.table]
+    paths = source_files.expand_files(workspace.source_files(name), workspace.root, name)
+    for column in list(config.columns) + list(config.types) + list(config.values) + list(config.constants):
+        if column not in spec.column_names:
+            raise SourceError(
+                f"[sources.{name}] names column {column!r}, which {spec.name} does not have; "
+                f"its columns are {', '.join(spec.column_names)}"
+            )
+    for column, declared in config.types.items():
+        _check_declared_type(name, spec, column, declared)
+
+    mapped: dict[str, str] = {}
+    for path in paths:
+        header = source_files.read_header(path, config)
+        for column in spec.columns:
+            if column.name in config.constants:
+                continue
+            source_column = config.columns.get(column.name, column.name)
+            if source_column in header:
+                mapped[column.name] = source_column
+                continue
+            explicitly_mapped = column.name in config.columns
+            resolved = column.name in config.resolve
+            derived = column.name in spec.derived
+            if explicitly_mapped or (column.required and not resolved and not derived):
+                raise SourceError(
+                    f"{path}: required column {source_column!r} is missing (canonical {spec.name}.{column.name}); "
+                    f"set [sources.{name}.columns] {column.name} = \"<column in your file>\" "
+                    f"(the file has: {', '.join(header)})"
+                )
+        for target, resolution in config.resolve.items():
+            if resolution.from_column not in header:
+                raise SourceError(
+                    f"{path}: column {resolution.from_column!r} named in [sources.{name}.resolve.{target}] "
+                    f"is missing (the file has: {', '.join(header)})"
+                )
+        if config.loaded_at is not None and config.loaded_at not in header:
+            raise SourceError(
+                f"{path}: column {config.loaded_at!r} named by [sources.{name}] loaded_at is missing "
+                f"(the file has: {', '.join(header)})"
+            )
+    return _Plan(name, config, spec, paths, mapped)
+
+
+def _check_declared_type(source: str, spec: TableSpec, column: str, declared: str) -> None:
+    canonical = spec.column(column).type
+    compatible = {
+        "timestamp": {"timestamp", "epoch_s", "epoch_ms", "date"},
+        "date": {"date", "timestamp", "epoch_s", "epoch_ms"},
+        "float": {"float", "int"},
+        "int": {"int", "float"},
+        "bool": {"bool"},
+        "string": {"string"},
+    }[canonical]
+    if declared not in compatible:
+        raise SourceError(
+            f"[sources.{source}.types] {column} = {declared!r} cannot fill the {canonical} column "
+            f"{spec.name}.{column}; use one of {', '.join(sorted(compatible))}"
+        )
+
+
+def _next_load_id(store: AnalyticalStore) -> int:
+    row = store.connection.execute(f"SELECT coalesce(max(load_id), 0) + 1 FROM {LOADS_TABLE}").fetchone()
+    return int(row[0]) if row else 1
+
+
+def _load_source(
+    store: AnalyticalStore,
+    workspace: Workspace,
+    plan: _Plan,
+    load_id: int,
+    ingested_at: datetime,
+    backfill: bool,
+    progress: ProgressCallback | None,
+) -> SourceCounts:
+    connection = store.connection
+    first_load = not _source_has_rows(store, plan)
+    counts = SourceCounts(
+        plan.name,
+        plan.spec.name,
+        [_display_path(path, workspace.root) for path in plan.files],
+        backfill=backfill or first_load,
+    )
+    started_at = now()
+
+    _stage_raw(store, plan, workspace.root, progress)
+    counts.read = _count(store, "_stage_raw")
+    _stage_typed(store, plan)
+    _resolve(store, plan)
+    counts.quarantined = _quarantine(store, plan, load_id)
+    _hash_and_time(store, plan, ingested_at, counts.backfill)
+    _classify(store, plan)
+    for status, total in connection.execute(
+        "SELECT _status, count(*) FROM _classified GROUP BY _status"
+    ).fetchall():
+        setattr(counts, status, int(total))
+    counts.unattributed = _count(store, "_classified", "_status <> 'unchanged' AND _unattributed")
+    _write(store, plan, load_id, ingested_at)
+
+    if not counts.balanced:
+        raise AssertionError(f"ingest of {plan.name} lost rows: {counts}")
+    connection.execute(
+        f"INSERT INTO {LOADS_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            load_id,
+            plan.name,
+            plan.spec.name,
+            "\n".join(counts.files),
+            counts.backfill,
+            started_at,
+            now(),
+            counts.read,
+            counts.inserted,
+            counts.new_version,
+            counts.unchanged,
+            counts.quarantined,
+            counts.unattributed,
+        ],
+    )
+    for table in ("_stage_raw", "_stage", "_classified"):
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+    return counts
+
+
+def _source_has_rows(store: AnalyticalStore, plan: _Plan) -> bool:
+    row = store.connection.execute(
+        f"SELECT count(*) FROM {identifier(plan.spec.name)} WHERE _source = ?", [plan.name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _display_path(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _raw_columns(plan: _Plan) -> list[str]:
+    """Names of the staged string columns: canonical columns, resolution inputs, loaded_at."""
+    columns = list(plan.spec.column_names)
+    columns += [f"_from_{target}" for target in plan.config.resolve]
+    if plan.config.loaded_at is not None:
+        columns.append("_loaded_raw")
+    return columns
+
+
+def _stage_raw(store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None) -> None:
+    connection = store.connection
+    columns = _raw_columns(plan)
+    body = ", ".join(f"{identifier(name)} VARCHAR" for name in columns)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE _stage_raw (_file VARCHAR, _file_order INTEGER, _row_number BIGINT, {body})"
+    )
+    for order, path in enumerate(plan.files):
+        display = _display_path(path, root)
+        for batch in source_files.iter_batches(path, plan.config):
+            staged = _map_batch(batch.table, plan, columns)
+            rows = staged.num_rows
+            staged = staged.add_column(0, "_row_number", pa.array(range(batch.first_row, batch.first_row + rows), pa.int64()))
+            staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
+            staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
+            connection.register("_batch", staged)
+            connection.execute("INSERT INTO _stage_raw SELECT * FROM _batch")
+            connection.unregister("_batch")
+            if progress is not None:
+                progress(plan.name, display, batch.bytes_done, batch.bytes_total)
+
+
+def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
+    """Rename, trim, map values and fill constants, keeping every value a string."""
+    rows = table.num_rows
+    arrays = []
+    for name in columns:
+        if name == "_loaded_raw":
+            source = plan.config.loaded_at
+        elif name.startswith("_from_"):
+            source = plan.config.resolve[name.removeprefix("_from_")].from_column
+        elif name in plan.config.constants:
+            arrays.append(pa.array([_constant_text(plan.config.constants[name])] * rows, pa.string()))
+            continue
+        else:
+            source = plan.mapped.get(name)
+        if source is None or source not in table.column_names:
+            arrays.append(pa.nulls(rows, pa.string()))
+            continue
+        column = pc.utf8_trim_whitespace(table.column(source).cast(pa.string()))
+        column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
+        mapping = plan.config.values.get(name)
+        if mapping:
+            keys = pa.array(list(mapping), pa.string())
+            index = pc.index_in(column, value_set=keys)
+            replaced = pc.take(pa.array(list(mapping.values()), pa.string()), index)
+            column = pc.if_else(pc.is_null(index), column, replaced)
+        arrays.append(column)
+    return pa.table(arrays, names=columns)
+
+
+def _constant_text(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
+    """Parse each staged string into its canonical type, keeping the raw text beside it."""
+    selects = ["_file", "_file_order", "_row_number"]
+    for column in plan.spec.columns:
+        declared = plan.config.types.get(column.name, column.type)
+        raw = identifier(column.name)
+        selects.append(f"{parse_expression(raw, declared, column.type)} AS {raw}")
+        selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
+    for target in plan.config.resolve:
+        selects.append(identifier(f"_from_{target}"))
+    if plan.config.loaded_at is not None:
+        selects.append(f"{parse_expression('_loaded_raw', 'timestamp', 'timestamp')} AS _loaded_at")
+        selects.append("_loaded_raw")
+    store.connection.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw")
+
+
+def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
+    """Fill columns through another canonical table, e.g. a usage row's subscription id to its account."""
+    for target, resolution in plan.config.resolve.items():
+        lookup_spec = TABLES[resolution.table]
+        for column in (resolution.key, resolution.value):
+            if column not in lookup_spec.column_names:
+                raise SourceError(
+                    f"[sources.{plan.name}.resolve.{target}] names {resolution.table}.{column}, which does not exist; "
+                    f"its columns are {', '.join(lookup_spec.column_names)}"
+                )
+        latest = _latest_versions_sql(lookup_spec)
+        store.connection.execute(
+            f"""UPDATE _stage SET {identifier(target)} = lookup.value
+                FROM (SELECT {identifier(resolution.key)} AS key, {identifier(resolution.value)} AS value
+                      FROM ({latest})) AS lookup
+                WHERE _stage.{identifier(target)} IS NULL
+                  AND _stage.{identifier('_from_' + target)} = CAST(lookup.key AS VARCHAR)"""
+        )
+
+
+def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
+    """Move rows with invalid values to the quarantine table; return how many rows were quarantined."""
+    connection = store.connection
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE _problems (_row_number BIGINT, _file_order INTEGER, "
+        '"column" VARCHAR, value VARCHAR, reason VARCHAR)'
+    )
+    for check in quarantine_checks(plan.name, plan.spec, plan.config):
+        connection.execute(
+            f"""INSERT INTO _problems
+                SELECT _row_number, _file_order, {literal(check.column)}, {check.value}, {check.reason}
+                FROM _stage WHERE {check.condition}"""
+        )
+    connection.execute(
+        f"""INSERT INTO {QUARANTINE_TABLE}
+            SELECT ?, ?, ?, s._file, p._row_number, p."column", p.value, p.reason, ?
+            FROM _problems p JOIN (SELECT DISTINCT _file, _file_order FROM _stage) s USING (_file_order)""",
+        [load_id, plan.name, plan.spec.name, now()],
+    )
+    connection.execute(
+        """DELETE FROM _stage WHERE (_file_order, _row_number) IN
+           (SELECT DISTINCT _file_order, _row_number FROM _problems)"""
+    )
+    row = connection.execute("SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)").fetchone()
+    connection.execute("DROP TABLE _problems")
+    return int(row[0]) if row else 0
+
+
+def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, backfill: bool) -> None:
+    """Add the derived key, content hash, availability instant and attribution flag to each row."""
+    spec = plan.spec
+    connection = store.connection
+    for column, _how in spec.derived.items():
+        parts = ", ".join(f"CAST({identifier(name)} AS VARCHAR)" for name in ("account_id", "responded_at", "kind"))
+        connection.execute(
+            f"UPDATE _stage SET {identifier(column)} = md5(concat_ws('|', {parts})) WHERE {identifier(column)} IS NULL"
+        )
+    hashed = ", ".join(
+        f"coalesce(CAST({identifier(column)} AS VARCHAR), chr(0))" for column in spec.column_names
+    )
+    if spec.event_time is not None:
+        event = identifier(spec.event_time)
+    elif spec.event_day is not None:
+        event = f"CAST({identifier(spec.event_day)} AS TIMESTAMP) + INTERVAL 1 DAY"
+    else:
+        event = "NULL"
+    # The ingest instant is this process's own clock reading, so writing it as a literal is safe.
+    known = _EPOCH if backfill else f"TIMESTAMP '{ingested_at:%Y-%m-%d %H:%M:%S.%f}'"
+    if plan.config.loaded_at is not None:
+        available = f"CASE WHEN _loaded_at IS NOT NULL THEN greatest({event}, _loaded_at) ELSE greatest({event}, {known}) END"
+    else:
+        available = f"greatest({event}, {known})"
+    if spec.account_column is not None:
+        has_accounts = store.has_rows("accounts") or spec.name == "accounts"
+        unattributed = f"{identifier(spec.account_column)} IS NULL"
+        if has_accounts:
+            unattributed += (
+                f" OR {identifier(spec.account_column)} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
+            )
+    else:
+        unattributed = "FALSE"
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stage AS
+            SELECT *, md5(concat_ws(chr(31), {hashed})) AS _row_hash,
+                   coalesce({available}, {_EPOCH}) AS _available_at,
+                   coalesce({unattributed}, FALSE) AS _unattributed
+            FROM _stage"""
+    )
+
+
+def _classify(store: AnalyticalStore, plan: _Plan) -> None:
+    """Mark each staged row inserted, new_version or unchanged against what the table already stores."""
+    spec = plan.spec
+    table = identifier(spec.name)
+    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    keys = ", ".join(identifier(k) for k in spec.key)
+    latest = _latest_versions_sql(spec)
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _marked AS
+            SELECT s.*,
+                   row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
+                       OR EXISTS (SELECT 1 FROM ({latest}) t WHERE {key_match} AND t._row_hash = s._row_hash)
+                       OR EXISTS (SELECT 1 FROM {table} t WHERE t._file = s._file
+                                  AND t._row_number = s._row_number AND t._row_hash = s._row_hash)
+                       AS _same,
+                   EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
+            FROM _stage s"""
+    )
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _classified AS
+            SELECT *, CASE
+                WHEN _same THEN 'unchanged'
+                WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
+                    THEN 'new_version'
+                ELSE 'inserted' END AS _status
+            FROM _marked"""
+    )
+    store.connection.execute("DROP TABLE _marked")
+
+
+def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
+    columns = ", ".join(identifier(name) for name in plan.spec.column_names)
+    store.connection.execute(
+        f"""INSERT INTO {identifier(plan.spec.name)}
+            SELECT {columns}, _available_at, CAST(? AS TIMESTAMP), ?, ?, _file, _row_number, _row_hash, _unattributed
+            FROM _classified WHERE _status <> 'unchanged'
+            ORDER BY _file_order, _row_number""",
+        [ingested_at, load_id, plan.name],
+    )
+
+
+def _latest_versions_sql(spec: TableSpec) -> str:
+    """SQL for the newest stored version of every key of a canonical table."""
+    keys = ", ".join(identifier(k) for k in spec.key)
+    return (
+        f"SELECT * FROM {identifier(spec.name)} QUALIFY row_number() OVER "
+        f"(PARTITION BY {keys} ORDER BY _available_at DESC, _load_id DESC, _row_number DESC) = 1"
+    )
+
+
+def _count(store: AnalyticalStore, table: str, condition: str = "TRUE") -> int:
+    row = store.connection.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,204 @@
+"""SQL fragments for the ingest: quoting, parsing strings into canonical types, and row checks.
+
+Values read from files never enter SQL text; they are only ever column data. Names and values from the
+config are quoted with `identifier` and `literal`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from account_health.config import SourceConfig
+from account_health.sources.canonical import TableSpec
+
+_TYPE_HINTS = {
+    "timestamp": "invalid timestamp: expected ISO 8601 such as 2024-03-20T19:26:08Z, with an optional UTC offset, "
+    "or epoch seconds; declare another format in [sources.{source}.types]",
+    "epoch_s": "invalid epoch seconds: expected a number of seconds since 1970-01-01 UTC",
+    "epoch_ms": "invalid epoch milliseconds: expected a number of milliseconds since 1970-01-01 UTC",
+    "date": "invalid date: expected YYYY-MM-DD",
+    "float": "invalid number",
+    "int": "invalid whole number",
+    "bool": "invalid boolean: expected true/false, yes/no, 1/0 or t/f",
+    "string": "invalid text",
+}
+
+
+def identifier(name: str) -> str:
+    """Quote a column or table name for DuckDB."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: str) -> str:
+    """Quote a string constant for DuckDB."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def parse_expression(raw: str, declared: str, canonical: str) -> str:
+    """SQL that parses the string column `raw` as `declared` and yields the `canonical` type (NULL if invalid)."""
+    if declared in ("timestamp", "epoch_s", "epoch_ms"):
+        parsed = _timestamp(raw, declared)
+        return f"CAST({parsed} AS DATE)" if canonical == "date" else parsed
+    if declared == "date":
+        parsed = (
+            f"coalesce(TRY_CAST({raw} AS DATE), "
+            f"CAST(CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) AS DATE))"
+        )
+        return f"CAST({parsed} AS TIMESTAMP)" if canonical == "timestamp" else parsed
+    if declared == "float":
+        parsed = f"TRY_CAST({raw} AS DOUBLE)"
+        return f"CAST({parsed} AS BIGINT)" if canonical == "int" else parsed
+    if declared == "int":
+        number = f"TRY_CAST({raw} AS DOUBLE)"
+        whole = f"CASE WHEN {number} = floor({number}) AND abs({number}) < 9e18 THEN CAST({number} AS BIGINT) END"
+        return f"CAST({whole} AS DOUBLE)" if canonical == "float" else whole
+    if declared == "bool":
+        return (
+            f"CASE WHEN lower({raw}) IN ('true', 't', '1', 'yes', 'y') THEN TRUE "
+            f"WHEN lower({raw}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
+        )
+    return raw
+
+
+def _timestamp(raw: str, declared: str) -> str:
+    seconds = f"TRY_CAST({raw} AS DOUBLE)"
+    from_seconds = f"make_timestamp(CAST(round({seconds} * 1000000) AS BIGINT))"
+    from_millis = f"make_timestamp(CAST(round({seconds} * 1000) AS BIGINT))"
+    if declared == "epoch_s":
+        return f"CASE WHEN abs({seconds}) < 1e11 THEN {from_seconds} END"
+    if declared == "epoch_ms":
+        return f"CASE WHEN abs({seconds}) < 1e14 THEN {from_millis} END"
+    # Digits alone are epoch seconds (up to 11 digits) or milliseconds (12 to 13 digits).
+    return (
+        f"CASE WHEN regexp_full_match({raw}, '-?[0-9]{{1,11}}(\\.[0-9]+)?') THEN {from_seconds} "
+        f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN {from_millis} "
+        f"ELSE CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reason to quarantine a staged row: the SQL condition, the offending value and the reason text."""
+
+    column: str
+    condition: str
+    value: str
+    reason: str
+
+
+def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
+    """Every check a staged row of this source must pass to be stored."""
+    checks: list[Check] = []
+    for column in spec.columns:
+        name = identifier(column.name)
+        raw = identifier("_raw_" + column.name)
+        declared = config.types.get(column.name, column.type)
+        hint = _TYPE_HINTS[declared].format(source=source)
+        checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, literal(hint)))
+
+        is_account_link = column.name == spec.account_column
+        if column.name in config.resolve and not is_account_link:
+            resolution = config.resolve[column.name]
+            source_value = identifier("_from_" + column.name)
+            reason = (
+                f"{resolution.from_column} not found in {resolution.table}.{resolution.key}; "
+                f"ingest {resolution.table} first or fix the id"
+            )
+            checks.append(Check(column.name, f"{name} IS NULL", source_value, literal(reason)))
+        elif column.required and not is_account_link and column.name not in spec.derived:
+            reason = f"missing required value for {spec.name}.{column.name}"
+            checks.append(Check(column.name, f"{name} IS NULL AND {raw} IS NULL", "NULL", literal(reason)))
+
+        if column.allowed:
+            allowed = ", ".join(literal(value) for value in column.allowed)
+            reason = (
+                f"not one of {', '.join(column.allowed)}; map it in [sources.{source}.values.{column.name}]"
+            )
+            checks.append(Check(column.name, f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", name, literal(reason)))
+
+    checks.extend(_table_checks(source, spec, config))
+    if config.loaded_at is not None:
+        checks.append(
+            Check(
+                config.loaded_at,
+                "_loaded_raw IS NOT NULL AND _loaded_at IS NULL",
+                "_loaded_raw",
+                literal(_TYPE_HINTS["timestamp"].format(source=source)),
+            )
+        )
+    return checks
+
+
+def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
+    checks: list[Check] = []
+    if spec.name == "accounts":
+        checks.append(
+            Check(
+                "timezone",
+                "timezone IS NOT NULL AND timezone NOT IN (SELECT name FROM pg_timezone_names())",
+                "timezone",
+                literal("unknown IANA timezone; use a name such as UTC, America/New_York or Europe/Berlin"),
+            )
+        )
+    if spec.name == "contracts":
+        checks.append(
+            Check(
+                "end_at",
+                "end_at IS NOT NULL AND start_at IS NOT NULL AND end_at < start_at",
+                "CAST(end_at AS VARCHAR)",
+                literal("contract ends before it starts"),
+            )
+        )
+    if spec.name == "usage_daily":
+        checks.append(
+            Check(
+                "active_users",
+                "active_users IS NULL AND event_count IS NULL",
+                "NULL",
+                literal("a daily usage row needs active_users or event_count"),
+            )
+        )
+        for column in ("active_users", "event_count"):
+            checks.append(Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count")))
+    if spec.name == "sentiment_responses":
+        checks.extend(_sentiment_checks(source))
+    return checks
+
+
+def _sentiment_checks(source: str) -> list[Check]:
+    scale_pattern = "'[0-9]+(\\.[0-9]+)?-[0-9]+(\\.[0-9]+)?'"
+    scale_min = "TRY_CAST(split_part(scale, '-', 1) AS DOUBLE)"
+    scale_max = "TRY_CAST(split_part(scale, '-', 2) AS DOUBLE)"
+    return [
+        Check(
+            "score",
+            "kind = 'nps' AND score IS NOT NULL AND (score < 0 OR score > 10)",
+            "CAST(score AS VARCHAR)",
+            literal("NPS score outside 0-10"),
+        ),
+        Check(
+            "scale",
+            f"kind = 'survey' AND score IS NOT NULL AND (scale IS NULL OR NOT regexp_full_match(scale, {scale_pattern}))",
+            "scale",
+            literal(f"survey scale missing or not written as MIN-MAX such as 1-5; set [sources.{source}.constants] scale"),
+        ),
+        Check(
+            "scale",
+            f"kind = 'survey' AND regexp_full_match(scale, {scale_pattern}) AND {scale_min} >= {scale_max}",
+            "scale",
+            literal("survey scale minimum is not below its maximum"),
+        ),
+        Check(
+            "score",
+            f"kind = 'survey' AND score IS NOT NULL AND regexp_full_match(scale, {scale_pattern}) "
+            f"AND (score < {scale_min} OR score > {scale_max})",
+            "CAST(score AS VARCHAR)",
+            literal("survey score outside its scale"),
+        ),
+        Check(
+            "tag",
+            "kind = 'call' AND tag IS NULL AND NOT coalesce(dismissed, FALSE)",
+            "tag",
+            literal("call sentiment needs a tag: positive, neutral or negative"),
+        ),
+    ]
