@@ -218,7 +218,7 @@ def _check_declared_type(source: str, spec: TableSpec, column: str, declared: st
 
 
 def _next_load_id(store: AnalyticalStore) -> int:
-    row = store.connection.execute(f"SELECT coalesce(max(load_id), 0) + 1 FROM {LOADS_TABLE}").fetchone()
+    row = store.connection.execute(f"SELECT coalesce(max(load_id), 0) + 1 FROM {LOADS_TABLE}").fetchall()[0]
     return int(row[0]) if row else 1
 
 
@@ -283,7 +283,7 @@ def _load_source(
 def _source_has_rows(store: AnalyticalStore, plan: _Plan) -> bool:
     row = store.connection.execute(
         f"SELECT count(*) FROM {identifier(plan.spec.name)} WHERE _source = ?", [plan.name]
-    ).fetchone()
+    ).fetchall()[0]
     return bool(row and row[0])
 
 
@@ -419,7 +419,7 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
         """DELETE FROM _stage WHERE (_file_order, _row_number) IN
            (SELECT DISTINCT _file_order, _row_number FROM _problems)"""
     )
-    row = connection.execute("SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)").fetchone()
+    row = connection.execute("SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)").fetchall()[0]
     connection.execute("DROP TABLE _problems")
     return int(row[0]) if row else 0
 
@@ -517,5 +517,5 @@ def _latest_versions_sql(spec: TableSpec) -> str:
 
 
 def _count(store: AnalyticalStore, table: str, condition: str = "TRUE") -> int:
-    row = store.connection.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchone()
+    row = store.connection.execute(f"SELECT count(*) FROM {table} WHERE {condition}").fetchall()[0]
     return int(row[0]) if row else 0

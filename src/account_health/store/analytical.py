@@ -45,8 +45,8 @@ class AnalyticalStore:
         return self.ibis.table(name)
 
     def has_rows(self, name: str) -> bool:
-        row = self.connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-        return bool(row and row[0])
+        rows = self.connection.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+        return bool(rows[0][0])
 
     def __enter__(self) -> AnalyticalStore:
         return self

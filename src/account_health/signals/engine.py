@@ -1,0 +1,68 @@
+"""Compute the five signals for many as-of instants in one pass over the analytical store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+import ibis
+import pandas as pd
+
+from account_health.config import Workspace
+from account_health.signals.champion import champion_signal
+from account_health.signals.context import build_context
+from account_health.signals.integrations import integrations_signal
+from account_health.signals.registry import DETAILS, FEATURES
+from account_health.signals.sentiment import sentiment_signal
+from account_health.signals.support import support_signal
+from account_health.signals.usage import active_users_in_window, usage_signal
+from account_health.store.analytical import AnalyticalStore
+
+log = logging.getLogger(__name__)
+
+
+def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequence[datetime]) -> pd.DataFrame:
+    """Return one row per (account_id, as_of) for every account known before that instant.
+
+    Parameters
+    ----------
+    workspace
+        The loaded workspace; its ``[signals]`` settings set windows, weights and exclusions.
+    store
+        The analytical store holding the canonical tables.
+    as_of
+        Naive-UTC instants. A feature as of T uses only row versions available strictly before T.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``account_id``, ``as_of``, every feature in ``FEATURES`` and every detail in ``DETAILS``.
+        A feature whose signal has no source configured, or no data for the account, is NaN.
+    """
+    instants = sorted({pd.Timestamp(value).to_pydatetime().replace(tzinfo=None) for value in as_of})
+    snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(instants)}))
+    context = build_context(workspace, store, snapshots)
+
+    result = context.accounts.select("account_id", "as_of")
+    active_users = active_users_in_window(context)
+    parts = [
+        usage_signal(context),
+        sentiment_signal(context),
+        support_signal(context, active_users),
+        champion_signal(context),
+        integrations_signal(context),
+    ]
+    for part in parts:
+        if part is not None:
+            result = result.left_join(part, ["account_id", "as_of"]).drop("account_id_right", "as_of_right")
+
+    frame = store.ibis.execute(result.order_by(["as_of", "account_id"]))
+    for column in (*FEATURES, *DETAILS):
+        if column not in frame.columns:
+            frame[column] = pd.NA if column == "usage_measure" else float("nan")
+    for column in FEATURES:
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    frame["as_of"] = pd.to_datetime(frame["as_of"])
+    log.info("computed signals for %d accounts at %d as-of instants", frame["account_id"].nunique(), len(instants))
+    return frame[["account_id", "as_of", *FEATURES, *DETAILS]].reset_index(drop=True)

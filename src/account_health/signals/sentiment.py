@@ -1,0 +1,66 @@
+"""Sentiment: NPS, surveys and call tags on one 0-10 scale, averaged with a recency half-life."""
+
+from __future__ import annotations
+
+import ibis
+from ibis import _
+
+from account_health.signals.context import SignalContext, days_between
+
+CALL_TAG_SCORES = {"positive": 10.0, "neutral": 5.0, "negative": 0.0}
+
+
+def sentiment_signal(context: SignalContext) -> ibis.Table | None:
+    """Return (account_id, as_of, sentiment_score, sentiment_responses, sentiment_excluded, nps_latest, nps_change)."""
+    if not context.configured("sentiment_responses"):
+        return None
+    settings = context.settings
+    rows = context.known_at("sentiment_responses")
+    rows = rows.filter(
+        (rows.responded_at < rows.as_of)
+        & (rows.responded_at >= rows.as_of - ibis.interval(days=settings.sentiment_lookback_days))
+    )
+
+    scale_min = rows.scale.split("-")[0].cast("float64")
+    scale_max = rows.scale.split("-")[1].cast("float64")
+    tag_score = rows.tag.cases(*CALL_TAG_SCORES.items(), else_=ibis.null("float64"))
+    normalised = (
+        ibis.cases(
+            (rows.kind == "nps", rows.score),
+            (rows.kind == "survey", (rows.score - scale_min) / (scale_max - scale_min) * 10.0),
+            (rows.kind == "call", tag_score),
+            else_=ibis.null("float64"),
+        )
+    )
+    dismissed = rows.dismissed.fill_null(False)
+    rows = rows.mutate(
+        normalised=ibis.ifelse(dismissed, ibis.null("float64"), normalised),
+        age_days=days_between(rows.as_of, rows.responded_at),
+    )
+    rows = rows.mutate(weight=(0.5 ** (_.age_days / settings.sentiment_half_life_days)))
+    included = rows.normalised.notnull()
+
+    newest_nps = ibis.window(group_by=["account_id", "as_of"], order_by=ibis.desc("responded_at"))
+    nps = rows.filter(included & (rows.kind == "nps")).mutate(_rank=ibis.row_number().over(newest_nps))
+    nps = nps.group_by(["account_id", "as_of"]).aggregate(
+        nps_latest=nps.score.max(where=nps._rank == 0),
+        nps_previous=nps.score.max(where=nps._rank == 1),
+    )
+
+    scored = rows.group_by(["account_id", "as_of"]).aggregate(
+        weighted=(rows.weight * rows.normalised).sum(where=included),
+        weights=rows.weight.sum(where=included),
+        sentiment_responses=included.sum(),
+        sentiment_excluded=(~included).sum(),
+    )
+    result = context.accounts.select("account_id", "as_of")
+    result = result.left_join(scored, ["account_id", "as_of"]).left_join(nps, ["account_id", "as_of"])
+    return result.select(
+        "account_id",
+        "as_of",
+        sentiment_score=ibis.ifelse(_.weights > 0, _.weighted / _.weights, ibis.null("float64")),
+        sentiment_responses=_.sentiment_responses.fill_null(0),
+        sentiment_excluded=_.sentiment_excluded.fill_null(0),
+        nps_latest=_.nps_latest,
+        nps_change=_.nps_latest - _.nps_previous,
+    )

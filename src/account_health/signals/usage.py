@@ -1,0 +1,196 @@
+"""Usage trend: the least-squares slope of daily DAU/MAU over the last complete local days.
+
+MAU on day d counts distinct active users over the trailing 28 days [d - 27, d]. Rather than a
+distinct count over a sliding frame (which Spark lacks), each user's active days are merged into
+islands that cover [first active day, last active day + 27]; a +1 at an island's start and a -1 the
+day after its end, summed in day order, give MAU on every day.
+
+With x = 0..n-1 over the n window days, the slope is sum((x - mean_x) * y) / sum((x - mean_x)^2); days
+without activity have y = 0 and add nothing, so only active days need a row.
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis import _
+
+from account_health.signals.context import SignalContext, glob_to_like, local_day
+
+MAU_DAYS = 28
+
+
+def usage_signal(context: SignalContext) -> ibis.Table | None:
+    """Return (account_id, as_of, usage_trend, usage_level, usage_start, usage_end, usage_measure)."""
+    if context.configured("usage_events"):
+        return _from_events(context)
+    if context.configured("usage_daily"):
+        return _from_daily(context)
+    return None
+
+
+def active_user_days(context: SignalContext) -> ibis.Table:
+    """Distinct (account_id, user_id, day) of non-internal users, with the instant each became known.
+
+    An event id counts once, in its first stored version.
+    """
+    events = context.store.table("usage_events")
+    events = events.filter(~events._unattributed)
+    first_version = ibis.window(group_by="event_id", order_by=["_available_at", "_load_id", "_row_number"])
+    events = events.mutate(_rank=ibis.row_number().over(first_version)).filter(_._rank == 0)
+
+    events = events.filter(~_internal_user(context, events))
+    accounts = context.store.table("accounts")
+    newest = ibis.window(group_by="account_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
+    zones = (
+        accounts.mutate(_rank=ibis.row_number().over(newest))
+        .filter(_._rank == 0)
+        .select("account_id", zone=_.timezone.fill_null(context.settings.default_timezone))
+    )
+    events = events.left_join(zones, "account_id")
+    zone = events.zone.fill_null(context.settings.default_timezone)
+    events = events.mutate(day=local_day(events.occurred_at, zone))
+    return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
+
+
+def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.BooleanValue:
+    settings = context.settings
+    excluded = ibis.literal(False)
+    for pattern in settings.internal_user_patterns:
+        excluded = excluded | events.user_id.like(glob_to_like(pattern))
+    if context.store.has_rows("users"):
+        users = context.store.table("users")
+        newest = ibis.window(group_by="user_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
+        users = users.mutate(_rank=ibis.row_number().over(newest)).filter(_._rank == 0)
+        internal = users.is_internal.fill_null(False)
+        email = users.email.lower().fill_null("")
+        for domain in settings.internal_email_domains:
+            internal = internal | email.endswith("@" + domain.lower().lstrip("@"))
+        internal_ids = users.filter(internal).select("user_id")
+        excluded = excluded | events.user_id.isin(internal_ids.user_id)
+    return excluded
+
+
+def _window_bounds(context: SignalContext) -> tuple[int, float]:
+    days = context.settings.usage_window_days
+    sum_of_squares = days * (days * days - 1) / 12.0
+    return days, sum_of_squares
+
+
+def _from_events(context: SignalContext) -> ibis.Table:
+    days, sum_of_squares = _window_bounds(context)
+    user_days = active_user_days(context)
+    accounts = context.accounts
+    lookback = days + MAU_DAYS - 1
+
+    visible = user_days.join(
+        accounts,
+        [
+            user_days.account_id == accounts.account_id,
+            user_days.day <= accounts.end_day,
+            user_days.day > accounts.end_day - ibis.interval(days=lookback),
+            user_days.first_known < accounts.as_of,
+        ],
+    ).select("account_id", "as_of", "end_day", "user_id", "day")
+
+    daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(dau=_.user_id.count())
+
+    in_order = ibis.window(group_by=["account_id", "as_of", "user_id"], order_by="day")
+    gaps = visible.mutate(previous=_.day.lag().over(in_order))
+    gaps = gaps.mutate(
+        starts_island=(gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=MAU_DAYS))).cast("int64")
+    )
+    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
+    spans = islands.group_by(["account_id", "as_of", "end_day", "user_id", "island"]).aggregate(
+        first=_.day.min(), last=_.day.max()
+    )
+    starts = spans.select("account_id", "as_of", "end_day", day=_.first, delta=ibis.literal(1, "int64"), dau=ibis.literal(0, "int64"))
+    ends = spans.select(
+        "account_id",
+        "as_of",
+        "end_day",
+        day=_.last + ibis.interval(days=MAU_DAYS),
+        delta=ibis.literal(-1, "int64"),
+        dau=ibis.literal(0, "int64"),
+    )
+    actives = daily_active.select("account_id", "as_of", "end_day", "day", delta=ibis.literal(0, "int64"), dau=_.dau)
+    changes = (
+        starts.union(ends)
+        .union(actives)
+        .group_by(["account_id", "as_of", "end_day", "day"])
+        .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
+    )
+    by_day = ibis.window(group_by=["account_id", "as_of"], order_by="day")
+    series = changes.mutate(mau=_.delta.cumsum().over(by_day))
+    series = series.filter(
+        (series.dau > 0) & (series.day > series.end_day - ibis.interval(days=days))
+    )
+    series = series.mutate(
+        ratio=series.dau.cast("float64") / series.mau.cast("float64"),
+        position=(days - 1) - series.end_day.delta(series.day, unit="day").cast("float64"),
+    )
+    return _slope(series, "ratio", days, sum_of_squares, accounts, "dau_mau")
+
+
+def _from_daily(context: SignalContext) -> ibis.Table:
+    days, sum_of_squares = _window_bounds(context)
+    accounts = context.accounts
+    rows = context.known_at("usage_daily")
+    has_users = bool(context.store.table("usage_daily").active_users.notnull().any().execute())
+    measure = "active_users" if has_users else "event_count"
+    rows = rows.join(
+        accounts,
+        [
+            rows.account_id == accounts.account_id,
+            rows.as_of == accounts.as_of,
+            rows.day <= accounts.end_day,
+            rows.day > accounts.end_day - ibis.interval(days=days),
+        ],
+    )
+    series = rows.select(
+        "account_id",
+        "as_of",
+        value=rows[measure].fill_null(0).cast("float64"),
+        position=(days - 1) - rows.end_day.delta(rows.day, unit="day").cast("float64"),
+    )
+    return _slope(series, "value", days, sum_of_squares, accounts, measure)
+
+
+def _slope(
+    series: ibis.Table, value: str, days: int, sum_of_squares: float, accounts: ibis.Table, measure: str
+) -> ibis.Table:
+    centre = (days - 1) / 2.0
+    fitted = series.group_by(["account_id", "as_of"]).aggregate(
+        usage_trend=((series.position - centre) * series[value]).sum() / sum_of_squares,
+        usage_level=series[value].sum() / days,
+    )
+    result = accounts.select("account_id", "as_of").left_join(fitted, ["account_id", "as_of"])
+    trend = result.usage_trend.fill_null(0.0)
+    level = result.usage_level.fill_null(0.0)
+    return result.select(
+        "account_id",
+        "as_of",
+        usage_trend=trend,
+        usage_level=level,
+        usage_start=level - trend * centre,
+        usage_end=level + trend * centre,
+        usage_measure=ibis.literal(measure),
+    )
+
+
+def active_users_in_window(context: SignalContext) -> ibis.Table | None:
+    """Distinct non-internal active users per (account_id, as_of) over the usage window, or None."""
+    if not context.configured("usage_events"):
+        return None
+    days = context.settings.usage_window_days
+    user_days = active_user_days(context)
+    accounts = context.accounts
+    visible = user_days.join(
+        accounts,
+        [
+            user_days.account_id == accounts.account_id,
+            user_days.day <= accounts.end_day,
+            user_days.day > accounts.end_day - ibis.interval(days=days),
+            user_days.first_known < accounts.as_of,
+        ],
+    )
+    return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())
