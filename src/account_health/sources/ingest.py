@@ -428,10 +428,12 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
     """Add the derived key, content hash, availability instant and attribution flag to each row."""
     spec = plan.spec
     connection = store.connection
-    for column, _how in spec.derived.items():
-        parts = ", ".join(f"CAST({identifier(name)} AS VARCHAR)" for name in ("account_id", "responded_at", "kind"))
+    for column in spec.derived:
+        content = ", ".join(
+            f"coalesce(CAST({identifier(name)} AS VARCHAR), chr(0))" for name in spec.column_names if name != column
+        )
         connection.execute(
-            f"UPDATE _stage SET {identifier(column)} = md5(concat_ws('|', {parts})) WHERE {identifier(column)} IS NULL"
+            f"UPDATE _stage SET {identifier(column)} = md5(concat_ws(chr(31), {content})) WHERE {identifier(column)} IS NULL"
         )
     hashed = ", ".join(
         f"coalesce(CAST({identifier(column)} AS VARCHAR), chr(0))" for column in spec.column_names

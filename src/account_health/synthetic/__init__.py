@@ -1,0 +1,6 @@
+"""Seeded synthetic companies whose churn follows a known logistic model of the product's signals."""
+
+from account_health.synthetic.calendar import DATA_END
+from account_health.synthetic.company import GeneratedCompany, generate_company
+
+__all__ = ["DATA_END", "GeneratedCompany", "generate_company"]

@@ -45,7 +45,7 @@ class Calendar:
     @property
     def local_days(self) -> pd.DatetimeIndex:
         """Every calendar day from the day before the span to the day after it, so any timezone is covered."""
-        return pd.date_range(self.start - timedelta(days=1), self.end, freq="D")
+        return pd.date_range(self.start - timedelta(days=1), self.end, freq="D").as_unit("ns")
 
     @property
     def period_bounds(self) -> list[tuple[datetime, datetime]]:
@@ -82,4 +82,4 @@ def local_to_utc_ns(local_ns: np.ndarray, timezone: str) -> np.ndarray:
         return local_ns
     index = pd.DatetimeIndex(local_ns.astype("datetime64[ns]"))
     aware = index.tz_localize(timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward")
-    return aware.tz_convert("UTC").tz_localize(None).asi8
+    return aware.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8

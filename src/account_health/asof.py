@@ -1,0 +1,51 @@
+"""The default as-of instant: the start of today in UTC, or the day after the newest ingested data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from account_health.store.analytical import AnalyticalStore
+
+# Activity tables and the column that dates their newest row; contracts are left out because their
+# end dates lie in the future.
+_ACTIVITY_COLUMNS = {
+    "usage_events": "occurred_at",
+    "usage_daily": "CAST(day AS TIMESTAMP)",
+    "sentiment_responses": "responded_at",
+    "tickets": "created_at",
+    "churn_events": "churned_at",
+    "contact_changes": "changed_at",
+    "integrations": "connected_at",
+}
+
+
+def newest_data(store: AnalyticalStore) -> datetime | None:
+    """Return the newest event instant in the activity tables, or None when they are empty."""
+    parts = [f'SELECT max({column}) AS newest FROM "{table}"' for table, column in _ACTIVITY_COLUMNS.items()]
+    rows = store.connection.execute(f"SELECT max(newest) FROM ({' UNION ALL '.join(parts)})").fetchall()
+    value = rows[0][0]
+    return value if isinstance(value, datetime) else None
+
+
+def start_of_day(value: date | datetime) -> datetime:
+    return datetime(value.year, value.month, value.day)
+
+
+def default_as_of(store: AnalyticalStore, today: datetime | None = None) -> datetime:
+    """Return the start of today (UTC) or, when the newest data is older, the start of the day after it."""
+    today_start = start_of_day(today or datetime.now(UTC))
+    newest = newest_data(store)
+    if newest is None:
+        return today_start
+    return min(today_start, start_of_day(newest) + timedelta(days=1))
+
+
+def parse_as_of(text: str) -> datetime:
+    """Parse a command-line as-of value: a date (YYYY-MM-DD) or an ISO instant, returned as naive UTC."""
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"invalid as-of date {text!r}; write it as YYYY-MM-DD or 2024-03-20T00:00:00Z") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed

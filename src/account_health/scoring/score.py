@@ -1,0 +1,143 @@
+"""`account-health score`: the latest model applied to every account at risk on the as-of date."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from account_health.asof import default_as_of
+from account_health.config import TierSettings, Workspace
+from account_health.errors import NoDataError, StaleModelWarning
+from account_health.signals.registry import DETAILS, FEATURES
+from account_health.store import operational
+from account_health.store.analytical import AnalyticalStore
+from account_health.training.artifact import parse_artifact
+from account_health.training.dataset import at_risk_accounts
+from account_health.training.evaluate import TIER_NAMES, tier_of
+from account_health.training.model import ChurnModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoringResult:
+    as_of: datetime
+    model_version: str
+    validated: bool
+    scores: pd.DataFrame
+    run_id: int
+    stale_days: int | None
+
+
+def latest_artifact(engine: Engine) -> dict[str, Any]:
+    """Return the newest registered model artifact, or raise NoDataError when none was trained."""
+    row = operational.latest_model_row(engine)
+    if row is None:
+        raise NoDataError("no model is registered in this workspace; run `account-health train` first")
+    return parse_artifact(row["artifact"], f"model {row['model_version']} in the operational store")
+
+
+def score(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    engine: Engine,
+    as_of: datetime | None = None,
+) -> ScoringResult:
+    """Score every account at risk on `as_of` and replace that date's scores in one transaction."""
+    artifact = latest_artifact(engine)
+    as_of = as_of or default_as_of(store)
+    stale_days = _staleness(artifact, as_of, workspace.config.training.max_model_age_days)
+
+    run_id = operational.start_run(engine, "score", as_of)
+    try:
+        scores = score_frame(workspace, store, artifact, as_of)
+        rows = [_score_row(record, as_of, artifact, run_id) for record in scores.to_dict("records")]
+        operational.replace_scores(engine, as_of, artifact["model_version"], rows)
+    except BaseException as exc:
+        operational.finish_run(engine, run_id, "failed", {"error": str(exc)})
+        raise
+    operational.finish_run(
+        engine, run_id, "succeeded", {"accounts": len(rows), "model_version": artifact["model_version"]}
+    )
+    log.info("scored %d accounts as of %s with model %s", len(rows), as_of, artifact["model_version"])
+    return ScoringResult(as_of, artifact["model_version"], bool(artifact["validated"]), scores, run_id, stale_days)
+
+
+def score_frame(workspace: Workspace, store: AnalyticalStore, artifact: dict[str, Any], as_of: datetime) -> pd.DataFrame:
+    """Signals, probability, tier and per-signal log-odds contributions of each account at risk."""
+    at_risk = at_risk_accounts(workspace, store, [as_of])
+    if at_risk.empty:
+        raise NoDataError(
+            f"no account is at risk on {as_of:%Y-%m-%d} (none known, or none with an active contract); "
+            "check the ingested accounts and contracts, or pass another --as-of"
+        )
+    from account_health.signals import compute_signals
+
+    signals = compute_signals(workspace, store, [as_of])
+    frame = at_risk.merge(signals, on=["account_id", "as_of"], how="inner")
+    model = ChurnModel.from_dict(artifact["model"])
+    frame["probability"] = model.predict_proba(frame)
+    frame["tier"] = tier_of(frame["probability"].to_numpy(), TierSettings(**artifact["tiers"]))
+    contributions = model.contributions(frame)
+    frame["contributions"] = [
+        {signal: float(value) for signal, value in row.items()} for row in contributions.to_dict("records")
+    ]
+    return frame.sort_values(["probability", "account_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _staleness(artifact: dict[str, Any], as_of: datetime, max_age_days: int) -> int | None:
+    training_end = datetime.fromisoformat(artifact["training_end"])
+    age = (as_of - training_end).days
+    if age > max_age_days:
+        warnings.warn(
+            f"model {artifact['model_version']} was trained on data ending {training_end:%Y-%m-%d}, "
+            f"{age} days before {as_of:%Y-%m-%d}; retrain with `account-health train`",
+            StaleModelWarning,
+            stacklevel=3,
+        )
+        return age
+    return None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+def _score_row(record: dict[str, Any], as_of: datetime, artifact: dict[str, Any], run_id: int) -> dict[str, Any]:
+    signals = {name: _plain(record.get(name)) for name in (*FEATURES, *DETAILS)}
+    return {
+        "account_id": record["account_id"],
+        "as_of": as_of,
+        "model_version": artifact["model_version"],
+        "probability": float(record["probability"]),
+        "tier": record["tier"],
+        "contributions": json.dumps(record["contributions"]),
+        "signals": json.dumps(signals),
+        "validated": bool(artifact["validated"]),
+        "run_id": run_id,
+    }
+
+
+def tier_distribution(scores: pd.DataFrame) -> list[tuple[str, int, float]]:
+    """(tier, accounts, share of accounts) in tier order."""
+    total = max(len(scores), 1)
+    counts = scores["tier"].value_counts()
+    return [(name, int(counts.get(name, 0)), int(counts.get(name, 0)) / total) for name in TIER_NAMES]
+
+
+__all__ = ["ScoringResult", "latest_artifact", "score", "score_frame", "tier_distribution"]

@@ -1,0 +1,124 @@
+"""The model artifact: one JSON file, validated on load, from which no code can run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from account_health.errors import ModelArtifactError
+
+FORMAT = "account-health-model"
+FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FeatureEntry(_Strict):
+    name: str
+    signal: str
+    kind: str = Field(pattern="^(value|missing_indicator)$")
+    source: str
+    impute: float
+    mean: float
+    scale: float
+    coefficient: float
+
+
+class ModelSection(_Strict):
+    C: float
+    intercept: float
+    features: list[FeatureEntry]
+
+
+class Artifact(_Strict):
+    """What a model file must contain; other keys (metrics, report details) are kept as they are."""
+
+    format: str = Field(pattern=f"^{FORMAT}$")
+    format_version: int
+    model_version: str
+    created_at: str
+    training_end: str
+    horizon_days: int
+    validated: bool
+    tiers: dict[str, float]
+    model: ModelSection
+    signals_used: list[str]
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("account-health", "scikit-learn", "numpy", "pandas", "ibis-framework", "duckdb", "statsmodels"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and infinities (an empty tier's mean, say) with None, which JSON can carry."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def dumps(artifact: dict[str, Any]) -> str:
+    return json.dumps(_finite(artifact), indent=2, sort_keys=False, allow_nan=False, default=str) + "\n"
+
+
+def write_artifact(artifact: dict[str, Any], folder: Path) -> tuple[Path, str, str]:
+    """Write the artifact atomically as `<model_version>.json`; return its path, text and SHA-256."""
+    Artifact.model_validate(artifact)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = dumps(artifact)
+    path = folder / f"{artifact['model_version']}.json"
+    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)
+    return path, text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def parse_artifact(text: str, origin: str) -> dict[str, Any]:
+    """Parse and validate model JSON; plain data only, so loading cannot execute code."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelArtifactError(f"{origin} is not JSON ({exc}); retrain with `account-health train`") from None
+    try:
+        Artifact.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ModelArtifactError(
+            f"{origin} is not an account-health model: {key}: {first['msg']}; retrain with `account-health train`"
+        ) from None
+    if data["format_version"] > FORMAT_VERSION:
+        raise ModelArtifactError(
+            f"{origin} has format version {data['format_version']}, newer than this release reads "
+            f"({FORMAT_VERSION}); upgrade account-health"
+        )
+    return dict(data)
+
+
+def load_artifact(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ModelArtifactError(f"cannot read model file {path}: {exc.strerror}") from None
+    return parse_artifact(text, str(path))

@@ -1,0 +1,44 @@
+"""Create a workspace and open both of its stores."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from account_health.config import CONFIG_FILE, Workspace, load_workspace
+from account_health.errors import ConfigError
+from account_health.store.analytical import AnalyticalStore, open_analytical_store
+from account_health.store.operational import open_operational_store
+
+
+def template_text() -> str:
+    return resources.files("account_health").joinpath("workspace_template.toml").read_text(encoding="utf-8")
+
+
+def init_workspace(folder: Path, config_text: str | None = None, overwrite: bool = False) -> Workspace:
+    """Write a commented account-health.toml in `folder` and create both stores."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CONFIG_FILE
+    if path.exists() and not overwrite:
+        raise ConfigError(f"{path} already exists; edit it, or choose another folder")
+    path.write_text(config_text or template_text(), encoding="utf-8")
+    workspace = load_workspace(folder)
+    with open_stores(workspace):
+        pass
+    return workspace
+
+
+@contextmanager
+def open_stores(workspace: Workspace, read_only: bool = False) -> Iterator[tuple[AnalyticalStore, Engine]]:
+    """Open the analytical store and the (migrated) operational store; close both afterwards."""
+    store = open_analytical_store(workspace.analytical_store_path, read_only=read_only)
+    engine = open_operational_store(workspace.operational_store_url)
+    try:
+        yield store, engine
+    finally:
+        store.close()
+        engine.dispose()

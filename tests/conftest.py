@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Third-party datasets live outside the checkout, in ../shared/data next to it.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REQUIRE_SHARED_DATA = "ACCOUNT_HEALTH_REQUIRE_SHARED_DATA"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Return the shared data folder, skipping the test when it is absent unless the environment requires it."""
+    if SHARED_DATA.is_dir():
+        return SHARED_DATA
+    reason = f"shared data folder {SHARED_DATA} not found"
+    if os.environ.get(REQUIRE_SHARED_DATA) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE_SHARED_DATA}=1 requires it")
+    pytest.skip(f"{reason}; set {REQUIRE_SHARED_DATA}=1 to fail instead")
