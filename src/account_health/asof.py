@@ -45,7 +45,9 @@ def parse_as_of(text: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"invalid as-of date {text!r}; write it as YYYY-MM-DD or 2024-03-20T00:00:00Z") from None
+        raise ValueError(
+            f"invalid as-of date {text!r}; write it as YYYY-MM-DD or 2024-03-20T00:00:00Z"
+        ) from None
     if parsed.tzinfo is not None:
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed

@@ -109,7 +109,9 @@ class SignalSettings(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"{value!r} is not an IANA timezone name such as 'UTC' or 'Europe/Berlin'") from None
+            raise ValueError(
+                f"{value!r} is not an IANA timezone name such as 'UTC' or 'Europe/Berlin'"
+            ) from None
         return value
 
 

@@ -42,7 +42,11 @@ state = _State()
 def main_options(
     workspace: Annotated[
         Path,
-        typer.Option("--workspace", "-w", help="Workspace folder holding account-health.toml (default: the current folder)."),
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder holding account-health.toml (default: the current folder).",
+        ),
     ] = Path("."),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step to stderr.")] = False,
 ) -> None:
@@ -93,7 +97,8 @@ def init(
 @app.command()
 def ingest(
     source: Annotated[
-        list[str] | None, typer.Option("--source", "-s", help="Load only this source (repeatable). Default: all.")
+        list[str] | None,
+        typer.Option("--source", "-s", help="Load only this source (repeatable). Default: all."),
     ] = None,
     backfill: Annotated[
         bool,
@@ -122,7 +127,7 @@ def ingest(
         if quarantined:
             console.print(
                 f"[red]{quarantined:,} rows quarantined[/red]; see them with "
-                f"`duckdb {workspace.analytical_store_path} \"SELECT * FROM quarantine WHERE load_id = {report.load_id}\"`"
+                f'`duckdb {workspace.analytical_store_path} "SELECT * FROM quarantine WHERE load_id = {report.load_id}"`'
             )
         if unattributed:
             console.print(
@@ -152,7 +157,9 @@ def signals(
     if account is not None:
         frame = frame[frame["account_id"] == account]
         if frame.empty:
-            raise AccountHealthError(f"account {account!r} is not known before {instant:%Y-%m-%d}; check the id")
+            raise AccountHealthError(
+                f"account {account!r} is not known before {instant:%Y-%m-%d}; check the id"
+            )
     if output_format == "csv":
         frame.to_csv(sys.stdout, index=False)
         return
@@ -161,7 +168,9 @@ def signals(
         return
     table = Table(title=f"Signals as of {instant:%Y-%m-%d %H:%M} UTC", title_justify="left")
     for column in frame.columns:
-        table.add_column(column, justify="left" if column in ("account_id", "as_of", "usage_measure") else "right")
+        table.add_column(
+            column, justify="left" if column in ("account_id", "as_of", "usage_measure") else "right"
+        )
     for record in frame.head(200).to_dict("records"):
         table.add_row(*[_cell(value) for value in record.values()])
     console.print(table)
@@ -181,11 +190,16 @@ def _cell(value: Any) -> str:
 def train(
     end: Annotated[
         str | None,
-        typer.Option(help="End of the training window (YYYY-MM-DD). Default: [training] end, or the default as-of date."),
+        typer.Option(
+            help="End of the training window (YYYY-MM-DD). Default: [training] end, or the default as-of date."
+        ),
     ] = None,
     min_churn_events: Annotated[
         int | None,
-        typer.Option(min=1, help="Train even with fewer churn events than [training] min_churn_events, down to this many."),
+        typer.Option(
+            min=1,
+            help="Train even with fewer churn events than [training] min_churn_events, down to this many.",
+        ),
     ] = None,
 ) -> None:
     """Learn churn weights from the ingested history, evaluate them out of time, save the model."""
@@ -214,8 +228,12 @@ def score(as_of: AsOfOption = None) -> None:
         result = run_score(workspace, store, engine, instant)
         settings = latest_artifact(engine).get("signal_settings", {})
     if not result.validated:
-        console.print("[bold red]NOT VALIDATED: this model could not be shown to beat the base rate; treat these scores as unproven.[/bold red]")
-    console.print(f"scored {len(result.scores):,} accounts as of {result.as_of:%Y-%m-%d} with model {result.model_version}")
+        console.print(
+            "[bold red]NOT VALIDATED: this model could not be shown to beat the base rate; treat these scores as unproven.[/bold red]"
+        )
+    console.print(
+        f"scored {len(result.scores):,} accounts as of {result.as_of:%Y-%m-%d} with model {result.model_version}"
+    )
     console.print(tier_table(result.scores, result.validated))
     console.print(riskiest_table(result.scores, settings, result.validated))
 
@@ -237,11 +255,13 @@ def explain(
 
 @app.command()
 def quickstart(
-    directory: Annotated[Path, typer.Option("--dir", help="Folder for the generated company and its workspace.")] = Path(
-        "quickstart"
-    ),
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder for the generated company and its workspace.")
+    ] = Path("quickstart"),
     accounts: Annotated[int, typer.Option(min=50, help="Number of accounts to generate.")] = 2000,
-    seed: Annotated[int, typer.Option(help="Seed of the generator; the same seed gives the same company.")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the generator; the same seed gives the same company.")
+    ] = 0,
 ) -> None:
     """Generate a synthetic company, then run init, ingest, train and score on it and print the results."""
     from account_health.cli.quickstart import run_quickstart
@@ -278,7 +298,9 @@ def _step(message: str) -> None:
     errors.print(f"[dim]{message}...[/dim]")
 
 
-def _show_warning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+def _show_warning(
+    message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
     if issubclass(category, AccountHealthWarning):
         errors.print(f"[yellow]warning:[/yellow] {escape(str(message))}")
     else:

@@ -66,7 +66,9 @@ def truth_comparison(console: Console, truth_dir: Path, result: TrainingResult) 
     """Print the hold-out AUC next to the AUC of the true probabilities, and learned next to true weight shares."""
     truth = json.loads((truth_dir / "truth.json").read_text(encoding="utf-8"))
     labels = pd.read_csv(truth_dir / "labels.csv", parse_dates=["as_of"])
-    holdout = result.frame.merge(labels[["account_id", "as_of", "true_probability"]], on=["account_id", "as_of"])
+    holdout = result.frame.merge(
+        labels[["account_id", "as_of", "true_probability"]], on=["account_id", "as_of"]
+    )
     table = Table(title="Against the generator's truth", title_justify="left")
     table.add_column("measure")
     table.add_column("learned", justify="right")
@@ -82,7 +84,9 @@ def truth_comparison(console: Console, truth_dir: Path, result: TrainingResult) 
     console.print(table)
 
 
-def weight_shares_against_truth(artifact: dict[str, Any], truth: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def weight_shares_against_truth(
+    artifact: dict[str, Any], truth: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
     """Learned and true share of each signal, both on the model's standardised scale."""
     true_weights: dict[str, float] = {}
     for feature in artifact["model"]["features"]:

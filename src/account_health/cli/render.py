@@ -13,13 +13,29 @@ from account_health.scoring.explain import Explanation, reasons_for
 from account_health.scoring.score import tier_distribution
 from account_health.sources.ingest import IngestReport
 
-TIER_STYLES = {"Red": "bold red", "Orange": "dark_orange", "Yellow": "yellow", "Green": "green", "Dark-Green": "dark_green"}
+TIER_STYLES = {
+    "Red": "bold red",
+    "Orange": "dark_orange",
+    "Yellow": "yellow",
+    "Green": "green",
+    "Dark-Green": "dark_green",
+}
 NOT_VALIDATED = "NOT VALIDATED"
 
 
 def ingest_table(report: IngestReport) -> Table:
     table = Table(title=f"Ingest {report.load_id}", title_justify="left")
-    for column in ("source", "table", "load", "read", "inserted", "new version", "unchanged", "quarantined", "unattributed"):
+    for column in (
+        "source",
+        "table",
+        "load",
+        "read",
+        "inserted",
+        "new version",
+        "unchanged",
+        "quarantined",
+        "unattributed",
+    ):
         table.add_column(column, justify="left" if column in ("source", "table", "load") else "right")
     for counts in report.sources:
         table.add_row(
@@ -52,25 +68,39 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
     )
     console.print(
         f"signals used: {', '.join(artifact['signals_used'])}"
-        + (f"; missing (no source or no data): {', '.join(artifact['signals_missing'])}" if artifact["signals_missing"] else "")
+        + (
+            f"; missing (no source or no data): {', '.join(artifact['signals_missing'])}"
+            if artifact["signals_missing"]
+            else ""
+        )
     )
     metrics = artifact["metrics"]
     if "roc_auc" in metrics:
-        table = Table(title=f"Out-of-time hold-out ({len(artifact['holdout_snapshots'])} latest snapshots, {metrics['rows']:,} rows, {metrics['churned']:,} churned)", title_justify="left")
+        table = Table(
+            title=f"Out-of-time hold-out ({len(artifact['holdout_snapshots'])} latest snapshots, {metrics['rows']:,} rows, {metrics['churned']:,} churned)",
+            title_justify="left",
+        )
         table.add_column("metric")
         table.add_column("value (95 % interval, resampled by account)", justify="right")
         table.add_row("ROC AUC", _interval(metrics["roc_auc"]))
         table.add_row("PR AUC", _interval(metrics["pr_auc"]))
-        table.add_row("log loss (base rate)", f"{metrics['log_loss']:.4f} ({metrics['log_loss_base_rate']:.4f})")
+        table.add_row(
+            "log loss (base rate)", f"{metrics['log_loss']:.4f} ({metrics['log_loss_base_rate']:.4f})"
+        )
         table.add_row("log-loss improvement over base rate", _interval(metrics["log_loss_improvement"], 4))
         table.add_row("Brier score (base rate)", f"{metrics['brier']:.4f} ({metrics['brier_base_rate']:.4f})")
         table.add_row("top-decile lift", f"{metrics['top_decile_lift']:.2f}")
-        table.add_row("calibration slope / intercept", f"{metrics['calibration_slope']:.2f} / {metrics['calibration_intercept']:.2f}")
+        table.add_row(
+            "calibration slope / intercept",
+            f"{metrics['calibration_slope']:.2f} / {metrics['calibration_intercept']:.2f}",
+        )
         for name, baseline in metrics.get("baselines", {}).items():
             table.add_row(f"baseline ROC AUC: {name}", _interval(baseline["roc_auc"]))
         console.print(table)
         console.print(tier_calibration_table(metrics["tiers"]))
-    weights = Table(title="Learned weights (standardised coefficients; + raises churn risk)", title_justify="left")
+    weights = Table(
+        title="Learned weights (standardised coefficients; + raises churn risk)", title_justify="left"
+    )
     weights.add_column("signal")
     weights.add_column("share of weight", justify="right")
     weights.add_column("coefficients")
@@ -83,7 +113,10 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
 
 
 def tier_calibration_table(tiers: list[dict[str, Any]]) -> Table:
-    table = Table(title="Calibration per tier on the hold-out (Wilson interval, Bonferroni-corrected over 5 tiers)", title_justify="left")
+    table = Table(
+        title="Calibration per tier on the hold-out (Wilson interval, Bonferroni-corrected over 5 tiers)",
+        title_justify="left",
+    )
     for column in ("tier", "rows", "mean predicted", "observed churn", "interval", "consistent"):
         table.add_column(column, justify="left" if column == "tier" else "right")
     for entry in tiers:
@@ -121,7 +154,9 @@ def riskiest_table(scores: pd.DataFrame, settings: dict[str, Any], validated: bo
     table.add_column("top reasons (log-odds)")
     for record in scores.head(limit).to_dict("records"):
         reasons = reasons_for(_plain_signals(record), record["contributions"], settings)
-        pushing = [reason for reason in reasons if not math.isnan(reason.log_odds) and reason.log_odds > 0][:2]
+        pushing = [reason for reason in reasons if not math.isnan(reason.log_odds) and reason.log_odds > 0][
+            :2
+        ]
         text = "; ".join(f"{reason.text}, {reason.log_odds:+.2f}" for reason in pushing) or "-"
         table.add_row(
             str(record["account_id"]),
@@ -133,7 +168,10 @@ def riskiest_table(scores: pd.DataFrame, settings: dict[str, Any], validated: bo
 
 
 def _plain_signals(record: dict[str, Any]) -> dict[str, Any]:
-    return {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in record.items()}
+    return {
+        key: (None if isinstance(value, float) and math.isnan(value) else value)
+        for key, value in record.items()
+    }
 
 
 def explanation(console: Console, result: Explanation, horizon_days: int | None) -> None:
@@ -148,4 +186,6 @@ def explanation(console: Console, result: Explanation, horizon_days: int | None)
             console.print(f"  {reason.text}")
         else:
             console.print(f"  {reason.text}, {reason.log_odds:+.2f}")
-    console.print("[dim]Contributions are in log-odds against an average training account; + raises churn risk.[/dim]")
+    console.print(
+        "[dim]Contributions are in log-odds against an average training account; + raises churn risk.[/dim]"
+    )

@@ -33,7 +33,9 @@ class Explanation:
     reasons: list[Reason]
 
 
-def reasons_for(signals: dict[str, Any], contributions: dict[str, float], settings: dict[str, Any]) -> list[Reason]:
+def reasons_for(
+    signals: dict[str, Any], contributions: dict[str, float], settings: dict[str, Any]
+) -> list[Reason]:
     """Every signal's description and log-odds contribution, largest push first; unused signals last."""
     values = {**settings, **signals}
     reasons = []
@@ -44,7 +46,9 @@ def reasons_for(signals: dict[str, Any], contributions: dict[str, float], settin
             reasons.append(Reason(signal.name, f"{text} (not used by the model)", math.nan))
         else:
             reasons.append(Reason(signal.name, text, float(contribution)))
-    return sorted(reasons, key=lambda reason: -abs(reason.log_odds) if not math.isnan(reason.log_odds) else 1.0)
+    return sorted(
+        reasons, key=lambda reason: -abs(reason.log_odds) if not math.isnan(reason.log_odds) else 1.0
+    )
 
 
 def explain(engine: Engine, account_id: str, as_of: datetime | None = None) -> Explanation:

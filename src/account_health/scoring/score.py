@@ -69,10 +69,14 @@ def score(
         engine, run_id, "succeeded", {"accounts": len(rows), "model_version": artifact["model_version"]}
     )
     log.info("scored %d accounts as of %s with model %s", len(rows), as_of, artifact["model_version"])
-    return ScoringResult(as_of, artifact["model_version"], bool(artifact["validated"]), scores, run_id, stale_days)
+    return ScoringResult(
+        as_of, artifact["model_version"], bool(artifact["validated"]), scores, run_id, stale_days
+    )
 
 
-def score_frame(workspace: Workspace, store: AnalyticalStore, artifact: dict[str, Any], as_of: datetime) -> pd.DataFrame:
+def score_frame(
+    workspace: Workspace, store: AnalyticalStore, artifact: dict[str, Any], as_of: datetime
+) -> pd.DataFrame:
     """Signals, probability, tier and per-signal log-odds contributions of each account at risk."""
     at_risk = at_risk_accounts(workspace, store, [as_of])
     if at_risk.empty:
@@ -118,7 +122,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _score_row(record: dict[str, Any], as_of: datetime, artifact: dict[str, Any], run_id: int) -> dict[str, Any]:
+def _score_row(
+    record: dict[str, Any], as_of: datetime, artifact: dict[str, Any], run_id: int
+) -> dict[str, Any]:
     signals = {name: _plain(record.get(name)) for name in (*FEATURES, *DETAILS)}
     return {
         "account_id": record["account_id"],

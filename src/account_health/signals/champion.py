@@ -20,7 +20,9 @@ def champion_signal(context: SignalContext) -> ibis.Table | None:
         return None
     cap = float(context.settings.champion_departure_cap_days)
     contacts = context.known_at("contacts")
-    champions = contacts.filter(contacts.is_champion.fill_null(False)).select("contact_id", "account_id", "as_of")
+    champions = contacts.filter(contacts.is_champion.fill_null(False)).select(
+        "contact_id", "account_id", "as_of"
+    )
 
     if context.configured("contact_changes"):
         changes = context.known_at("contact_changes")
@@ -47,7 +49,9 @@ def champion_signal(context: SignalContext) -> ibis.Table | None:
     return result.select(
         "account_id",
         "as_of",
-        champion_in_seat=ibis.ifelse(tagged, (result.champions_in_seat > 0).cast("float64"), ibis.null("float64")),
+        champion_in_seat=ibis.ifelse(
+            tagged, (result.champions_in_seat > 0).cast("float64"), ibis.null("float64")
+        ),
         days_since_champion_departure=ibis.ifelse(tagged, since, ibis.null("float64")),
         champions_in_seat=ibis.ifelse(tagged, result.champions_in_seat, ibis.null("int64")),
     )

@@ -88,5 +88,3 @@ def build_context(workspace: Workspace, store: AnalyticalStore, snapshots: ibis.
         end_day=local_day(accounts.as_of, zone) - ibis.interval(days=1),
     )
     return SignalContext(store, workspace, snapshots, accounts)
-
-

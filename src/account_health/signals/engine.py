@@ -64,5 +64,7 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
     for column in FEATURES:
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["as_of"] = pd.to_datetime(frame["as_of"])
-    log.info("computed signals for %d accounts at %d as-of instants", frame["account_id"].nunique(), len(instants))
+    log.info(
+        "computed signals for %d accounts at %d as-of instants", frame["account_id"].nunique(), len(instants)
+    )
     return frame[["account_id", "as_of", *FEATURES, *DETAILS]].reset_index(drop=True)

@@ -18,7 +18,9 @@ def integrations_signal(context: SignalContext) -> ibis.Table | None:
     rows = context.known_at("integrations")
 
     def active_at(instant: ibis.TimestampValue) -> ibis.BooleanValue:
-        return (rows.connected_at < instant) & (rows.disconnected_at.isnull() | (rows.disconnected_at >= instant))
+        return (rows.connected_at < instant) & (
+            rows.disconnected_at.isnull() | (rows.disconnected_at >= instant)
+        )
 
     counts = rows.group_by(["account_id", "as_of"]).aggregate(
         now=active_at(rows.as_of).sum(),

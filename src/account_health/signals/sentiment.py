@@ -24,13 +24,11 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     scale_min = rows.scale.split("-")[0].cast("float64")
     scale_max = rows.scale.split("-")[1].cast("float64")
     tag_score = rows.tag.cases(*CALL_TAG_SCORES.items(), else_=ibis.null("float64"))
-    normalised = (
-        ibis.cases(
-            (rows.kind == "nps", rows.score),
-            (rows.kind == "survey", (rows.score - scale_min) / (scale_max - scale_min) * 10.0),
-            (rows.kind == "call", tag_score),
-            else_=ibis.null("float64"),
-        )
+    normalised = ibis.cases(
+        (rows.kind == "nps", rows.score),
+        (rows.kind == "survey", (rows.score - scale_min) / (scale_max - scale_min) * 10.0),
+        (rows.kind == "call", tag_score),
+        else_=ibis.null("float64"),
     )
     dismissed = rows.dismissed.fill_null(False)
     rows = rows.mutate(

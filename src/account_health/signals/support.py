@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ibis
-from ibis import _
 
 from account_health.errors import ConfigError
 from account_health.signals.context import SignalContext

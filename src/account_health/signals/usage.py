@@ -92,18 +92,29 @@ def _from_events(context: SignalContext) -> ibis.Table:
         ],
     ).select("account_id", "as_of", "end_day", "user_id", "day")
 
-    daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(dau=_.user_id.count())
+    daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(
+        dau=_.user_id.count()
+    )
 
     in_order = ibis.window(group_by=["account_id", "as_of", "user_id"], order_by="day")
     gaps = visible.mutate(previous=_.day.lag().over(in_order))
     gaps = gaps.mutate(
-        starts_island=(gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=MAU_DAYS))).cast("int64")
+        starts_island=(
+            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=MAU_DAYS))
+        ).cast("int64")
     )
     islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
     spans = islands.group_by(["account_id", "as_of", "end_day", "user_id", "island"]).aggregate(
         first=_.day.min(), last=_.day.max()
     )
-    starts = spans.select("account_id", "as_of", "end_day", day=_.first, delta=ibis.literal(1, "int64"), dau=ibis.literal(0, "int64"))
+    starts = spans.select(
+        "account_id",
+        "as_of",
+        "end_day",
+        day=_.first,
+        delta=ibis.literal(1, "int64"),
+        dau=ibis.literal(0, "int64"),
+    )
     ends = spans.select(
         "account_id",
         "as_of",
@@ -112,7 +123,9 @@ def _from_events(context: SignalContext) -> ibis.Table:
         delta=ibis.literal(-1, "int64"),
         dau=ibis.literal(0, "int64"),
     )
-    actives = daily_active.select("account_id", "as_of", "end_day", "day", delta=ibis.literal(0, "int64"), dau=_.dau)
+    actives = daily_active.select(
+        "account_id", "as_of", "end_day", "day", delta=ibis.literal(0, "int64"), dau=_.dau
+    )
     changes = (
         starts.union(ends)
         .union(actives)
@@ -121,9 +134,7 @@ def _from_events(context: SignalContext) -> ibis.Table:
     )
     by_day = ibis.window(group_by=["account_id", "as_of"], order_by="day")
     series = changes.mutate(mau=_.delta.cumsum().over(by_day))
-    series = series.filter(
-        (series.dau > 0) & (series.day > series.end_day - ibis.interval(days=days))
-    )
+    series = series.filter((series.dau > 0) & (series.day > series.end_day - ibis.interval(days=days)))
     series = series.mutate(
         ratio=series.dau.cast("float64") / series.mau.cast("float64"),
         position=(days - 1) - series.end_day.delta(series.day, unit="day").cast("float64"),

@@ -85,7 +85,9 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
             row += table.num_rows
 
 
-def _csv_reader(handle: BinaryIO, config: SourceConfig, string_columns: list[str] | None) -> pacsv.CSVStreamingReader:
+def _csv_reader(
+    handle: BinaryIO, config: SourceConfig, string_columns: list[str] | None
+) -> pacsv.CSVStreamingReader:
     read_options = pacsv.ReadOptions(block_size=BATCH_BYTES, encoding=config.csv.encoding)
     parse_options = pacsv.ParseOptions(delimiter=config.csv.delimiter, newlines_in_values=True)
     convert_options = pacsv.ConvertOptions(

@@ -158,14 +158,14 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
     config = workspace.config.sources[name]
     spec = TABLES[config.table]
     paths = source_files.expand_files(workspace.source_files(name), workspace.root, name)
-    for column in list(config.columns) + list(config.types) + list(config.values) + list(config.constants):
-        if column not in spec.column_names:
+    for named in list(config.columns) + list(config.types) + list(config.values) + list(config.constants):
+        if named not in spec.column_names:
             raise SourceError(
-                f"[sources.{name}] names column {column!r}, which {spec.name} does not have; "
+                f"[sources.{name}] names column {named!r}, which {spec.name} does not have; "
                 f"its columns are {', '.join(spec.column_names)}"
             )
-    for column, declared in config.types.items():
-        _check_declared_type(name, spec, column, declared)
+    for typed_column, declared in config.types.items():
+        _check_declared_type(name, spec, typed_column, declared)
 
     mapped: dict[str, str] = {}
     for path in paths:
@@ -183,7 +183,7 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
             if explicitly_mapped or (column.required and not resolved and not derived):
                 raise SourceError(
                     f"{path}: required column {source_column!r} is missing (canonical {spec.name}.{column.name}); "
-                    f"set [sources.{name}.columns] {column.name} = \"<column in your file>\" "
+                    f'set [sources.{name}.columns] {column.name} = "<column in your file>" '
                     f"(the file has: {', '.join(header)})"
                 )
         for target, resolution in config.resolve.items():
@@ -315,7 +315,9 @@ def _stage_raw(store: AnalyticalStore, plan: _Plan, root: Path, progress: Progre
         for batch in source_files.iter_batches(path, plan.config):
             staged = _map_batch(batch.table, plan, columns)
             rows = staged.num_rows
-            staged = staged.add_column(0, "_row_number", pa.array(range(batch.first_row, batch.first_row + rows), pa.int64()))
+            staged = staged.add_column(
+                0, "_row_number", pa.array(range(batch.first_row, batch.first_row + rows), pa.int64())
+            )
             staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
             staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
             connection.register("_batch", staged)
@@ -373,7 +375,9 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
     if plan.config.loaded_at is not None:
         selects.append(f"{parse_expression('_loaded_raw', 'timestamp', 'timestamp')} AS _loaded_at")
         selects.append("_loaded_raw")
-    store.connection.execute(f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw")
+    store.connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw"
+    )
 
 
 def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
@@ -392,7 +396,7 @@ def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
                 FROM (SELECT {identifier(resolution.key)} AS key, {identifier(resolution.value)} AS value
                       FROM ({latest})) AS lookup
                 WHERE _stage.{identifier(target)} IS NULL
-                  AND _stage.{identifier('_from_' + target)} = CAST(lookup.key AS VARCHAR)"""
+                  AND _stage.{identifier("_from_" + target)} = CAST(lookup.key AS VARCHAR)"""
         )
 
 
@@ -419,7 +423,9 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
         """DELETE FROM _stage WHERE (_file_order, _row_number) IN
            (SELECT DISTINCT _file_order, _row_number FROM _problems)"""
     )
-    row = connection.execute("SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)").fetchall()[0]
+    row = connection.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)"
+    ).fetchall()[0]
     connection.execute("DROP TABLE _problems")
     return int(row[0]) if row else 0
 
@@ -430,7 +436,9 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
     connection = store.connection
     for column in spec.derived:
         content = ", ".join(
-            f"coalesce(CAST({identifier(name)} AS VARCHAR), chr(0))" for name in spec.column_names if name != column
+            f"coalesce(CAST({identifier(name)} AS VARCHAR), chr(0))"
+            for name in spec.column_names
+            if name != column
         )
         connection.execute(
             f"UPDATE _stage SET {identifier(column)} = md5(concat_ws(chr(31), {content})) WHERE {identifier(column)} IS NULL"
@@ -441,7 +449,9 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
     if spec.event_time is not None:
         event = identifier(spec.event_time)
     elif spec.event_day is not None:
-        event = f"CAST({identifier(spec.event_day)} AS TIMESTAMP) + INTERVAL 1 DAY"
+        # The last instant of the day, so that a snapshot at the following midnight (which sees rows
+        # available strictly before it) includes the day.
+        event = f"CAST({identifier(spec.event_day)} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND"
     else:
         event = "NULL"
     # The ingest instant is this process's own clock reading, so writing it as a literal is safe.
@@ -454,9 +464,7 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
         has_accounts = store.has_rows("accounts") or spec.name == "accounts"
         unattributed = f"{identifier(spec.account_column)} IS NULL"
         if has_accounts:
-            unattributed += (
-                f" OR {identifier(spec.account_column)} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
-            )
+            unattributed += f" OR {identifier(spec.account_column)} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
     else:
         unattributed = "FALSE"
     connection.execute(

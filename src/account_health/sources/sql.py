@@ -50,7 +50,9 @@ def parse_expression(raw: str, declared: str, canonical: str) -> str:
         return f"CAST({parsed} AS BIGINT)" if canonical == "int" else parsed
     if declared == "int":
         number = f"TRY_CAST({raw} AS DOUBLE)"
-        whole = f"CASE WHEN {number} = floor({number}) AND abs({number}) < 9e18 THEN CAST({number} AS BIGINT) END"
+        whole = (
+            f"CASE WHEN {number} = floor({number}) AND abs({number}) < 9e18 THEN CAST({number} AS BIGINT) END"
+        )
         return f"CAST({whole} AS DOUBLE)" if canonical == "float" else whole
     if declared == "bool":
         return (
@@ -114,7 +116,9 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
             reason = (
                 f"not one of {', '.join(column.allowed)}; map it in [sources.{source}.values.{column.name}]"
             )
-            checks.append(Check(column.name, f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", name, literal(reason)))
+            checks.append(
+                Check(column.name, f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", name, literal(reason))
+            )
 
     checks.extend(_table_checks(source, spec, config))
     if config.loaded_at is not None:
@@ -159,7 +163,9 @@ def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Ch
             )
         )
         for column in ("active_users", "event_count"):
-            checks.append(Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count")))
+            checks.append(
+                Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count"))
+            )
     if spec.name == "sentiment_responses":
         checks.extend(_sentiment_checks(source))
     return checks
@@ -180,7 +186,9 @@ def _sentiment_checks(source: str) -> list[Check]:
             "scale",
             f"kind = 'survey' AND score IS NOT NULL AND (scale IS NULL OR NOT regexp_full_match(scale, {scale_pattern}))",
             "scale",
-            literal(f"survey scale missing or not written as MIN-MAX such as 1-5; set [sources.{source}.constants] scale"),
+            literal(
+                f"survey scale missing or not written as MIN-MAX such as 1-5; set [sources.{source}.constants] scale"
+            ),
         ),
         Check(
             "scale",

@@ -108,7 +108,9 @@ def start_run(engine: Engine, kind: str, as_of: datetime | None = None) -> int:
         result = connection.execute(
             runs.insert().values(kind=kind, status="running", started_at=now(), as_of=as_of)
         )
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
 
 
 def finish_run(engine: Engine, run_id: int, status: str, details: Mapping[str, Any] | None = None) -> None:
@@ -149,10 +151,12 @@ def latest_model_row(engine: Engine) -> Mapping[str, Any] | None:
         row = connection.execute(
             sa.select(models).order_by(models.c.created_at.desc(), models.c.model_version.desc()).limit(1)
         ).first()
-    return row._mapping if row is not None else None
+    return dict(row._mapping) if row is not None else None
 
 
-def replace_scores(engine: Engine, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]) -> int:
+def replace_scores(
+    engine: Engine, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
     """Replace every score of (as_of, model_version) with `rows`, in one transaction."""
     rows = list(rows)
     with engine.begin() as connection:
@@ -164,7 +168,9 @@ def replace_scores(engine: Engine, as_of: datetime, model_version: str, rows: It
     return len(rows)
 
 
-def read_scores(engine: Engine, as_of: datetime | None = None, account_id: str | None = None) -> list[dict[str, Any]]:
+def read_scores(
+    engine: Engine, as_of: datetime | None = None, account_id: str | None = None
+) -> list[dict[str, Any]]:
     """Return scores of one as-of date (the latest when None), optionally of one account."""
     with engine.connect() as connection:
         if as_of is None:

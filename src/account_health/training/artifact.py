@@ -58,7 +58,15 @@ class Artifact(_Strict):
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for package in ("account-health", "scikit-learn", "numpy", "pandas", "ibis-framework", "duckdb", "statsmodels"):
+    for package in (
+        "account-health",
+        "scikit-learn",
+        "numpy",
+        "pandas",
+        "ibis-framework",
+        "duckdb",
+        "statsmodels",
+    ):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -99,7 +107,9 @@ def parse_artifact(text: str, origin: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ModelArtifactError(f"{origin} is not JSON ({exc}); retrain with `account-health train`") from None
+        raise ModelArtifactError(
+            f"{origin} is not JSON ({exc}); retrain with `account-health train`"
+        ) from None
     try:
         Artifact.model_validate(data)
     except ValidationError as exc:

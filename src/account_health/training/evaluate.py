@@ -94,7 +94,9 @@ def calibration_line(labels: np.ndarray, probability: np.ndarray) -> tuple[float
     return float(fit.params[1]), float(fit.params[0])
 
 
-def tier_calibration(labels: np.ndarray, probability: np.ndarray, tiers: TierSettings) -> list[dict[str, object]]:
+def tier_calibration(
+    labels: np.ndarray, probability: np.ndarray, tiers: TierSettings
+) -> list[dict[str, object]]:
     """Per tier: rows, mean predicted probability, observed churn and its Wilson interval.
 
     The interval's level is corrected for the number of tiers (Bonferroni), so that all tiers hold at
@@ -175,7 +177,8 @@ def evaluate(
         }
     )
     metrics["baselines"] = {
-        name: {"roc_auc": _interval(_auc, labels, scores, weights).as_dict()} for name, scores in baselines.items()
+        name: {"roc_auc": _interval(_auc, labels, scores, weights).as_dict()}
+        for name, scores in baselines.items()
     }
     metrics["beats_base_rate"] = bool(auc.low > 0.5 and gain.low > 0)
     return metrics

@@ -135,7 +135,9 @@ class ChurnModel:
                     "scale": float(scale),
                     "coefficient": float(coef),
                 }
-                for spec, mean, scale, coef in zip(self.specs_, self.mean_, self.scale_, self.coef_, strict=True)
+                for spec, mean, scale, coef in zip(
+                    self.specs_, self.mean_, self.scale_, self.coef_, strict=True
+                )
             ],
         }
 

@@ -53,7 +53,9 @@ def train(
     announce = step or (lambda _message: None)
     if end is None:
         end = start_of_day(settings.end) if settings.end else default_as_of(store)
-    snapshots = snapshot_dates(end, settings.window_months, settings.snapshot_every_days, settings.horizon_days)
+    snapshots = snapshot_dates(
+        end, settings.window_months, settings.snapshot_every_days, settings.horizon_days
+    )
     if len(snapshots) < 2:
         raise TrainingError(
             f"the training window gives {len(snapshots)} snapshot(s) before {end:%Y-%m-%d}; widen "
@@ -65,7 +67,9 @@ def train(
     _check_churn_events(frame, snapshots, end, min_churn_events or settings.min_churn_events)
     features = [feature for feature in FEATURES if frame[feature].notna().any()]
     if not features:
-        raise TrainingError("no signal has any value in the training window; configure and ingest a signal source")
+        raise TrainingError(
+            "no signal has any value in the training window; configure and ingest a signal source"
+        )
 
     holdout_snapshots, train_snapshots = _split(snapshots, settings.holdout_fraction, settings.horizon_days)
     train_rows = frame[frame["as_of"].isin(train_snapshots)]
@@ -77,7 +81,9 @@ def train(
     caveats = _data_caveats(train_rows, features)
 
     announce(f"fitting on {len(train_rows):,} rows, evaluating on {len(holdout_rows):,} hold-out rows")
-    evaluation_model = ChurnModel(features, C=settings.regularisation_c).fit(train_rows, train_rows["label"].to_numpy())
+    evaluation_model = ChurnModel(features, C=settings.regularisation_c).fit(
+        train_rows, train_rows["label"].to_numpy()
+    )
     holdout_probability = evaluation_model.predict_proba(holdout_rows)
     base_rate = float(train_rows["label"].mean())
     metrics = evaluate(
@@ -100,7 +106,9 @@ def train(
     if not artifact["validated"]:
         warnings.warn(artifact["validation_reason"], NotValidatedWarning, stacklevel=2)
     log.info("trained model %s on %d rows", artifact["model_version"], len(frame))
-    return TrainingResult(artifact, path, holdout_rows.assign(probability=holdout_probability), holdout_probability)
+    return TrainingResult(
+        artifact, path, holdout_rows.assign(probability=holdout_probability), holdout_probability
+    )
 
 
 def _check_churn_events(frame: pd.DataFrame, snapshots: list[datetime], end: datetime, minimum: int) -> None:
@@ -113,7 +121,9 @@ def _check_churn_events(frame: pd.DataFrame, snapshots: list[datetime], end: dat
         )
 
 
-def _split(snapshots: list[datetime], fraction: float, horizon_days: int) -> tuple[list[datetime], list[datetime]]:
+def _split(
+    snapshots: list[datetime], fraction: float, horizon_days: int
+) -> tuple[list[datetime], list[datetime]]:
     """Hold out the latest snapshots; train on earlier ones whose label window ends before the hold-out."""
     count = max(1, round(len(snapshots) * fraction))
     holdout = snapshots[-count:]
@@ -135,7 +145,9 @@ def _data_caveats(rows: pd.DataFrame, features: list[str]) -> list[str]:
         known = ~np.isnan(values)
         churned, stayed = values[known & (labels == 1)], values[known & (labels == 0)]
         if len(churned) and len(stayed) and (churned.min() > stayed.max() or churned.max() < stayed.min()):
-            caveats.append(f"{feature} separates churned from retained rows perfectly; its weight is unreliable")
+            caveats.append(
+                f"{feature} separates churned from retained rows perfectly; its weight is unreliable"
+            )
     filled = rows[features].astype("float64")
     filled = filled.fillna(filled.mean())
     usable = [feature for feature in features if filled[feature].std() > 0]
@@ -143,30 +155,34 @@ def _data_caveats(rows: pd.DataFrame, features: list[str]) -> list[str]:
     for i, first in enumerate(usable):
         for j in range(i + 1, len(usable)):
             if abs(correlation[i, j]) > 0.99:
-                caveats.append(f"{first} and {usable[j]} are collinear (r = {correlation[i, j]:.3f}); their split of weight is arbitrary")
+                caveats.append(
+                    f"{first} and {usable[j]} are collinear (r = {correlation[i, j]:.3f}); their split of weight is arbitrary"
+                )
     for caveat in caveats:
         warnings.warn(caveat, SeparationWarning, stacklevel=3)
     return caveats
 
 
-def _baselines(train_rows: pd.DataFrame, holdout_rows: pd.DataFrame, features: list[str]) -> dict[str, np.ndarray]:
+def _baselines(
+    train_rows: pd.DataFrame, holdout_rows: pd.DataFrame, features: list[str]
+) -> dict[str, np.ndarray]:
     """Scores of the simple alternatives, each oriented by its correlation with churn in training."""
 
-    def oriented(feature: str) -> tuple[np.ndarray, np.ndarray]:
+    def oriented(feature: str) -> np.ndarray:
         train_values = train_rows[feature].astype("float64")
         mean, sd = train_values.mean(), train_values.std() or 1.0
         direction = np.sign(np.corrcoef(train_values.fillna(mean), train_rows["label"])[0, 1]) or 1.0
         holdout_values = holdout_rows[feature].astype("float64").fillna(mean)
-        return ((holdout_values - mean) / sd * direction).to_numpy(), direction
+        return ((holdout_values - mean) / sd * direction).to_numpy()
 
     baselines: dict[str, np.ndarray] = {}
     usable = [f for f in features if train_rows[f].astype("float64").std() > 0]
     if usable:
-        baselines["equal-weight sum of signals"] = np.sum([oriented(f)[0] for f in usable], axis=0)
+        baselines["equal-weight sum of signals"] = np.sum([oriented(f) for f in usable], axis=0)
     if "sentiment_score" in usable:
-        baselines["sentiment alone"] = oriented("sentiment_score")[0]
+        baselines["sentiment alone"] = oriented("sentiment_score")
     if "usage_trend" in usable:
-        baselines["usage alone"] = oriented("usage_trend")[0]
+        baselines["usage alone"] = oriented("usage_trend")
     return baselines
 
 
@@ -182,7 +198,9 @@ def _artifact(
 ) -> dict[str, Any]:
     settings = workspace.config.training
     created = datetime.now(UTC)
-    fingerprint = hashlib.sha256(repr((model.to_dict(), [str(s) for s in snapshots])).encode()).hexdigest()[:8]
+    fingerprint = hashlib.sha256(repr((model.to_dict(), [str(s) for s in snapshots])).encode()).hexdigest()[
+        :8
+    ]
     validated, reason = _validation(metrics)
     shares = model.weight_shares()
     coefficients = {spec.name: float(coef) for spec, coef in zip(model.specs_, model.coef_, strict=True)}
@@ -198,7 +216,9 @@ def _artifact(
         "snapshots": [s.isoformat() for s in snapshots],
         "holdout_snapshots": [s.isoformat() for s in holdout],
         "rows": len(frame),
-        "churn_events": int(frame.loc[frame["label"] == 1, ["account_id", "churned_at"]].drop_duplicates().shape[0]),
+        "churn_events": int(
+            frame.loc[frame["label"] == 1, ["account_id", "churned_at"]].drop_duplicates().shape[0]
+        ),
         "accounts": int(frame["account_id"].nunique()),
         "base_rate": float(frame["label"].mean()),
         "signals_used": model.signals_used,
@@ -239,4 +259,3 @@ def _validation(metrics: dict[str, Any]) -> tuple[bool, str]:
         f"{auc['value']:.3f}, 95 % interval {auc['low']:.3f} to {auc['high']:.3f}; log-loss improvement "
         f"{gain['value']:.4f}, interval {gain['low']:.4f} to {gain['high']:.4f}). Treat its scores as unproven."
     )
-

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from account_health.config import load_workspace, parse_config
+from account_health.errors import ConfigError, WorkspaceNotFoundError
+from account_health.workspace import init_workspace, template_text
+
+
+def test_template_is_valid_and_documents_every_section():
+    config = parse_config(tomllib.loads(template_text()))
+    assert config.tiers.red == 0.60
+    assert config.training.horizon_days == 90
+    for section in ("[workspace]", "[signals]", "[training]", "[tiers]", "[sources."):
+        assert section in template_text()
+
+
+def test_invalid_value_names_key_value_and_allowed(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text('[signals]\nsupport_normalisation = "per_user"\n')
+    with pytest.raises(ConfigError) as error:
+        load_workspace(tmp_path)
+    message = str(error.value)
+    assert "signals.support_normalisation" in message
+    assert "'per_user'" in message
+    assert "'absolute'" in message and "'per_active_user'" in message
+
+
+def test_unknown_key_is_rejected_by_name(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text("[training]\nhorizon = 30\n")
+    with pytest.raises(ConfigError, match=r"training\.horizon: unknown key"):
+        load_workspace(tmp_path)
+
+
+def test_tier_cutoffs_must_descend(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text("[tiers]\nred = 0.3\norange = 0.4\n")
+    with pytest.raises(ConfigError, match="cut-offs must fall from red to green"):
+        load_workspace(tmp_path)
+
+
+def test_unknown_timezone_is_rejected(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text('[signals]\ndefault_timezone = "Mars/Olympus"\n')
+    with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA timezone"):
+        load_workspace(tmp_path)
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text("[training\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_workspace(tmp_path)
+
+
+def test_missing_workspace_says_how_to_create_one(tmp_path: Path):
+    with pytest.raises(WorkspaceNotFoundError, match="account-health init"):
+        load_workspace(tmp_path / "nowhere")
+
+
+def test_paths_are_relative_to_the_config_file(tmp_path: Path):
+    workspace = init_workspace(tmp_path / "ws")
+    assert workspace.analytical_store_path == (tmp_path / "ws" / "data" / "analytical.duckdb").resolve()
+    assert workspace.operational_store_url == f"sqlite:///{(tmp_path / 'ws' / 'data' / 'operational.sqlite').resolve()}"
+    assert workspace.analytical_store_path.is_file()
+    assert (tmp_path / "ws" / "data" / "operational.sqlite").is_file()
+
+
+def test_environment_overrides_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "account-health.toml").write_text('[sources.a]\ntable = "accounts"\nfiles = ["a.csv"]\n')
+    monkeypatch.setenv("ACCOUNT_HEALTH_ANALYTICAL_STORE", str(tmp_path / "elsewhere.duckdb"))
+    monkeypatch.setenv("ACCOUNT_HEALTH_OPERATIONAL_STORE", "sqlite:///relative.sqlite")
+    monkeypatch.setenv("ACCOUNT_HEALTH_MODELS_DIR", "m")
+    monkeypatch.setenv("ACCOUNT_HEALTH_SOURCE_A_FILES", "x.csv:y.csv")
+    workspace = load_workspace(tmp_path)
+    assert workspace.analytical_store_path == tmp_path / "elsewhere.duckdb"
+    assert workspace.operational_store_url == f"sqlite:///{tmp_path.resolve() / 'relative.sqlite'}"
+    assert workspace.models_dir == tmp_path.resolve() / "m"
+    assert workspace.source_files("a") == ["x.csv", "y.csv"]
+
+
+def test_init_refuses_to_overwrite(tmp_path: Path):
+    init_workspace(tmp_path)
+    with pytest.raises(ConfigError, match="already exists"):
+        init_workspace(tmp_path)

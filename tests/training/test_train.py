@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from company import write_company
+
+from account_health.config import load_workspace
+from account_health.errors import ModelArtifactError, TrainingError
+from account_health.sources.ingest import ingest
+from account_health.store import operational
+from account_health.training.artifact import load_artifact, parse_artifact
+from account_health.training.model import ChurnModel
+from account_health.training.spine import snapshot_dates
+from account_health.training.train import train
+from account_health.workspace import open_stores
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    folder = write_company(tmp_path_factory.mktemp("company"))
+    workspace = load_workspace(folder)
+    with open_stores(workspace) as (store, engine):
+        ingest(workspace, store)
+        result = train(workspace, store, engine)
+    return workspace, result
+
+
+def test_snapshot_grid_ends_one_horizon_before_end():
+    dates = snapshot_dates(datetime(2025, 12, 31), window_months=18, every_days=30, horizon_days=90)
+    assert dates[-1] == datetime(2025, 10, 2)
+    assert all((later - earlier).days == 30 for earlier, later in zip(dates, dates[1:], strict=False))
+    assert dates[0] >= datetime(2024, 6, 30)
+
+
+def test_report_compares_model_with_base_rate(trained):
+    _workspace, result = trained
+    metrics = result.artifact["metrics"]
+    assert metrics["roc_auc"]["low"] <= metrics["roc_auc"]["value"] <= metrics["roc_auc"]["high"]
+    assert metrics["roc_auc"]["value"] > 0.6
+    assert result.artifact["validated"] is metrics["beats_base_rate"]
+    assert result.artifact["validation_reason"].startswith("validated")
+    assert set(metrics["baselines"]) == {"equal-weight sum of signals", "sentiment alone"}
+    assert [tier["tier"] for tier in metrics["tiers"]] == ["Red", "Orange", "Yellow", "Green", "Dark-Green"]
+
+
+def test_holdout_is_the_latest_snapshots_and_embargoed(trained):
+    _workspace, result = trained
+    artifact = result.artifact
+    holdout = [datetime.fromisoformat(value) for value in artifact["holdout_snapshots"]]
+    snapshots = [datetime.fromisoformat(value) for value in artifact["snapshots"]]
+    assert holdout == snapshots[-len(holdout) :]
+    assert set(result.frame["as_of"]) == set(holdout)
+
+
+def test_artifact_is_json_with_everything_needed(trained):
+    workspace, result = trained
+    data = json.loads(result.path.read_text())
+    for key in ("model", "tiers", "weights", "training_start", "training_end", "metrics", "versions", "signals_used"):
+        assert key in data
+    assert data["signals_missing"] == ["usage", "champion", "integrations"]
+    assert abs(sum(entry["share"] for entry in data["weights"].values()) - 1.0) < 1e-9
+    assert "scikit-learn" in data["versions"]
+    assert result.path.parent == workspace.models_dir
+
+
+def test_artifact_round_trip_gives_same_probabilities(trained):
+    _workspace, result = trained
+    data = load_artifact(result.path)
+    model = ChurnModel.from_dict(data["model"])
+    probabilities = model.predict_proba(result.frame)
+    assert probabilities.shape == (len(result.frame),)
+    assert np.all((probabilities > 0) & (probabilities < 1))
+
+
+def test_model_is_registered_in_operational_store(trained):
+    workspace, result = trained
+    engine = operational.open_operational_store(workspace.operational_store_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(operational.models)).mappings().all()
+    engine.dispose()
+    assert [row["model_version"] for row in rows] == [result.artifact["model_version"]]
+    assert json.loads(rows[0]["artifact"])["model_version"] == result.artifact["model_version"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "not json",
+        '{"format": "pickle"}',
+        '{"__reduce__": "os.system"}',
+    ],
+)
+def test_loading_rejects_anything_but_a_model(text: str):
+    with pytest.raises(ModelArtifactError):
+        parse_artifact(text, "model.json")
+
+
+def test_too_few_churn_events_refuses_and_says_how_to_override(tmp_path: Path):
+    folder = write_company(tmp_path, accounts=120, min_churn_events=100)
+    workspace = load_workspace(folder)
+    with open_stores(workspace) as (store, engine):
+        ingest(workspace, store)
+        with pytest.raises(TrainingError) as error:
+            train(workspace, store, engine)
+        message = str(error.value)
+        assert "found " in message and "churn events" in message
+        assert "--min-churn-events" in message
+        found = int(message.split("found ")[1].split(" ")[0])
+        assert 0 < found < 100
+        result = train(workspace, store, engine, min_churn_events=found)
+    assert result.artifact["churn_events"] == found
