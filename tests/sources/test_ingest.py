@@ -10,6 +10,7 @@ import textwrap
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +20,12 @@ import pytest
 from account_health.config import CANONICAL_TABLES, CONFIG_FILE, Workspace, load_workspace
 from account_health.errors import SourceError
 from account_health.sources.ingest import IngestReport, SourceCounts, ingest
-from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, AnalyticalStore, open_analytical_store
+from account_health.store.analytical import (
+    LOADS_TABLE,
+    QUARANTINE_TABLE,
+    AnalyticalStore,
+    open_analytical_store,
+)
 
 STORE_SETTINGS = '[workspace]\nanalytical_store = "analytical.duckdb"\n\n'
 ACCOUNTS = "account_id,name\nA1,Acme\nA2,Globex\n"
@@ -43,11 +49,11 @@ def _counts(report: IngestReport, source: str) -> SourceCounts:
     return next(counts for counts in report.sources if counts.source == source)
 
 
-def _rows(store: AnalyticalStore, sql: str, parameters: list[object] | None = None) -> list[tuple[object, ...]]:
+def _rows(store: AnalyticalStore, sql: str, parameters: list[object] | None = None) -> list[tuple[Any, ...]]:
     return store.connection.execute(sql, parameters or []).fetchall()
 
 
-def _contents(store: AnalyticalStore) -> dict[str, list[tuple[object, ...]]]:
+def _contents(store: AnalyticalStore) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every canonical table and the quarantine, in a stable order."""
     tables = [*CANONICAL_TABLES, QUARANTINE_TABLE]
     return {table: sorted(_rows(store, f'SELECT * FROM "{table}"'), key=repr) for table in tables}
@@ -79,12 +85,17 @@ def test_timestamps_parse_to_utc(tmp_path: Path) -> None:
         "T3,A1,1710962768\n"
         "T4,A1,20/03/2024 19:26\n"
     )
-    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets})
+    workspace = _workspace(
+        tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets}
+    )
 
     with open_analytical_store(workspace.analytical_store_path) as store:
         report = ingest(workspace, store)
         stored = dict(_rows(store, "SELECT ticket_id, created_at FROM tickets"))
-        quarantined = _rows(store, f'SELECT source, "table", file, row_number, "column", value, reason FROM {QUARANTINE_TABLE}')
+        quarantined = _rows(
+            store,
+            f'SELECT source, "table", file, row_number, "column", value, reason FROM {QUARANTINE_TABLE}',
+        )
 
     assert stored == {
         "T1": datetime(2024, 3, 20, 19, 26, 8),
@@ -141,7 +152,9 @@ def test_unresolved_usage_stored_unattributed(tmp_path: Path) -> None:
 
     with open_analytical_store(workspace.analytical_store_path) as store:
         report = ingest(workspace, store)
-        usage = _rows(store, "SELECT _row_number, account_id, event_count, _unattributed FROM usage_daily ORDER BY 1")
+        usage = _rows(
+            store, "SELECT _row_number, account_id, event_count, _unattributed FROM usage_daily ORDER BY 1"
+        )
         events = _rows(store, "SELECT event_id, account_id, _unattributed FROM usage_events ORDER BY 1")
         loads = dict(_rows(store, f"SELECT source, unattributed FROM {LOADS_TABLE}"))
 
@@ -168,11 +181,16 @@ def test_unresolved_usage_stored_unattributed(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_missing_required_column_names_fix(tmp_path: Path, mapping: str, missing_column: str, fix: str) -> None:
+def test_missing_required_column_names_fix(
+    tmp_path: Path, mapping: str, missing_column: str, fix: str
+) -> None:
     tickets = "ticket_id,account_id,submitted\nT1,A1,2024-03-20\n"
     workspace = _workspace(tmp_path, TICKETS_SOURCE + mapping, {"tickets.csv": tickets})
 
-    with open_analytical_store(workspace.analytical_store_path) as store, pytest.raises(SourceError) as raised:
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
         ingest(workspace, store)
 
     message = str(raised.value)
@@ -184,14 +202,19 @@ def test_missing_required_column_names_fix(tmp_path: Path, mapping: str, missing
 
 def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
     tickets = "ticket_id,account_id,created_at,priority\nT1,A1,2024-03-20,high\nT2,A2,2024-03-21,low\n"
-    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets})
+    workspace = _workspace(
+        tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets}
+    )
 
     with open_analytical_store(workspace.analytical_store_path) as store:
         ingest(workspace, store)
         before = _contents(store)
         second = ingest(workspace, store)
         after = _contents(store)
-        loads = _rows(store, f"SELECT load_id, source, read, inserted, new_version, unchanged FROM {LOADS_TABLE} ORDER BY 1, 2")
+        loads = _rows(
+            store,
+            f"SELECT load_id, source, read, inserted, new_version, unchanged FROM {LOADS_TABLE} ORDER BY 1, 2",
+        )
 
     for counts in second.sources:
         assert counts.unchanged == counts.read, counts
@@ -206,21 +229,29 @@ def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_changed_row_stored_as_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first_file = "ticket_id,account_id,created_at,priority\nT1,A1,2024-03-20T08:00:00Z,low\nT2,A1,2024-03-21,low\n"
+    first_file = (
+        "ticket_id,account_id,created_at,priority\nT1,A1,2024-03-20T08:00:00Z,low\nT2,A1,2024-03-21,low\n"
+    )
     later_file = (
         "ticket_id,account_id,created_at,priority\n"
         "T1,A1,2024-03-20T08:00:00Z,urgent\n"
         "T2,A1,2024-03-21,low\n"
         "T3,A1,2099-01-01,high\n"
     )
-    files: dict[str, str | bytes] = {"accounts.csv": ACCOUNTS, "tickets.csv": first_file, "tickets_later.csv": later_file}
+    files: dict[str, str | bytes] = {
+        "accounts.csv": ACCOUNTS,
+        "tickets.csv": first_file,
+        "tickets_later.csv": later_file,
+    }
     workspace = _workspace(tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, files)
 
     with open_analytical_store(workspace.analytical_store_path) as store:
         backfill = ingest(workspace, store)
         monkeypatch.setenv("ACCOUNT_HEALTH_SOURCE_TICKETS_FILES", str(tmp_path / "tickets_later.csv"))
         later = ingest(workspace, store)
-        stored = _rows(store, "SELECT ticket_id, priority, _available_at, _load_id, _file FROM tickets ORDER BY 1, 4")
+        stored = _rows(
+            store, "SELECT ticket_id, priority, _available_at, _load_id, _file FROM tickets ORDER BY 1, 4"
+        )
 
     assert _counts(backfill, "tickets").backfill
     counts = _counts(later, "tickets")
@@ -263,17 +294,32 @@ def test_mapping_options_shape_stored_rows(tmp_path: Path) -> None:
 
     with open_analytical_store(workspace.analytical_store_path) as store:
         report = ingest(workspace, store)
-        stored = _rows(store, "SELECT ticket_id, account_id, created_at, priority, status, _available_at FROM tickets ORDER BY 1")
-        quarantined = _rows(store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE} ORDER BY 1')
+        stored = _rows(
+            store,
+            "SELECT ticket_id, account_id, created_at, priority, status, _available_at FROM tickets ORDER BY 1",
+        )
+        quarantined = _rows(
+            store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE} ORDER BY 1'
+        )
 
     opened = datetime(2024, 3, 20, 19, 26, 8)
     # loaded_at sets availability even in a backfill: max(event time, loaded_at).
     assert stored == [
         ("T1", "A1", opened, "urgent", "open", datetime(2024, 3, 22)),
-        ("T2", "A2", datetime(2024, 3, 20, 19, 26, 8, 500000), "high", "open", datetime(2024, 3, 20, 19, 26, 8, 500000)),
+        (
+            "T2",
+            "A2",
+            datetime(2024, 3, 20, 19, 26, 8, 500000),
+            "high",
+            "open",
+            datetime(2024, 3, 20, 19, 26, 8, 500000),
+        ),
     ]
     assert quarantined[0][:3] == (3, "priority", "P9")
-    assert quarantined[0][3] == "not one of urgent, high, normal, low; map it in [sources.tickets.values.priority]"
+    assert (
+        quarantined[0][3]
+        == "not one of urgent, high, normal, low; map it in [sources.tickets.values.priority]"
+    )
     assert quarantined[1][:3] == (4, "exported_at", "yesterday")
     assert str(quarantined[1][3]).startswith("invalid timestamp"), quarantined[1]
     assert len(quarantined) == 2
@@ -312,7 +358,12 @@ def test_id_resolved_through_contacts(tmp_path: Path) -> None:
 
     assert stored == [("C1", 2.0), ("C2", 4.0)]
     assert quarantined == [
-        (3, "contact_id", "zed@acme.test", "email not found in contacts.email; ingest contacts first or fix the id")
+        (
+            3,
+            "contact_id",
+            "zed@acme.test",
+            "email not found in contacts.email; ingest contacts first or fix the id",
+        )
     ]
     assert _counts(report, "activity").quarantined == 1
 
@@ -367,9 +418,9 @@ def test_killed_ingest_leaves_nothing(tmp_path: Path) -> None:
 
     process = _run_ingest(tmp_path)
     assert process.stdout is not None
-    # DuckDB's own progress bar shares stdout, so only lines naming a source count.
-    # After the second events batch the accounts are written inside the open transaction; one more
-    # second puts the kill into the staging or writing of the events (about 10 s on 2 cores).
+    # DuckDB's own progress bar shares stdout, so only lines naming a source count. By the second
+    # events batch the accounts are written inside the open transaction. One more second puts the kill
+    # into the staging or writing of the events, which take about 10 s on 2 cores.
     batches = 0
     for line in process.stdout:
         if line.startswith("events "):
@@ -392,10 +443,14 @@ def test_killed_ingest_leaves_nothing(tmp_path: Path) -> None:
     assert rerun.returncode == 0, errors
     assert output.rstrip().endswith("committed")
     with open_analytical_store(workspace.analytical_store_path) as store:
-        assert _rows(store, "SELECT count(*), count(DISTINCT event_id) FROM usage_events") == [(_KILL_ROWS - 1, _KILL_ROWS - 1)]
+        assert _rows(store, "SELECT count(*), count(DISTINCT event_id) FROM usage_events") == [
+            (_KILL_ROWS - 1, _KILL_ROWS - 1)
+        ]
         assert _rows(store, "SELECT count(*) FROM accounts") == [(2,)]
         assert _rows(store, f'SELECT row_number, "column", value FROM {QUARANTINE_TABLE}') == [
             (_KILL_ROWS, "occurred_at", "not a time")
         ]
-        loads = _rows(store, f"SELECT load_id, source, read, inserted, quarantined FROM {LOADS_TABLE} ORDER BY 2")
+        loads = _rows(
+            store, f"SELECT load_id, source, read, inserted, quarantined FROM {LOADS_TABLE} ORDER BY 2"
+        )
     assert loads == [(1, "accounts", 2, 2, 0), (1, "events", _KILL_ROWS, _KILL_ROWS - 1, 1)]

@@ -50,7 +50,9 @@ def loaded(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     folder = tmp_path_factory.mktemp("ravenstack")
     text = (EXAMPLE / CONFIG_FILE).read_text(encoding="utf-8")
     assert text.count(RELATIVE_DATA) == len(SOURCE_FILES)
-    (folder / CONFIG_FILE).write_text(text.replace(RELATIVE_DATA, shared_data.as_posix() + "/"), encoding="utf-8")
+    (folder / CONFIG_FILE).write_text(
+        text.replace(RELATIVE_DATA, shared_data.as_posix() + "/"), encoding="utf-8"
+    )
 
     workspace = load_workspace(folder)
     store = open_analytical_store(workspace.analytical_store_path)
@@ -99,7 +101,9 @@ def test_every_row_read_and_accounted(loaded: Loaded) -> None:
         counts = _counts(loaded.first, source)
         file_rows = len(_csv_rows(loaded.data / file_name))
         assert counts.read == file_rows, source
-        assert counts.read == counts.inserted + counts.new_version + counts.unchanged + counts.quarantined, counts
+        assert counts.read == counts.inserted + counts.new_version + counts.unchanged + counts.quarantined, (
+            counts
+        )
         assert counts.backfill, source
 
 
@@ -117,7 +121,11 @@ def test_first_ingest_counts_per_source(loaded: Loaded) -> None:
     }
     for source, (inserted, new_version, unchanged) in expected.items():
         counts = _counts(loaded.first, source)
-        assert (counts.inserted, counts.new_version, counts.unchanged) == (inserted, new_version, unchanged), counts
+        assert (counts.inserted, counts.new_version, counts.unchanged) == (
+            inserted,
+            new_version,
+            unchanged,
+        ), counts
         assert counts.quarantined == 0, counts
         assert counts.unattributed == 0, counts
 
@@ -141,7 +149,10 @@ def test_nothing_quarantined(loaded: Loaded) -> None:
 
 
 def test_usage_rows_resolved_through_contracts(loaded: Loaded) -> None:
-    subscriptions = {row["subscription_id"]: row["account_id"] for row in _csv_rows(loaded.data / SOURCE_FILES["subscriptions"])}
+    subscriptions = {
+        row["subscription_id"]: row["account_id"]
+        for row in _csv_rows(loaded.data / SOURCE_FILES["subscriptions"])
+    }
     usage = _csv_rows(loaded.data / SOURCE_FILES["feature_usage"])
     stored = loaded.before_second["usage_daily"]
 
@@ -161,7 +172,10 @@ def test_usage_rows_resolved_through_contracts(loaded: Loaded) -> None:
     "day becomes a new version of the first (or unchanged, when its count is equal) instead of adding to it",
 )
 def test_usage_daily_volume_sums_feature_rows(loaded: Loaded) -> None:
-    subscriptions = {row["subscription_id"]: row["account_id"] for row in _csv_rows(loaded.data / SOURCE_FILES["subscriptions"])}
+    subscriptions = {
+        row["subscription_id"]: row["account_id"]
+        for row in _csv_rows(loaded.data / SOURCE_FILES["subscriptions"])
+    }
     expected: dict[tuple[str, str], float] = {}
     for row in _csv_rows(loaded.data / SOURCE_FILES["feature_usage"]):
         key = (subscriptions[row["subscription_id"]], row["usage_date"])
@@ -240,7 +254,12 @@ def test_signals_at_one_as_of(loaded: Loaded) -> None:
     assert set(frame["usage_measure"]) == {"event_count"}
     assert frame["support_load"].notna().all()
     assert frame["sentiment_score"].notna().any()
-    for feature in ("champion_in_seat", "days_since_champion_departure", "integrations_active", "integrations_change_90d"):
+    for feature in (
+        "champion_in_seat",
+        "days_since_champion_departure",
+        "integrations_active",
+        "integrations_change_90d",
+    ):
         assert frame[feature].isna().all(), feature
 
     expected_load = _support_load_from_file(loaded.data / SOURCE_FILES["tickets"], frame.index)
@@ -253,7 +272,9 @@ def _support_load_from_file(path: Path, accounts: pd.Index) -> pd.Series:
     """Severity-weighted tickets submitted in the 90 days before AS_OF, per account, from the raw file."""
     weights = {"urgent": 4.0, "high": 2.0, "medium": 1.0, "low": 0.5}
     tickets = pd.read_csv(path, parse_dates=["submitted_at"])
-    recent = tickets[(tickets["submitted_at"] >= AS_OF - timedelta(days=90)) & (tickets["submitted_at"] < AS_OF)]
+    recent = tickets[
+        (tickets["submitted_at"] >= AS_OF - timedelta(days=90)) & (tickets["submitted_at"] < AS_OF)
+    ]
     load = recent["priority"].map(weights).groupby(recent["account_id"]).sum()
     return load.reindex(accounts, fill_value=0.0)
 

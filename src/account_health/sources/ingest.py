@@ -449,8 +449,8 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
     if spec.event_time is not None:
         event = identifier(spec.event_time)
     elif spec.event_day is not None:
-        # The last instant of the day, so that a snapshot at the following midnight (which sees rows
-        # available strictly before it) includes the day.
+        # The last instant of the day. A snapshot uses rows available strictly before its as-of instant,
+        # so a snapshot at the following midnight then includes the day.
         event = f"CAST({identifier(spec.event_day)} AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND"
     else:
         event = "NULL"
