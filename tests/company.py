@@ -50,9 +50,9 @@ def write_company(folder: Path, accounts: int = 400, seed: int = 1, min_churn_ev
     ids = [f"A{i:04d}" for i in range(accounts)]
     risk = rng.normal(size=accounts)
     zones = rng.choice(["UTC", "America/New_York", "Europe/Berlin"], accounts)
-    pd.DataFrame({"account_id": ids, "name": [f"Company {i}" for i in range(accounts)], "timezone": zones}).to_csv(
-        exports / "accounts.csv", index=False
-    )
+    pd.DataFrame(
+        {"account_id": ids, "name": [f"Company {i}" for i in range(accounts)], "timezone": zones}
+    ).to_csv(exports / "accounts.csv", index=False)
 
     tickets, churns, contracts, responses = [], [], [], []
     for index, account in enumerate(ids):
@@ -66,7 +66,9 @@ def write_company(folder: Path, accounts: int = 400, seed: int = 1, min_churn_ev
             responses.append((f"R{index}-{number}", account, answered.isoformat(), "nps", score))
         churned = rng.random() < 1 / (1 + np.exp(-(1.5 * risk[index] - 0.5)))
         end = START + pd.Timedelta(days=int(rng.integers(200, DAYS - 10))) if churned else None
-        contracts.append((f"C{index}", account, START.isoformat(), end.isoformat() if end is not None else ""))
+        contracts.append(
+            (f"C{index}", account, START.isoformat(), end.isoformat() if end is not None else "")
+        )
         if end is not None:
             churns.append((account, end.isoformat()))
 
@@ -80,5 +82,7 @@ def write_company(folder: Path, accounts: int = 400, seed: int = 1, min_churn_ev
     pd.DataFrame(responses, columns=["response_id", "account_id", "responded_at", "kind", "score"]).to_csv(
         exports / "nps.csv", index=False
     )
-    (folder / "account-health.toml").write_text(CONFIG.format(min_churn_events=min_churn_events), encoding="utf-8")
+    (folder / "account-health.toml").write_text(
+        CONFIG.format(min_churn_events=min_churn_events), encoding="utf-8"
+    )
     return folder

@@ -60,7 +60,10 @@ def test_missing_workspace_says_how_to_create_one(tmp_path: Path):
 def test_paths_are_relative_to_the_config_file(tmp_path: Path):
     workspace = init_workspace(tmp_path / "ws")
     assert workspace.analytical_store_path == (tmp_path / "ws" / "data" / "analytical.duckdb").resolve()
-    assert workspace.operational_store_url == f"sqlite:///{(tmp_path / 'ws' / 'data' / 'operational.sqlite').resolve()}"
+    assert (
+        workspace.operational_store_url
+        == f"sqlite:///{(tmp_path / 'ws' / 'data' / 'operational.sqlite').resolve()}"
+    )
     assert workspace.analytical_store_path.is_file()
     assert (tmp_path / "ws" / "data" / "operational.sqlite").is_file()
 

@@ -81,6 +81,10 @@ class SourceConfig(_Section):
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
     resolve: dict[str, Resolution] = Field(default_factory=dict)
     loaded_at: str | None = None
+    # Rows sharing a key within one load: "versions" stores each different row as a new version;
+    # "sum" adds up their numeric columns first, for feeds split finer than the canonical key
+    # (usage per feature and day, say).
+    duplicate_keys: Literal["versions", "sum"] = "versions"
     csv: CsvOptions = CsvOptions()
 
 

@@ -33,7 +33,15 @@ def workspace(tmp_path_factory: pytest.TempPathFactory):
 def test_tier_lower_bounds_are_inclusive():
     tiers = TierSettings()
     probabilities = np.array([0.60, 0.5999, 0.40, 0.20, 0.08, 0.0799, 0.0])
-    assert list(tier_of(probabilities, tiers)) == ["Red", "Orange", "Orange", "Yellow", "Green", "Dark-Green", "Dark-Green"]
+    assert list(tier_of(probabilities, tiers)) == [
+        "Red",
+        "Orange",
+        "Orange",
+        "Yellow",
+        "Green",
+        "Dark-Green",
+        "Dark-Green",
+    ]
 
 
 def test_score_writes_one_row_per_account_at_risk(workspace):
@@ -66,7 +74,9 @@ def test_rescoring_a_date_replaces_its_rows(workspace):
         second = score(workspace, store, engine, datetime(2025, 11, 1))
         with engine.connect() as connection:
             rows = connection.execute(
-                sa.select(operational.scores.c.run_id).where(operational.scores.c.as_of == datetime(2025, 11, 1))
+                sa.select(operational.scores.c.run_id).where(
+                    operational.scores.c.as_of == datetime(2025, 11, 1)
+                )
             ).all()
     assert len(rows) == len(first.scores) == len(second.scores)
     assert {row.run_id for row in rows} == {second.run_id}

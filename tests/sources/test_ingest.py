@@ -454,3 +454,39 @@ def test_killed_ingest_leaves_nothing(tmp_path: Path) -> None:
             store, f"SELECT load_id, source, read, inserted, quarantined FROM {LOADS_TABLE} ORDER BY 2"
         )
     assert loads == [(1, "accounts", 2, 2, 0), (1, "events", _KILL_ROWS, _KILL_ROWS - 1, 1)]
+
+
+def test_reingested_bad_rows_not_quarantined_twice(tmp_path: Path) -> None:
+    tickets = "ticket_id,account_id,created_at\nT1,A1,2024-03-20\nT2,A1,not a date\n"
+    workspace = _workspace(
+        tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets}
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        second = ingest(workspace, store)
+        quarantined = _rows(store, f'SELECT row_number, "column", value FROM {QUARANTINE_TABLE}')
+
+    counts = _counts(second, "tickets")
+    assert (counts.read, counts.unchanged, counts.quarantined) == (2, 1, 1)
+    assert quarantined == [(2, "created_at", "not a date")]
+
+
+def test_summed_duplicate_keys_account_for_every_row(tmp_path: Path) -> None:
+    usage = "account_id,day,event_count\nA1,2024-03-20,3\nA1,2024-03-20,4\nA2,2024-03-20,1\nA1,2024-03-21,2\n"
+    sources = (
+        ACCOUNTS_SOURCE
+        + '[sources.usage]\ntable = "usage_daily"\nfiles = ["usage.csv"]\nduplicate_keys = "sum"\n'
+    )
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "usage.csv": usage})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        first = _counts(ingest(workspace, store), "usage")
+        second = _counts(ingest(workspace, store), "usage")
+        stored = _rows(
+            store, "SELECT account_id, CAST(day AS VARCHAR), event_count FROM usage_daily ORDER BY 1, 2"
+        )
+
+    assert stored == [("A1", "2024-03-20", 7.0), ("A1", "2024-03-21", 2.0), ("A2", "2024-03-20", 1.0)]
+    assert (first.read, first.inserted, first.new_version, first.unchanged) == (4, 4, 0, 0)
+    assert (second.read, second.unchanged) == (4, 4)

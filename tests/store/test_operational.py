@@ -72,7 +72,9 @@ def test_replace_scores_swaps_a_date_atomically(engine):
     operational.upgrade(engine)
     as_of = datetime(2025, 1, 1)
     first = operational.start_run(engine, "score", as_of)
-    operational.replace_scores(engine, as_of, "m1", [_score("a", as_of, first, 0.1), _score("b", as_of, first, 0.2)])
+    operational.replace_scores(
+        engine, as_of, "m1", [_score("a", as_of, first, 0.1), _score("b", as_of, first, 0.2)]
+    )
     second = operational.start_run(engine, "score", as_of)
     operational.replace_scores(engine, as_of, "m1", [_score("a", as_of, second, 0.3)])
     rows = operational.read_scores(engine)

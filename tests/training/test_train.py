@@ -60,7 +60,16 @@ def test_holdout_is_the_latest_snapshots_and_embargoed(trained):
 def test_artifact_is_json_with_everything_needed(trained):
     workspace, result = trained
     data = json.loads(result.path.read_text())
-    for key in ("model", "tiers", "weights", "training_start", "training_end", "metrics", "versions", "signals_used"):
+    for key in (
+        "model",
+        "tiers",
+        "weights",
+        "training_start",
+        "training_end",
+        "metrics",
+        "versions",
+        "signals_used",
+    ):
         assert key in data
     assert data["signals_missing"] == ["usage", "champion", "integrations"]
     assert abs(sum(entry["share"] for entry in data["weights"].values()) - 1.0) < 1e-9

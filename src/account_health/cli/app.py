@@ -146,7 +146,7 @@ def signals(
     """Print each account's signal values and their details as of a date."""
     from rich.table import Table
 
-    from account_health.signals import compute_signals
+    from account_health.signals import FEATURES, compute_signals
 
     if output_format not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
@@ -166,12 +166,22 @@ def signals(
     if output_format == "json":
         sys.stdout.write(frame.to_json(orient="records", date_format="iso", indent=2) + "\n")
         return
-    table = Table(title=f"Signals as of {instant:%Y-%m-%d %H:%M} UTC", title_justify="left")
-    for column in frame.columns:
-        table.add_column(
-            column, justify="left" if column in ("account_id", "as_of", "usage_measure") else "right"
-        )
-    for record in frame.head(200).to_dict("records"):
+    title = f"Signals as of {instant:%Y-%m-%d %H:%M} UTC"
+    if len(frame) == 1:
+        table = Table(title=f"{frame.iloc[0]['account_id']}: {title}", title_justify="left")
+        table.add_column("signal value or detail")
+        table.add_column("value", justify="right")
+        for name, value in frame.iloc[0].items():
+            table.add_row(str(name), _cell(value))
+        console.print(table)
+        return
+    columns = ["account_id", *FEATURES]
+    table = Table(
+        title=f"{title} (features only; --account ID or --format csv shows the details)", title_justify="left"
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "account_id" else "right")
+    for record in frame[columns].head(200).to_dict("records"):
         table.add_row(*[_cell(value) for value in record.values()])
     console.print(table)
     if len(frame) > 200:

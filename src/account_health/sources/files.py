@@ -78,10 +78,11 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
     with path.open("rb") as handle:
         reader = _csv_reader(handle, config, raw_names)
         row = 1
-        for record_batch in reader:
+        for index, record_batch in enumerate(reader):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
-            # The reader reads ahead, so the handle's position is an upper bound of the bytes parsed.
-            yield Batch(table, row, min(handle.tell(), total), total)
+            # Each batch is parsed from one block of BATCH_BYTES (pyarrow reads the file ahead, so
+            # the handle's position cannot tell how far parsing got).
+            yield Batch(table, row, min((index + 1) * BATCH_BYTES, total), total)
             row += table.num_rows
 
 

@@ -246,13 +246,18 @@ def _load_source(
     _stage_typed(store, plan)
     _resolve(store, plan)
     counts.quarantined = _quarantine(store, plan, load_id)
+    if plan.config.duplicate_keys == "sum":
+        _sum_duplicates(store, plan)
     _hash_and_time(store, plan, ingested_at, counts.backfill)
     _classify(store, plan)
     for status, total in connection.execute(
-        "SELECT _status, count(*) FROM _classified GROUP BY _status"
+        "SELECT _status, sum(_rows) FROM _classified GROUP BY _status"
     ).fetchall():
         setattr(counts, status, int(total))
-    counts.unattributed = _count(store, "_classified", "_status <> 'unchanged' AND _unattributed")
+    unattributed = connection.execute(
+        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
+    ).fetchall()
+    counts.unattributed = int(unattributed[0][0])
     _write(store, plan, load_id, ingested_at)
 
     if not counts.balanced:
@@ -364,7 +369,7 @@ def _constant_text(value: str | int | float | bool) -> str:
 
 def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
     """Parse each staged string into its canonical type, keeping the raw text beside it."""
-    selects = ["_file", "_file_order", "_row_number"]
+    selects = ["_file", "_file_order", "_row_number", "1 AS _rows"]
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
         raw = identifier(column.name)
@@ -413,11 +418,16 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
                 SELECT _row_number, _file_order, {literal(check.column)}, {check.value}, {check.reason}
                 FROM _stage WHERE {check.condition}"""
         )
+    # A row quarantined by an earlier load of the same file is not recorded twice.
     connection.execute(
         f"""INSERT INTO {QUARANTINE_TABLE}
             SELECT ?, ?, ?, s._file, p._row_number, p."column", p.value, p.reason, ?
-            FROM _problems p JOIN (SELECT DISTINCT _file, _file_order FROM _stage) s USING (_file_order)""",
-        [load_id, plan.name, plan.spec.name, now()],
+            FROM _problems p JOIN (SELECT DISTINCT _file, _file_order FROM _stage) s USING (_file_order)
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {QUARANTINE_TABLE} q
+                WHERE q.source = ? AND q.file = s._file AND q.row_number = p._row_number
+                  AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason)""",
+        [load_id, plan.name, plan.spec.name, now(), plan.name],
     )
     connection.execute(
         """DELETE FROM _stage WHERE (_file_order, _row_number) IN
@@ -428,6 +438,33 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
     ).fetchall()[0]
     connection.execute("DROP TABLE _problems")
     return int(row[0]) if row else 0
+
+
+def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
+    """Merge staged rows that share a key into one, adding up numeric columns and counting the rows merged."""
+    spec = plan.spec
+    keys = [identifier(name) for name in spec.key]
+    aggregates = []
+    for column in spec.columns:
+        if column.name in spec.key:
+            continue
+        name = identifier(column.name)
+        if column.type in ("float", "int"):
+            aggregates.append(f"sum({name}) AS {name}")
+        else:
+            aggregates.append(f"arg_min({name}, (_file_order, _row_number)) AS {name}")
+    aggregates += [
+        "arg_min(_file, (_file_order, _row_number)) AS _file",
+        "min(_file_order) AS _file_order",
+        "arg_min(_row_number, (_file_order, _row_number)) AS _row_number",
+        "sum(_rows) AS _rows",
+    ]
+    if plan.config.loaded_at is not None:
+        aggregates.append("max(_loaded_at) AS _loaded_at")
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stage AS
+            SELECT {", ".join(keys)}, {", ".join(aggregates)} FROM _stage GROUP BY {", ".join(keys)}"""
+    )
 
 
 def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, backfill: bool) -> None:

@@ -63,6 +63,8 @@ def open_analytical_store(path: Path | None, read_only: bool = False) -> Analyti
     connection = duckdb.connect(target, read_only=read_only)
     # Timestamps are stored as naive UTC; casts to TIMESTAMPTZ must read them as UTC.
     connection.execute("SET TimeZone = 'UTC'")
+    # DuckDB's own progress bar writes to stdout; the CLI draws its own on stderr.
+    connection.execute("SET enable_progress_bar = false")
     if not read_only:
         create_tables(connection)
     log.debug("opened analytical store %s", target)

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from company import write_company
+from typer.testing import CliRunner
+
+from account_health.cli.app import app
+
+runner = CliRunner()
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "account_health.cli.app", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_init_creates_config_and_both_stores(tmp_path: Path):
+    result = runner.invoke(app, ["init", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ws" / "account-health.toml").is_file()
+    assert (tmp_path / "ws" / "data" / "analytical.duckdb").is_file()
+    assert (tmp_path / "ws" / "data" / "operational.sqlite").is_file()
+
+
+def test_every_command_and_option_has_help():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("init", "ingest", "signals", "train", "score", "explain", "quickstart"):
+        assert command in result.output
+        help_text = runner.invoke(app, [command, "--help"]).output
+        assert "Show this message and exit." in help_text
+        for line in help_text.splitlines():
+            if line.strip().startswith("│ --") and "--help" not in line:
+                assert len(line.split("  ")) > 1, f"{command}: option without help: {line}"
+
+
+def test_library_error_exits_1_with_the_message(tmp_path: Path):
+    result = _run("-w", str(tmp_path), "ingest")
+    assert result.returncode == 1
+    assert "no account-health.toml" in result.stderr
+    assert "account-health init" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_config_error_keeps_bracketed_keys_visible(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text('[sources.t]\ntable = "tickets"\nfiles = ["missing.csv"]\n')
+    result = _run("-w", str(tmp_path), "ingest")
+    assert result.returncode == 1
+    assert "[sources.t] files" in result.stderr.replace("\n", " ")
+
+
+def test_bad_as_of_is_a_usage_error(tmp_path: Path):
+    write_company(tmp_path, accounts=20)
+    result = runner.invoke(app, ["-w", str(tmp_path), "signals", "--as-of", "yesterday"])
+    assert result.exit_code == 2
+    assert "invalid as-of date 'yesterday'" in result.output
+
+
+@pytest.fixture(scope="module")
+def scored_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = write_company(tmp_path_factory.mktemp("company"))
+    for command in ("ingest", "train", "score"):
+        result = _run("-w", str(folder), command)
+        assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_main_job_through_the_console(scored_workspace: Path):
+    again = _run("-w", str(scored_workspace), "ingest")
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" in again.stdout
+    lines = [line for line in again.stdout.splitlines() if "accounts" in line and "backfill" not in line]
+    assert any("400" in line for line in lines)
+
+
+def test_train_report_first_line_is_the_verdict(scored_workspace: Path):
+    result = _run("-w", str(scored_workspace), "train")
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("validated") or first.startswith("NOT VALIDATED")
+    assert "ROC AUC" in result.stdout
+    assert "share of weight" in result.stdout
+
+
+def test_score_prints_tiers_and_riskiest(scored_workspace: Path):
+    result = _run("-w", str(scored_workspace), "score", "--as-of", "2025-12-31")
+    assert result.returncode == 0, result.stderr
+    for tier in ("Red", "Orange", "Yellow", "Green", "Dark-Green"):
+        assert tier in result.stdout
+    assert "The 10 riskiest accounts" in result.stdout
+
+
+def test_explain_prints_reasons_in_words(scored_workspace: Path):
+    result = _run("-w", str(scored_workspace), "explain", "A0001")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("A0001:")
+    assert "severity-weighted tickets in 90 days" in result.stdout
+    assert "churn probability" in result.stdout
+
+
+@pytest.mark.parametrize("output_format", ["csv", "json", "table"])
+def test_signals_command_formats(scored_workspace: Path, output_format: str):
+    result = _run("-w", str(scored_workspace), "signals", "--account", "A0002", "--format", output_format)
+    assert result.returncode == 0, result.stderr
+    assert "A0002" in result.stdout
+    assert "support_load" in result.stdout
