@@ -5,10 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from company import write_company
 from typer.testing import CliRunner
 
 from account_health.cli.app import app
+from company import write_company
 
 runner = CliRunner()
 

@@ -7,7 +7,6 @@ from datetime import datetime
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from company import write_company
 
 from account_health.config import TierSettings, load_workspace
 from account_health.errors import NoDataError, StaleModelWarning
@@ -18,6 +17,7 @@ from account_health.store import operational
 from account_health.training.evaluate import tier_of
 from account_health.training.train import train
 from account_health.workspace import open_stores
+from company import write_company
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from company import write_company
 
 from account_health.config import load_workspace
 from account_health.errors import ModelArtifactError, TrainingError
@@ -18,6 +18,7 @@ from account_health.training.model import ChurnModel
 from account_health.training.spine import snapshot_dates
 from account_health.training.train import train
 from account_health.workspace import open_stores
+from company import write_company
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 def test_snapshot_grid_ends_one_horizon_before_end():
     dates = snapshot_dates(datetime(2025, 12, 31), window_months=18, every_days=30, horizon_days=90)
     assert dates[-1] == datetime(2025, 10, 2)
-    assert all((later - earlier).days == 30 for earlier, later in zip(dates, dates[1:], strict=False))
+    assert all((later - earlier).days == 30 for earlier, later in pairwise(dates))
     assert dates[0] >= datetime(2024, 6, 30)
 
 

@@ -17,6 +17,8 @@ from account_health.synthetic.population import Population
 NS_PER_HOUR = 3_600 * 10**9
 NS_PER_MINUTE = 60 * 10**9
 NS_PER_WEEK = 7 * NS_PER_DAY
+# Placeholder for a missing instant (an unsolved ticket's solved_at); the writers turn it into an empty cell.
+MISSING = np.iinfo(np.int64).min
 
 USAGE_EVENTS = (
     "dashboard.viewed", "report.run", "record.created", "record.updated", "search.performed",
@@ -33,7 +35,7 @@ LATE_SHARE = 0.02
 LATE_DELAY_DAYS = (1.0, 12.0)
 SYNC_DELAY_MINUTES = (1.0, 45.0)
 
-# Tickets per account per day at health 0, per segment; the rate is multiplied by exp(-0.9 * health).
+# Tickets per account per day at health 0, per segment. The rate is multiplied by exp(-0.9 * health).
 TICKET_RATE_PER_DAY = (0.012, 0.025, 0.05)
 TICKET_HEALTH_EFFECT = -0.9
 PRIORITIES = ("urgent", "high", "normal", "low")
@@ -64,13 +66,13 @@ def draw_usage(rng: np.random.Generator, population: Population, calendar: Calen
     """
     users = population.users
     days = population.days
-    weekend = days.dayofweek.to_numpy() >= 5
+    weekend = days.day_of_week.to_numpy() >= 5
     day_start_ns = days.asi8
 
     user_days = []
-    for kind in ("customer", "staff", "bot", "service"):
-        chosen = np.flatnonzero(users["kind"].to_numpy() == kind)
-        active = _active_days(rng, kind, chosen, users, population.health, weekend)
+    for user_kind in ("customer", "staff", "bot", "service"):
+        chosen = np.flatnonzero(users["kind"].to_numpy() == user_kind)
+        active = _active_days(rng, user_kind, chosen, users, population.health, weekend)
         user_days.append(active)
     user_index = np.concatenate([u for u, _ in user_days])
     day_index = np.concatenate([d for _, d in user_days])
@@ -117,7 +119,11 @@ def _active_days(
     if kind == "customer":
         account = users["account_index"].to_numpy()[chosen]
         propensity = users["propensity"].to_numpy()[chosen]
-        logit = propensity[:, None] + USAGE_HEALTH_EFFECT * health[account] + USAGE_WEEKEND_EFFECT * weekend[None, :]
+        logit = (
+            propensity[:, None]
+            + USAGE_HEALTH_EFFECT * health[account]
+            + USAGE_WEEKEND_EFFECT * weekend[None, :]
+        )
         probability = expit(logit)
     elif kind == "staff":
         probability = np.broadcast_to(np.where(weekend, 0.0, 0.05), (len(chosen), day_count))
@@ -130,10 +136,12 @@ def _active_days(
 
 
 def _to_utc(local_ns: np.ndarray, account_index: np.ndarray, timezones: np.ndarray) -> np.ndarray:
-    zone = timezones[account_index]
+    """Convert local wall-clock instants of the given accounts to UTC, one timezone at a time."""
+    names, account_zone = np.unique(timezones, return_inverse=True)
+    zone = account_zone[account_index]
     utc = np.empty_like(local_ns)
-    for name in np.unique(zone):
-        selected = zone == name
+    for code, name in enumerate(names):
+        selected = zone == code
         utc[selected] = local_to_utc_ns(local_ns[selected], str(name))
     return utc
 
@@ -156,7 +164,7 @@ def _with_duplicates(rng: np.random.Generator, frame: pd.DataFrame) -> pd.DataFr
 def draw_tickets(rng: np.random.Generator, population: Population, calendar: Calendar) -> pd.DataFrame:
     """Support tickets, more and more urgent as health falls, in their state at the end of the span.
 
-    Returns account_index, at (created), updated_at, solved_at (OPEN where unsolved), priority, status.
+    Returns account_index, at (created), updated_at, solved_at (MISSING while unsolved), priority, status.
     """
     accounts = population.accounts
     base = np.asarray(TICKET_RATE_PER_DAY)[accounts["segment_index"].to_numpy()]
@@ -201,11 +209,7 @@ def draw_tickets(rng: np.random.Generator, population: Population, calendar: Cal
 
 
 def _missing(count: int) -> np.ndarray:
-    """int64 placeholder for a missing instant (the writers turn it into an empty cell)."""
     return np.full(count, MISSING, dtype=np.int64)
-
-
-MISSING = np.iinfo(np.int64).min
 
 
 def draw_responses(rng: np.random.Generator, population: Population, calendar: Calendar) -> pd.DataFrame:
@@ -228,13 +232,21 @@ def draw_responses(rng: np.random.Generator, population: Population, calendar: C
             tag = np.full(len(at), None, dtype=object)
         else:
             mood = health + rng.normal(0.0, 0.9, len(at))
-            tag = np.where(mood > 0.5, "positive", np.where(mood < -0.5, "negative", "neutral")).astype(object)
+            tag = np.where(mood > 0.5, "positive", np.where(mood < -0.5, "negative", "neutral")).astype(
+                object
+            )
             score = np.full(len(at), np.nan)
             dismissed = np.zeros(len(at), dtype=bool)
         frames.append(
             pd.DataFrame(
-                {"account_index": account_index, "at": at, "kind": kind, "score": score, "tag": tag,
-                 "dismissed": dismissed}  # fmt: skip
+                {
+                    "account_index": account_index,
+                    "at": at,
+                    "kind": kind,
+                    "score": score,
+                    "tag": tag,
+                    "dismissed": dismissed,
+                }
             )
         )
     frame = pd.concat(frames, ignore_index=True)
@@ -257,7 +269,9 @@ def draw_integrations(
     initial &= (first_start < calendar.start_ns)[:, None]
     since_signing = (calendar.start_ns - first_start).clip(min=0)
     connected_at = np.where(
-        initial, first_start[:, None] + (rng.random((count, kinds)) * since_signing[:, None]).astype(np.int64), MISSING
+        initial,
+        first_start[:, None] + (rng.random((count, kinds)) * since_signing[:, None]).astype(np.int64),
+        MISSING,
     )
 
     rows: list[tuple[int, int, int, int]] = []
@@ -272,21 +286,25 @@ def draw_integrations(
         leave = connected & (draw < DISCONNECT_HAZARD_PER_WEEK * np.exp(-0.7 * health))
         signed = (first_start <= week_start)[:, None]
         join = ~connected & signed & (draw < CONNECT_HAZARD_PER_WEEK * np.exp(0.5 * health))
-        for i, k in zip(*np.nonzero(leave)):
+        for i, k in zip(*np.nonzero(leave), strict=True):
             rows.append((i, k, int(connected_at[i, k]), int(moment[i, k])))
         connected_at[leave] = MISSING
         connected_at[join] = moment[join]
-    for i, k in zip(*np.nonzero(connected_at != MISSING)):
+    for i, k in zip(*np.nonzero(connected_at != MISSING), strict=True):
         rows.append((i, k, int(connected_at[i, k]), MISSING))
 
     frame = pd.DataFrame(rows, columns=["account_index", "integration_index", "at", "disconnected_at"])
     frame = frame[frame["disconnected_at"].eq(MISSING) | (frame["disconnected_at"] < calendar.end_ns)]
     frame = frame[frame["at"] < calendar.end_ns]
     frame["integration"] = np.asarray(INTEGRATIONS)[frame["integration_index"].to_numpy()]
-    return frame.sort_values(["at", "account_index", "integration_index"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["at", "account_index", "integration_index"], kind="stable").reset_index(
+        drop=True
+    )
 
 
-def draw_contact_changes(rng: np.random.Generator, population: Population, calendar: Calendar) -> pd.DataFrame:
+def draw_contact_changes(
+    rng: np.random.Generator, population: Population, calendar: Calendar
+) -> pd.DataFrame:
     """Job changes of CRM contacts: departures (champions leave more often when health is low), title changes.
 
     Returns contact_index, at and change; a contact leaves at most once and then changes nothing more.
@@ -295,7 +313,7 @@ def draw_contact_changes(rng: np.random.Generator, population: Population, calen
     account = contacts["account_index"].to_numpy()
     champion = contacts["is_champion"].to_numpy()
     base = np.where(champion, CHAMPION_LEAVE_HAZARD_PER_WEEK, CONTACT_LEAVE_HAZARD_PER_WEEK)
-    gone = np.zeros(len(contacts), dtype=bool)
+    departed = np.zeros(len(contacts), dtype=bool)
     rows: list[tuple[int, int, str]] = []
     weeks = int(np.ceil((calendar.end_ns - calendar.start_ns) / NS_PER_WEEK))
     for week in range(weeks):
@@ -304,11 +322,11 @@ def draw_contact_changes(rng: np.random.Generator, population: Population, calen
         health = population.health[account, day]
         moment = week_start + (rng.random(len(contacts)) * NS_PER_WEEK).astype(np.int64)
         draw = rng.random(len(contacts))
-        leaves = ~gone & (draw < base * np.exp(-0.6 * health))
-        retitled = ~gone & ~leaves & (draw > 1.0 - TITLE_CHANGE_HAZARD_PER_WEEK)
+        leaves = ~departed & (draw < base * np.exp(-0.6 * health))
+        retitled = ~departed & ~leaves & (draw > 1.0 - TITLE_CHANGE_HAZARD_PER_WEEK)
         rows.extend((int(c), int(moment[c]), "left_company") for c in np.flatnonzero(leaves))
         rows.extend((int(c), int(moment[c]), "title_change") for c in np.flatnonzero(retitled))
-        gone |= leaves
+        departed |= leaves
 
     frame = pd.DataFrame(rows, columns=["contact_index", "at", "change"])
     frame = frame[frame["at"] < calendar.end_ns]

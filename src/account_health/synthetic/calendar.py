@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -51,13 +52,13 @@ class Calendar:
     def period_bounds(self) -> list[tuple[datetime, datetime]]:
         """Consecutive [lower, upper) periods split at each snapshot, covering the whole span."""
         edges = [self.start, *self.snapshots, self.end]
-        return list(zip(edges[:-1], edges[1:]))
+        return list(itertools.pairwise(edges))
 
 
 def build_calendar(months: int) -> Calendar:
     """Lay out a span of `months` ending on DATA_END and the snapshot grid the trainer will use on it.
 
-    The training window is 18 months when the span allows it; shorter spans shrink it so the first
+    The training window is 18 months when the span allows it. A shorter span shrinks it, so the first
     snapshot keeps MIN_HISTORY_MONTHS of data behind it.
     """
     end = datetime.combine(DATA_END + timedelta(days=1), datetime.min.time())
@@ -81,5 +82,7 @@ def local_to_utc_ns(local_ns: np.ndarray, timezone: str) -> np.ndarray:
     if timezone == "UTC" or len(local_ns) == 0:
         return local_ns
     index = pd.DatetimeIndex(local_ns.astype("datetime64[ns]"))
-    aware = index.tz_localize(timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward")
+    aware = index.tz_localize(
+        timezone, ambiguous=np.ones(len(index), dtype=bool), nonexistent="shift_forward"
+    )
     return aware.tz_convert("UTC").tz_localize(None).as_unit("ns").asi8

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import tempfile
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from account_health.config import CONFIG_FILE, Workspace, parse_config
+from account_health.signals import compute_signals
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import AnalyticalStore, open_analytical_store
 from account_health.synthetic import exports
@@ -28,6 +28,7 @@ from account_health.synthetic.activity import (
 )
 from account_health.synthetic.calendar import (
     HORIZON_DAYS,
+    NS_PER_DAY,
     SNAPSHOT_EVERY_DAYS,
     Calendar,
     build_calendar,
@@ -45,7 +46,14 @@ from account_health.synthetic.truth import FEATURES, TruthModel, calibrate_truth
 log = logging.getLogger(__name__)
 
 GENERATOR_VERSION = "1"
+# Lower bound of the first period, which also takes the rows dated before the span.
 EARLIEST = np.iinfo(np.int64).min + 1
+# The usage trend at T is a 28-day slope of DAU/MAU with each MAU over 28 days, so it reads the active
+# user-days of the 28 + 27 local days before T. A week more covers timezones. Older usage events cannot
+# change it, so the truth ingests only this many days of them before each snapshot.
+# NOTE: this must grow if the engine's usage trend starts reading older events. The test that compares
+# the truth's features with a one-shot ingest of the exports catches that.
+USAGE_LOOKBACK_DAYS = 28 + 27 + 7
 MIN_MONTHS = 6
 # Called as progress(step, done, total) after each step; `step` is a short description.
 ProgressCallback = Callable[[str, int, int], None]
@@ -53,7 +61,7 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class GeneratedCompany:
-    """Where a generated company was written, with counts that summarise it."""
+    """Paths and summary counts of a generated company."""
 
     out_dir: Path
     config_path: Path
@@ -104,9 +112,9 @@ def generate_company(
     them, and `truth/truth.json` plus `truth/labels.csv`. The span ends on DATA_END whatever today's
     date is, and the same arguments give byte-identical files.
 
-    Churn is drawn at each training snapshot T, for every account with a contract active at T, with the
-    probability the true model gives the features that the signal engine computes at T from the
-    activity generated so far; a drawn account churns at a uniform instant in [T, T + 90 days).
+    Churn is drawn at each training snapshot T for every account with a contract active at T. Its
+    probability is the true model applied to the features that the signal engine computes at T from
+    the activity generated so far. A drawn account churns at a uniform instant in [T, T + 90 days).
     """
     _check_arguments(accounts, months)
     started = time.perf_counter()
@@ -197,27 +205,37 @@ def _simulate_churn(
     calendar: Calendar,
     report: _Progress,
 ) -> tuple[TruthModel, pd.DataFrame]:
-    """Admit activity period by period, ingest it, compute signals at each snapshot and draw churn there."""
+    """Admit activity period by period, ingest it, compute signals at each snapshot and draw churn there.
+
+    Returns the true model and one row per snapshot and at-risk account with its features, true
+    probability and drawn label.
+    """
     truth: TruthModel | None = None
     label_frames = []
+    usage_ingested_until = EARLIEST
     with tempfile.TemporaryDirectory(prefix="account-health-truth-") as scratch:
         store = open_analytical_store(None)
+        # One thread makes DuckDB's floating-point sums add up in the same order on every run, so the
+        # features, and hence the drawn churn, are identical for a given seed.
+        store.connection.execute("SET threads = 1")
         try:
             for number, (lower, upper) in enumerate(calendar.period_bounds):
-                # The first period also takes the rows dated before the span, such as older integrations.
                 lower_ns = EARLIEST if number == 0 else to_ns(lower)
                 _admit_period(streams, history, lower_ns, to_ns(upper))
-                folder = Path(scratch) / f"period-{number:02d}"
-                workspace = _write_period(folder, population, streams, lower_ns, upper)
-                names = list(exports.SIGNAL_SOURCES) if number == 0 else _activity_sources()
-                ingest(workspace, store, sources=names, backfill=True)
                 if upper == calendar.end:
                     break
+
+                usage_from = max(usage_ingested_until, to_ns(upper) - USAGE_LOOKBACK_DAYS * NS_PER_DAY)
+                folder = Path(scratch) / f"period-{number:02d}"
+                workspace = _write_period(folder, population, streams, lower_ns, usage_from, upper)
+                names = list(exports.SIGNAL_SOURCES) if number == 0 else _activity_sources()
+                ingest(workspace, store, sources=names, backfill=True)
+                usage_ingested_until = to_ns(upper)
 
                 features = _features_at_risk(workspace, store, history, population, upper)
                 if truth is None:
                     truth = calibrate_truth(features)
-                label_frames.append(_draw_churn(rng, truth, features, history, calendar, upper))
+                label_frames.append(_draw_churn(rng, truth, features, history, upper))
                 report.step(f"drew churn at snapshot {upper:%Y-%m-%d}")
         finally:
             store.close()
@@ -246,14 +264,24 @@ def _admit_period(streams: _Streams, history: CustomerHistory, lower_ns: int, up
 
 
 def _write_period(
-    folder: Path, population: Population, streams: _Streams, lower_ns: int, upper: datetime
+    folder: Path,
+    population: Population,
+    streams: _Streams,
+    lower_ns: int,
+    usage_from_ns: int,
+    upper: datetime,
 ) -> Workspace:
-    """Write the kept rows of [lower_ns, upper) as a scratch workspace whose sources hold only those rows."""
+    """Write the kept rows of [lower_ns, upper) as a scratch workspace whose sources hold only those rows.
+
+    Usage events start at `usage_from_ns` instead, because older ones cannot change the usage trend
+    at `upper` (see USAGE_LOOKBACK_DAYS) and ingesting them would only cost time.
+    """
     upper_ns = to_ns(upper)
     selected = {}
     for name, frame in streams.items():
         at = frame["at"].to_numpy()
-        selected[name] = frame[frame["kept"].to_numpy() & (at >= lower_ns) & (at < upper_ns)]
+        start = usage_from_ns if name == "usage_events" else lower_ns
+        selected[name] = frame[frame["kept"].to_numpy() & (at >= start) & (at < upper_ns)]
     files = _write_tables(folder, population, selected)
     document = exports.config_document(files, training_end=upper.date(), window_months=1)
     return Workspace(parse_config(document, str(folder / CONFIG_FILE)), folder)
@@ -272,7 +300,9 @@ def _write_exports(
     exports.write_table(exports.churn_events_frame(churns), out_dir / exports.EXPORT_FILES["churn_events"][1])
 
 
-def _write_tables(folder: Path, population: Population, streams: dict[str, pd.DataFrame]) -> dict[str, list[str]]:
+def _write_tables(
+    folder: Path, population: Population, streams: dict[str, pd.DataFrame]
+) -> dict[str, list[str]]:
     """Write the static tables and the given stream rows under `folder`; return each source's files."""
     frames = {
         "accounts": exports.accounts_frame(population),
@@ -299,20 +329,22 @@ def _features_at_risk(
     population: Population,
     moment: datetime,
 ) -> pd.DataFrame:
-    """The engine's features at `moment` for the accounts with a contract active then, in account order."""
-    # Looked up at call time so the tests can stand in for the engine while it is being written.
-    signals = importlib.import_module("account_health.signals")
-    computed = signals.compute_signals(workspace, store, [moment])
+    """Compute the engine's features at `moment` for the accounts with a contract active then, in account order."""
+    computed = compute_signals(workspace, store, [moment])
     missing = [name for name in ("account_id", *FEATURES) if name not in computed.columns]
     if missing:
-        raise AssertionError(f"compute_signals returned no column {missing[0]!r}; it returned {list(computed.columns)}")
+        raise AssertionError(
+            f"compute_signals returned no column {missing[0]!r}; it returned {list(computed.columns)}"
+        )
     by_account = computed.drop_duplicates("account_id").set_index("account_id")
 
     at_risk = history.at_risk(to_ns(moment))
     account_ids = population.accounts["account_id"].to_numpy()[at_risk]
     absent = [account_id for account_id in account_ids if account_id not in by_account.index]
     if absent:
-        raise AssertionError(f"compute_signals returned no row for account {absent[0]!r} at {moment:%Y-%m-%d}")
+        raise AssertionError(
+            f"compute_signals returned no row for account {absent[0]!r} at {moment:%Y-%m-%d}"
+        )
     features = by_account.loc[account_ids, list(FEATURES)].reset_index()
     features.insert(0, "account_index", at_risk)
     return features
@@ -323,7 +355,6 @@ def _draw_churn(
     truth: TruthModel,
     features: pd.DataFrame,
     history: CustomerHistory,
-    calendar: Calendar,
     moment: datetime,
 ) -> pd.DataFrame:
     """Draw each at-risk account's label; a churned account churns at a whole second in [T, T + horizon)."""
@@ -333,20 +364,19 @@ def _draw_churn(
     moment_ns = to_ns(moment)
     for row in np.flatnonzero(label):
         account = int(features["account_index"].iat[row])
-        history.churn(rng, account, moment_ns + int(offset_seconds[row]) * 10**9, calendar)
-    return pd.DataFrame(
-        {
-            "account_id": features["account_id"].to_numpy(),
-            "as_of": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "true_probability": probability,
-            "label": label.astype(int),
-        }
-    )
+        history.churn(rng, account, moment_ns + int(offset_seconds[row]) * 10**9)
+    drawn = features.drop(columns="account_index")
+    drawn.insert(1, "as_of", moment.strftime("%Y-%m-%dT%H:%M:%S"))
+    drawn["true_probability"] = probability
+    drawn["label"] = label.astype(int)
+    return drawn
 
 
 def _write_config(out_dir: Path, calendar: Calendar) -> Path:
     files = {name: [path] for name, (_, path) in exports.EXPORT_FILES.items()}
-    document = exports.config_document(files, training_end=calendar.end.date(), window_months=calendar.window_months)
+    document = exports.config_document(
+        files, training_end=calendar.end.date(), window_months=calendar.window_months
+    )
     parse_config(document)
     header = (
         "Workspace of a synthetic company made by account_health.synthetic.generate_company.\n"
@@ -372,19 +402,23 @@ def _write_truth(
     ]
     document = {
         "generator_version": GENERATOR_VERSION,
+        "instants": "naive ISO 8601 in UTC, as the product's as-of instants",
         "seed": seed,
         "accounts": accounts,
         "months": calendar.months,
-        "data_start": calendar.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "data_end": calendar.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "data_start": calendar.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "data_end_exclusive": calendar.end.strftime("%Y-%m-%dT%H:%M:%S"),
         "training_end": calendar.end.date().isoformat(),
         "window_months": calendar.window_months,
         "snapshot_every_days": SNAPSHOT_EVERY_DAYS,
         "horizon_days": HORIZON_DAYS,
-        "snapshots": [moment.strftime("%Y-%m-%dT%H:%M:%SZ") for moment in calendar.snapshots],
+        "snapshots": [moment.strftime("%Y-%m-%dT%H:%M:%S") for moment in calendar.snapshots],
         "features": list(FEATURES),
         **truth.as_dict(),
         "per_snapshot": per_snapshot,
     }
     (truth_dir / "truth.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    labels.to_csv(truth_dir / "labels.csv", index=False, lineterminator="\n")
+    columns = ["account_id", "as_of", "true_probability", "label"]
+    labels[columns].to_csv(truth_dir / "labels.csv", index=False, lineterminator="\n")
+    features = labels[["account_id", "as_of", *FEATURES]]
+    features.to_csv(truth_dir / "features.csv", index=False, lineterminator="\n")

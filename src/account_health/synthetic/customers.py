@@ -16,7 +16,13 @@ JOINER_SHARE = 0.12
 RETURN_SHARE = 0.3
 RETURN_DELAY_DAYS = (60, 180)
 TERM_MONTHS = 12
-CHURN_REASONS = ("budget cut", "moved to a competitor", "poor product fit", "champion left", "company acquired")
+CHURN_REASONS = (
+    "budget cut",
+    "moved to a competitor",
+    "poor product fit",
+    "champion left",
+    "company acquired",
+)
 
 
 @dataclass
@@ -28,6 +34,7 @@ class CustomerHistory:
     """
 
     intervals: list[list[list[int]]]
+    end_ns: int
     churns: list[tuple[int, int, str]] = field(default_factory=list)
 
     def at_risk(self, moment_ns: int) -> np.ndarray:
@@ -38,7 +45,7 @@ class CustomerHistory:
         )
 
     def is_customer(self, account_index: np.ndarray, moment_ns: np.ndarray) -> np.ndarray:
-        """Whether each (account, instant) pair falls inside one of the account's customer intervals."""
+        """Return whether each (account, instant) pair falls inside one of the account's customer intervals."""
         slots = max(len(spans) for spans in self.intervals)
         starts = np.full((len(self.intervals), slots), OPEN_END, dtype=np.int64)
         ends = np.full((len(self.intervals), slots), OPEN_END, dtype=np.int64)
@@ -54,7 +61,7 @@ class CustomerHistory:
     def first_start(self) -> np.ndarray:
         return np.asarray([spans[0][0] for spans in self.intervals], dtype=np.int64)
 
-    def churn(self, rng: np.random.Generator, account: int, moment_ns: int, calendar: Calendar) -> None:
+    def churn(self, rng: np.random.Generator, account: int, moment_ns: int) -> None:
         """End the account's open interval at `moment_ns`; some accounts return 60-180 days later."""
         spans = self.intervals[account]
         if spans[-1][1] != OPEN_END:
@@ -64,9 +71,9 @@ class CustomerHistory:
         self.churns.append((account, moment_ns, reason))
 
         returns = rng.random() < RETURN_SHARE
-        delay_days = rng.uniform(*RETURN_DELAY_DAYS)
-        comeback = moment_ns + int(delay_days * NS_PER_DAY)
-        if returns and comeback < calendar.end_ns:
+        delay_seconds = int(rng.uniform(*RETURN_DELAY_DAYS) * 86_400)
+        comeback = moment_ns + delay_seconds * 10**9
+        if returns and comeback < self.end_ns:
             spans.append([comeback, OPEN_END])
 
 
@@ -76,9 +83,11 @@ def draw_history(rng: np.random.Generator, count: int, calendar: Calendar) -> Cu
     span_days = (calendar.end_ns - calendar.start_ns) / NS_PER_DAY
     latest_join_days = max(30.0, span_days - 120.0)
     before = calendar.start_ns - (rng.uniform(30.0, 4 * 365.0, size=count) * NS_PER_DAY).astype(np.int64)
-    during = calendar.start_ns + (rng.uniform(0.0, latest_join_days, size=count) * NS_PER_DAY).astype(np.int64)
-    starts = np.where(joins, during, before)
-    return CustomerHistory([[[int(start), OPEN_END]] for start in starts])
+    during = calendar.start_ns + (rng.uniform(0.0, latest_join_days, size=count) * NS_PER_DAY).astype(
+        np.int64
+    )
+    starts = np.where(joins, during, before) // 10**9 * 10**9
+    return CustomerHistory([[[int(start), OPEN_END]] for start in starts], calendar.end_ns)
 
 
 def build_contracts(
@@ -119,7 +128,7 @@ def build_contracts(
 
 
 def churn_frame(history: CustomerHistory, accounts: pd.DataFrame) -> pd.DataFrame:
-    """The churn events drawn so far, oldest first."""
+    """Return the churn events drawn so far, oldest first."""
     frame = pd.DataFrame(history.churns, columns=["account_index", "churned_at", "reason"])
     frame["account_id"] = accounts["account_id"].to_numpy()[frame["account_index"].to_numpy(dtype=np.int64)]
     return frame.sort_values(["churned_at", "account_id"], kind="stable").reset_index(drop=True)

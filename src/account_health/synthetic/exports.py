@@ -20,8 +20,6 @@ from account_health.synthetic.activity import INTEGRATIONS, MISSING, USAGE_EVENT
 from account_health.synthetic.customers import OPEN_END
 from account_health.synthetic.population import SERVICE_EMAIL_DOMAIN, STAFF_EMAIL_DOMAIN, Population
 
-ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
 # Source name -> (canonical table, export file inside the output folder).
 EXPORT_FILES = {
     "accounts": ("accounts", "exports/accounts.csv"),
@@ -44,11 +42,13 @@ STATIC_SOURCES = ("accounts", "users", "contacts")
 
 
 def iso_instants(ns: np.ndarray) -> pa.Array:
-    """ISO 8601 UTC strings for int64 nanosecond instants; MISSING and OPEN_END become nulls."""
+    """ISO 8601 UTC strings (2026-03-29T01:30:00Z) for int64 nanosecond instants; MISSING and OPEN_END become nulls."""
     ns = np.asarray(ns, dtype=np.int64)
     missing = (ns == MISSING) | (ns == OPEN_END)
     seconds = np.where(missing, 0, ns // 10**9)
-    text = pc.strftime(pa.array(seconds, type=pa.timestamp("s")), format=ISO_FORMAT)
+    # Arrow's cast writes "2026-03-29 01:30:00"; it is about five times faster than pc.strftime.
+    text = pa.array(seconds, type=pa.timestamp("s")).cast(pa.string())
+    text = pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), "Z", "")
     return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
 
 
@@ -78,14 +78,15 @@ def contacts_frame(population: Population) -> pd.DataFrame:
 
 def usage_table(usage: pd.DataFrame, population: Population) -> pa.Table:
     number = pa.array(usage["event_number"].to_numpy()).cast(pa.string())
+    user_index = pa.array(usage["user_index"].to_numpy())
     users = population.users
     return pa.table(
         {
             "event_id": pc.binary_join_element_wise("ev-", number, ""),
-            "account_id": users["account_id"].to_numpy()[usage["user_index"].to_numpy()],
-            "user_id": users["user_id"].to_numpy()[usage["user_index"].to_numpy()],
+            "account_id": pa.array(users["account_id"].to_numpy(), pa.string()).take(user_index),
+            "user_id": pa.array(users["user_id"].to_numpy(), pa.string()).take(user_index),
             "occurred_at": iso_instants(usage["at"].to_numpy()),
-            "event": np.asarray(USAGE_EVENTS)[usage["event"].to_numpy()],
+            "event": pa.array(USAGE_EVENTS, pa.string()).take(pa.array(usage["event"].to_numpy())),
             "synced_at": iso_instants(usage["synced_at"].to_numpy()),
         }
     )
@@ -179,7 +180,7 @@ def _bool_text(values: pd.Series) -> pd.Series:
 
 
 def config_document(files: dict[str, list[str]], training_end: date, window_months: int) -> dict[str, Any]:
-    """The workspace config as a dict, with `files` giving each source's files relative to the config."""
+    """Build the workspace config as a dict, with `files` giving each source's files relative to the config."""
     sources: dict[str, Any] = {}
     for name, paths in files.items():
         table, _ = EXPORT_FILES[name]

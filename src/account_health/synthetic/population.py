@@ -76,7 +76,10 @@ def _draw_accounts(rng: np.random.Generator, count: int) -> pd.DataFrame:
     prefix = rng.integers(0, len(NAME_PREFIXES), size=count)
     suffix = rng.integers(0, len(NAME_SUFFIXES), size=count)
     ids = [f"acct-{i + 1:05d}" for i in range(count)]
-    names = [f"{NAME_PREFIXES[p]} {NAME_SUFFIXES[s]} {i + 1}" for i, (p, s) in enumerate(zip(prefix, suffix))]
+    names = [
+        f"{NAME_PREFIXES[p]} {NAME_SUFFIXES[s]} {i + 1}"
+        for i, (p, s) in enumerate(zip(prefix, suffix, strict=True))
+    ]
     return pd.DataFrame(
         {
             "account_id": ids,
@@ -130,7 +133,7 @@ def _draw_users(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFram
             {
                 "account_index": account_index,
                 "kind": "customer",
-                "propensity": rng.normal(-1.5, 0.8, size=len(account_index)),
+                "propensity": rng.normal(-1.65, 0.8, size=len(account_index)),
             }
         )
     )
@@ -143,13 +146,11 @@ def _draw_users(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFram
     sequence = users.groupby("account_index").cumcount().to_numpy() + 1
     account_ids = accounts["account_id"].to_numpy()[users["account_index"]]
     domains = accounts["domain"].to_numpy()[users["account_index"]]
-    number = [f"{a.removeprefix('acct-')}-{s:02d}" for a, s in zip(account_ids, sequence)]
+    number = [f"{a.removeprefix('acct-')}-{s:02d}" for a, s in zip(account_ids, sequence, strict=True)]
     kind = users["kind"].to_numpy()
     users["account_id"] = account_ids
-    users["user_id"] = [("bot-" if k == "bot" else "u-") + n for k, n in zip(kind, number)]
-    users["email"] = [
-        _user_email(k, n, d) for k, n, d in zip(kind, number, domains)
-    ]
+    users["user_id"] = [("bot-" if k == "bot" else "u-") + n for k, n in zip(kind, number, strict=True)]
+    users["email"] = [_user_email(k, n, d) for k, n, d in zip(kind, number, domains, strict=True)]
     users["is_internal"] = kind == "staff"
     return users
 
@@ -165,7 +166,14 @@ def _user_email(kind: str, number: str, domain: str) -> str | None:
 
 
 CHAMPION_TITLES = ("VP Operations", "Director of Customer Success", "Head of Analytics", "Operations Manager")
-OTHER_TITLES = ("Analyst", "Account Manager", "Finance Lead", "IT Administrator", "Project Manager", "Engineer")
+OTHER_TITLES = (
+    "Analyst",
+    "Account Manager",
+    "Finance Lead",
+    "IT Administrator",
+    "Project Manager",
+    "Engineer",
+)
 
 
 def _draw_contacts(rng: np.random.Generator, accounts: pd.DataFrame) -> pd.DataFrame:

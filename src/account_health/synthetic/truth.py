@@ -40,7 +40,7 @@ FILL_VALUES = {
     "integrations_change_90d": 0.0,
 }
 # Mean churn probability within the 90-day horizon at the first snapshot.
-TARGET_CHURN_RATE = 0.075
+TARGET_CHURN_RATE = 0.085
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,9 @@ class TruthModel:
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
         """True churn probability within the horizon of each row of `features` (missing values filled)."""
-        return expit(self.intercept + _filled(features) @ np.asarray([self.coefficients[f] for f in FEATURES]))
+        return expit(
+            self.intercept + _filled(features) @ np.asarray([self.coefficients[f] for f in FEATURES])
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -79,7 +81,10 @@ def calibrate_truth(features: pd.DataFrame) -> TruthModel:
     means = values.mean(axis=0)
     sds = values.std(axis=0)
     coefficients = np.asarray(
-        [STANDARDISED_COEFFICIENTS[f] / sd if sd > 1e-12 else 0.0 for f, sd in zip(FEATURES, sds)]
+        [
+            STANDARDISED_COEFFICIENTS[f] / sd if sd > 1e-12 else 0.0
+            for f, sd in zip(FEATURES, sds, strict=True)
+        ]
     )
     linear = values @ coefficients
 
@@ -89,9 +94,9 @@ def calibrate_truth(features: pd.DataFrame) -> TruthModel:
     intercept = brentq(excess_rate, -60.0, 60.0, xtol=1e-12)
     return TruthModel(
         intercept=float(intercept),
-        coefficients={f: float(c) for f, c in zip(FEATURES, coefficients)},
-        means={f: float(m) for f, m in zip(FEATURES, means)},
-        sds={f: float(s) for f, s in zip(FEATURES, sds)},
+        coefficients={f: float(c) for f, c in zip(FEATURES, coefficients, strict=True)},
+        means={f: float(m) for f, m in zip(FEATURES, means, strict=True)},
+        sds={f: float(s) for f, s in zip(FEATURES, sds, strict=True)},
     )
 
 
