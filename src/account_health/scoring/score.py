@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from decimal import Decimal
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,6 +114,8 @@ def _staleness(artifact: dict[str, Any], as_of: datetime, max_age_days: int) -> 
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
     if isinstance(value, (float, np.floating)):
         return None if math.isnan(float(value)) else float(value)
     if isinstance(value, np.integer):

@@ -61,8 +61,10 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
     for column in (*FEATURES, *DETAILS):
         if column not in frame.columns:
             frame[column] = pd.NA if column == "usage_measure" else float("nan")
-    for column in FEATURES:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    # Counts can arrive as DuckDB HUGEINT (Python Decimal); every feature and numeric detail becomes float64.
+    for column in (*FEATURES, *DETAILS):
+        if column != "usage_measure":
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["as_of"] = pd.to_datetime(frame["as_of"])
     log.info(
         "computed signals for %d accounts at %d as-of instants", frame["account_id"].nunique(), len(instants)

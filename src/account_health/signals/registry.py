@@ -40,9 +40,15 @@ def _describe_usage(row: Mapping[str, Any]) -> str:
     measure = row.get("usage_measure") or "dau_mau"
     direction = "rose" if end > start else "fell" if end < start else "held"
     if measure == "dau_mau":
-        return f"usage trend {trend:+.4f}/day: DAU/MAU {direction} from {start:.2f} to {end:.2f} over {days} days"
+        return (
+            f"usage trend {trend:+.4f}/day: DAU/MAU {direction} from {start:.2f} to {end:.2f} "
+            f"(first and last week averages) over {days} days"
+        )
     noun = "daily active users" if measure == "active_users" else "daily event volume"
-    return f"usage trend {trend:+.3f}/day: {noun} {direction} from {start:.1f} to {end:.1f} over {days} days"
+    return (
+        f"usage trend {trend:+.3f}/day: {noun} {direction} from {start:.1f} to {end:.1f} "
+        f"(first and last week averages) over {days} days"
+    )
 
 
 def _describe_sentiment(row: Mapping[str, Any]) -> str:

@@ -170,20 +170,23 @@ def _slope(
     series: ibis.Table, value: str, days: int, sum_of_squares: float, accounts: ibis.Table, measure: str
 ) -> ibis.Table:
     centre = (days - 1) / 2.0
+    week = min(7, days)
+    first_week = series.position < week
+    last_week = series.position >= days - week
     fitted = series.group_by(["account_id", "as_of"]).aggregate(
         usage_trend=((series.position - centre) * series[value]).sum() / sum_of_squares,
         usage_level=series[value].sum() / days,
+        usage_start=series[value].sum(where=first_week) / week,
+        usage_end=series[value].sum(where=last_week) / week,
     )
     result = accounts.select("account_id", "as_of").left_join(fitted, ["account_id", "as_of"])
-    trend = result.usage_trend.fill_null(0.0)
-    level = result.usage_level.fill_null(0.0)
     return result.select(
         "account_id",
         "as_of",
-        usage_trend=trend,
-        usage_level=level,
-        usage_start=level - trend * centre,
-        usage_end=level + trend * centre,
+        usage_trend=result.usage_trend.fill_null(0.0),
+        usage_level=result.usage_level.fill_null(0.0),
+        usage_start=result.usage_start.fill_null(0.0),
+        usage_end=result.usage_end.fill_null(0.0),
         usage_measure=ibis.literal(measure),
     )
 

@@ -34,6 +34,7 @@ DUPLICATE_SHARE = 0.01
 LATE_SHARE = 0.02
 LATE_DELAY_DAYS = (1.0, 12.0)
 SYNC_DELAY_MINUTES = (1.0, 45.0)
+USERS_PER_BLOCK = 4000
 
 # Tickets per account per day at health 0, per segment. The rate is multiplied by exp(-0.9 * health).
 TICKET_RATE_PER_DAY = (0.012, 0.025, 0.05)
@@ -114,25 +115,41 @@ def _active_days(
     health: np.ndarray,
     weekend: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(user index, day index) of each user-day on which a user of this kind is active."""
-    day_count = len(weekend)
+    """Return (user index, day index) of each user-day on which a user of this kind is active.
+
+    Users are drawn in blocks of USERS_PER_BLOCK so memory stays bounded for large companies.
+    """
+    user_parts, day_parts = [], []
+    for first in range(0, len(chosen), USERS_PER_BLOCK):
+        block = chosen[first : first + USERS_PER_BLOCK]
+        probability = _activity_probability(kind, block, users, health, weekend)
+        rows, columns = np.nonzero(rng.random(probability.shape) < probability)
+        user_parts.append(block[rows])
+        day_parts.append(columns)
+    if not user_parts:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(user_parts), np.concatenate(day_parts)
+
+
+def _activity_probability(
+    kind: str, block: np.ndarray, users: pd.DataFrame, health: np.ndarray, weekend: np.ndarray
+) -> np.ndarray:
+    """Return the probability that each user of `block` is active on each local day, as a users x days array."""
+    shape = (len(block), len(weekend))
     if kind == "customer":
-        account = users["account_index"].to_numpy()[chosen]
-        propensity = users["propensity"].to_numpy()[chosen]
+        account = users["account_index"].to_numpy()[block]
+        propensity = users["propensity"].to_numpy()[block]
         logit = (
             propensity[:, None]
             + USAGE_HEALTH_EFFECT * health[account]
             + USAGE_WEEKEND_EFFECT * weekend[None, :]
         )
-        probability = expit(logit)
-    elif kind == "staff":
-        probability = np.broadcast_to(np.where(weekend, 0.0, 0.05), (len(chosen), day_count))
-    elif kind == "bot":
-        probability = np.ones((len(chosen), day_count))
-    else:
-        probability = np.full((len(chosen), day_count), 0.5)
-    rows, columns = np.nonzero(rng.random((len(chosen), day_count)) < probability)
-    return chosen[rows], columns
+        return expit(logit)
+    if kind == "staff":
+        return np.broadcast_to(np.where(weekend, 0.0, 0.05), shape)
+    if kind == "bot":
+        return np.ones(shape)
+    return np.full(shape, 0.5)
 
 
 def _to_utc(local_ns: np.ndarray, account_index: np.ndarray, timezones: np.ndarray) -> np.ndarray:
