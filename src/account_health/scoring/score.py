@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-from decimal import Decimal
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
