@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "account_health.cli.app", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_quickstart_runs_the_main_job_and_compares_with_truth(tmp_path: Path):
+    folder = tmp_path / "quickstart"
+    result = _run("quickstart", "--dir", str(folder), "--accounts", "500", "--seed", "3")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+
+    assert re.search(r"^validated: beats the base rate", output, re.MULTILINE), output
+    learned, true = re.search(
+        r"hold-out ROC AUC \([\d,]+ rows\)\s*│\s*([\d.]+)\s*│\s*([\d.]+)", output
+    ).groups()
+    assert abs(float(learned) - float(true)) < 0.05
+    for signal in ("usage", "sentiment", "support", "champion", "integrations"):
+        assert f"weight share: {signal}" in output
+    for tier in ("Red", "Orange", "Yellow", "Green", "Dark-Green"):
+        assert tier in output
+    assert "The 10 riskiest accounts" in output
+    assert (folder / "truth" / "truth.json").is_file()
+    assert list((folder / "models").glob("*.json"))
+
+    riskiest = re.search(r"account-health -w \S+ explain (\S+)", output).group(1)
+    explained = _run("-w", str(folder), "explain", riskiest)
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.startswith(f"{riskiest}: ")
+    assert "DAU/MAU" in explained.stdout
