@@ -85,7 +85,8 @@ def test_example_paths_resolve_next_to_checkout(shared_data: Path) -> None:
     workspace = load_workspace(EXAMPLE)
     for source, file_name in SOURCE_FILES.items():
         paths = source_files.expand_files(workspace.source_files(source), workspace.root, source)
-        assert [path.resolve() for path in paths] == [shared_data / "ravenstack" / file_name]
+        assert len(paths) == 1
+        assert paths[0].samefile(shared_data / "ravenstack" / file_name)
 
 
 def test_source_files_env_override(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
