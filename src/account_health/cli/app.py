@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from account_health.asof import default_as_of, newest_data, parse_as_of, start_of_day
 from account_health.config import Workspace, load_workspace
-from account_health.errors import AccountHealthError, AccountHealthWarning
+from account_health.errors import AccountHealthError, AccountHealthWarning, NotValidatedWarning
 from account_health.workspace import init_workspace, open_stores
 
 app = typer.Typer(
@@ -28,7 +28,7 @@ app = typer.Typer(
 )
 # Piped output keeps wide tables readable instead of folding them to 80 columns.
 console = Console() if sys.stdout.isatty() else Console(width=160)
-errors = Console(stderr=True)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 class _State:
@@ -217,7 +217,9 @@ def train(
     from account_health.training.train import train as run_train
 
     workspace = _workspace()
-    with open_stores(workspace) as (store, engine):
+    with open_stores(workspace) as (store, engine), warnings.catch_warnings():
+        # The report's first line carries the verdict, so the warning would only repeat it.
+        warnings.simplefilter("ignore", NotValidatedWarning)
         result = run_train(
             workspace, store, engine, end=_as_of_option(end), min_churn_events=min_churn_events, step=_step
         )

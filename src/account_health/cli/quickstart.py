@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sklearn.metrics import roc_auc_score
 
 from account_health.cli.render import ingest_table, riskiest_table, tier_table, training_report
 from account_health.config import load_workspace
+from account_health.errors import NotValidatedWarning
 from account_health.scoring.score import score
 from account_health.signals.registry import signal_of
 from account_health.sources.ingest import ingest
@@ -50,7 +52,10 @@ def run_quickstart(
         console.print(ingest_table(report))
 
         console.print("[dim]training...[/dim]")
-        result = train(workspace, store, engine)
+        with warnings.catch_warnings():
+            # The training report's first line carries the verdict.
+            warnings.simplefilter("ignore", NotValidatedWarning)
+            result = train(workspace, store, engine)
         training_report(console, result.artifact)
         truth_comparison(console, company.truth_dir, result)
 

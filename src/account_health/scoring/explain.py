@@ -36,7 +36,7 @@ class Explanation:
 def reasons_for(
     signals: dict[str, Any], contributions: dict[str, float], settings: dict[str, Any]
 ) -> list[Reason]:
-    """Every signal's description and log-odds contribution, largest push first; unused signals last."""
+    """Return every signal's description and log-odds contribution, largest first, then the unused signals."""
     values = {**settings, **signals}
     reasons = []
     for signal in SIGNALS:

@@ -1,4 +1,4 @@
-"""What every signal needs: the snapshot instants, point-in-time views of canonical tables, local days."""
+"""Shared inputs of every signal: the snapshot instants, point-in-time views of canonical tables, local days."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _utc_to_local(zone, timestamp):  # type: ignore[no-untyped-def]
 
 
 def local_day(timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.DateValue:
-    """The calendar day of a naive-UTC `timestamp` in the IANA timezone `zone`."""
+    """Return the calendar day of a naive-UTC `timestamp` in the IANA timezone `zone`."""
     return _utc_to_local(zone, timestamp.cast(dt.Timestamp(timezone="UTC"))).date()
 
 
@@ -44,7 +44,7 @@ class SignalContext:
         return self.workspace.config.signals
 
     def configured(self, table: str) -> bool:
-        """Whether any source feeds `table` and the store holds rows of it."""
+        """Return whether a source feeds `table` and the store contains rows of it."""
         feeds = any(source.table == table for source in self.workspace.config.sources.values())
         return feeds and self.store.has_rows(table)
 

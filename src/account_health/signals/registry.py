@@ -1,4 +1,4 @@
-"""The five signals: their features (what the model sees), details (what explain shows) and wording."""
+"""The five signals: their features (the model's inputs), details (shown by explain) and wording."""
 
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ class ModelSection(_Strict):
 
 
 class Artifact(_Strict):
-    """What a model file must contain; other keys (metrics, report details) are kept as they are."""
+    """Required content of a model file. Other keys (metrics, report details) are kept as they are."""
 
     format: str = Field(pattern=f"^{FORMAT}$")
     format_version: int

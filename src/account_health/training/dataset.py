@@ -33,7 +33,7 @@ def at_risk_accounts(workspace: Workspace, store: AnalyticalStore, as_of: Sequen
         )
         at_risk = accounts.semi_join(active, ["account_id", "as_of"])
     else:
-        # NOTE: without contracts a returning customer cannot be told apart from a churned one, so an
+        # NOTE: without contracts a returning customer cannot be distinguished from a churned one, so an
         # account drops out of the spine at its first churn.
         churns = _churn_events(store)
         earlier = churns.join(snapshots, churns.churned_at < snapshots.as_of).select("account_id", "as_of")

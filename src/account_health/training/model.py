@@ -90,7 +90,7 @@ class ChurnModel:
         return 1.0 / (1.0 + np.exp(-self.decision_function(frame)))
 
     def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Each signal's contribution to the log-odds, relative to an average training account.
+        """Compute each signal's contribution to the log-odds, relative to an average training account.
 
         A contribution is the sum over the signal's columns of coefficient x standardised value, so
         the contributions plus the intercept add up to the log-odds.
@@ -111,7 +111,7 @@ class ChurnModel:
         return seen
 
     def weight_shares(self) -> dict[str, float]:
-        """Each signal's share of the total absolute standardised weight, summed over its columns."""
+        """Return each signal's share of the total absolute standardised weight, summed over its columns."""
         absolute = np.abs(self.coef_)
         total = float(absolute.sum()) or 1.0
         shares = {}
