@@ -84,7 +84,9 @@ AsOfOption = Annotated[
 
 @app.command()
 def init(
-    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace (created if missing).")],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="Folder for the new workspace (created if missing).")
+    ],
 ) -> None:
     """Create a workspace: a commented account-health.toml and both stores."""
     workspace = init_workspace(directory)
