@@ -89,22 +89,31 @@ def truth_comparison(console: Console, truth_dir: Path, result: TrainingResult) 
     console.print(table)
 
 
-def weight_shares_against_truth(
-    artifact: dict[str, Any], truth: dict[str, Any]
-) -> dict[str, tuple[float, float]]:
-    """Learned and true share of each signal, both on the model's standardised scale."""
+def weight_shares_against_truth(artifact: dict[str, Any], truth: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Learned and true share of each signal, both on the model's standardised columns.
+
+    The truth fills a missing feature with a fixed value, so on the model's columns its weight on a
+    signal's missing-value indicator is the sum over the signal's features of
+    coefficient x (fill value - the model's imputation value).
+    """
+    columns = artifact["model"]["features"]
+    imputed = {column["source"]: column["impute"] for column in columns if column["kind"] == "value"}
     true_weights: dict[str, float] = {}
-    for feature in artifact["model"]["features"]:
-        if feature["kind"] != "value":
-            continue
-        raw = float(truth["coefficients"].get(feature["source"], 0.0))
-        signal = signal_of(feature["source"]).name
-        true_weights[signal] = true_weights.get(signal, 0.0) + abs(raw * feature["scale"])
+    for column in columns:
+        signal = column["signal"]
+        if column["kind"] == "value":
+            raw = float(truth["coefficients"].get(column["source"], 0.0))
+        else:
+            raw = sum(
+                float(truth["coefficients"].get(feature, 0.0))
+                * (float(truth["fill_values"].get(feature, imputed[feature])) - imputed[feature])
+                for feature in imputed
+                if signal_of(feature).name == signal
+            )
+        true_weights[signal] = true_weights.get(signal, 0.0) + abs(raw * column["scale"])
     total = sum(true_weights.values()) or 1.0
     return {
         signal: (artifact["weights"][signal]["share"], true_weights.get(signal, 0.0) / total)
         for signal in artifact["weights"]
     }
-
-
 __all__ = ["run_quickstart", "truth_comparison", "weight_shares_against_truth"]

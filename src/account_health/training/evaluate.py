@@ -139,6 +139,37 @@ def top_decile_lift(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(labels[top].mean() / labels.mean())
 
 
+def calibration_curve(labels: np.ndarray, probability: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Observed churn against mean predicted probability in equal-count bins of the predictions."""
+    order = np.argsort(probability, kind="stable")
+    curve = []
+    for number, chunk in enumerate(np.array_split(order, min(bins, len(order)))):
+        if len(chunk):
+            curve.append(
+                {
+                    "bin": number + 1,
+                    "rows": len(chunk),
+                    "mean_predicted": float(probability[chunk].mean()),
+                    "observed": float(labels[chunk].mean()),
+                }
+            )
+    return curve
+
+
+def lift_curve(labels: np.ndarray, scores: np.ndarray, step: float = 0.05) -> list[dict[str, float]]:
+    """Cumulative lift: churn rate among the top fraction of scores over the overall churn rate."""
+    if labels.mean() == 0:
+        return []
+    order = np.argsort(-scores, kind="stable")
+    curve = []
+    for fraction in np.arange(step, 1.0 + step / 2, step):
+        top = order[: max(1, round(len(order) * float(fraction)))]
+        curve.append(
+            {"fraction": round(float(fraction), 4), "lift": float(labels[top].mean() / labels.mean())}
+        )
+    return curve
+
+
 def evaluate(
     frame: pd.DataFrame,
     probability: np.ndarray,
@@ -173,6 +204,8 @@ def evaluate(
             "calibration_slope": slope,
             "calibration_intercept": intercept,
             "tiers": tier_calibration(labels, probability, tiers),
+            "calibration_curve": calibration_curve(labels, probability),
+            "lift_curve": lift_curve(labels, probability),
             "observed_rate": float(labels.mean()),
         }
     )

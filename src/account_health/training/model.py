@@ -37,11 +37,16 @@ class ChurnModel:
         Signal feature names to use (a subset of ``account_health.signals.FEATURES``).
     C
         Inverse L2 regularisation strength of the logistic regression.
+    class_weight
+        ``"none"`` (the default) or ``"balanced"``. Balanced weights shift the fitted log-odds by
+        log(w1 / w0); the intercept is corrected by that amount after the fit, so probabilities stay
+        calibrated.
     """
 
-    def __init__(self, features: list[str], C: float = 1.0) -> None:
+    def __init__(self, features: list[str], C: float = 1.0, class_weight: str = "none") -> None:
         self.features = features
         self.C = C
+        self.class_weight = class_weight
 
     def fit(self, frame: pd.DataFrame, labels: np.ndarray) -> ChurnModel:
         """Fit imputation values, indicator columns, the scaler and the coefficients."""
@@ -62,11 +67,23 @@ class ChurnModel:
         scale = design.std(axis=0)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         standardised = (design - self.mean_) / self.scale_
-        regression = LogisticRegression(C=self.C, l1_ratio=0.0, solver="lbfgs", max_iter=2000)
+        weights = None if self.class_weight == "none" else "balanced"
+        regression = LogisticRegression(
+            C=self.C, l1_ratio=0.0, solver="lbfgs", max_iter=5000, class_weight=weights
+        )
         regression.fit(standardised, labels)
         self.coef_ = regression.coef_[0].astype("float64")
-        self.intercept_ = float(regression.intercept_[0])
+        self.intercept_ = float(regression.intercept_[0]) - self._weight_shift(labels)
         return self
+
+    def _weight_shift(self, labels: np.ndarray) -> float:
+        """Return log(w1 / w0), the log-odds that balanced class weights add to every prediction."""
+        if self.class_weight == "none":
+            return 0.0
+        positives = float(np.sum(labels == 1))
+        negatives = float(np.sum(labels == 0))
+        # Balanced weights are n / (2 n_class), so w1 / w0 = negatives / positives.
+        return float(np.log(negatives / positives))
 
     def _design(self, frame: pd.DataFrame) -> np.ndarray:
         columns = []
@@ -123,6 +140,7 @@ class ChurnModel:
     def to_dict(self) -> dict[str, object]:
         return {
             "C": self.C,
+            "class_weight": self.class_weight,
             "intercept": self.intercept_,
             "features": [
                 {
@@ -144,7 +162,11 @@ class ChurnModel:
     @classmethod
     def from_dict(cls, data: dict) -> ChurnModel:  # type: ignore[type-arg]
         features = data["features"]
-        model = cls([f["source"] for f in features if f["kind"] == "value"], C=float(data["C"]))
+        model = cls(
+            [f["source"] for f in features if f["kind"] == "value"],
+            C=float(data["C"]),
+            class_weight=str(data.get("class_weight", "none")),
+        )
         model.specs_ = [
             FeatureSpec(f["name"], f["signal"], f["kind"], f["source"], float(f["impute"])) for f in features
         ]
