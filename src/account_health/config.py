@@ -13,7 +13,15 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from account_health.errors import ConfigError, WorkspaceNotFoundError
 
@@ -129,7 +137,11 @@ class TrainingSettings(_Section):
     holdout_fraction: float = Field(0.25, gt=0.0, lt=1.0)
     min_churn_events: int = Field(100, ge=1)
     bootstrap_samples: int = Field(500, ge=50, le=10000)
-    regularisation_c: float = Field(1.0, gt=0.0)
+    # "auto" chooses C by log loss on time-ordered folds grouped by account; a number fixes it.
+    regularisation_c: Annotated[float, Field(gt=0.0)] | Literal["auto"] = "auto"
+    cv_folds: int = Field(3, ge=2, le=10)
+    # "balanced" re-weights the classes and then corrects the intercept, so probabilities stay calibrated.
+    class_weight: Literal["none", "balanced"] = "none"
     seed: int = 0
     max_model_age_days: int = Field(90, ge=1)
 
@@ -151,6 +163,74 @@ class TierSettings(_Section):
             )
         return self
 
+    def cutoffs(self) -> dict[str, float]:
+        """Return the four cut-offs alone, the form a model artifact stores under "tiers"."""
+        return {"red": self.red, "orange": self.orange, "yellow": self.yellow, "green": self.green}
+
+
+def cutoff_gaps(tiers: TierSettings) -> dict[str, float]:
+    """Return the width of each tier's probability range, from Red (up to 1) to Dark-Green (down to 0)."""
+    return {
+        "red": 1.0 - tiers.red,
+        "orange": tiers.red - tiers.orange,
+        "yellow": tiers.orange - tiers.yellow,
+        "green": tiers.yellow - tiers.green,
+        "dark_green": tiers.green,
+    }
+
+
+def hysteresis_margin_problem(tiers: TierSettings, margin: float) -> str | None:
+    """Describe why `margin` cannot be used with these cut-offs, or return None when it can.
+
+    A tier narrower than the margin could never be entered or left by crossing a cut-off by the
+    margin, so every range, including Red's up to 1 and Dark-Green's down to 0, must be wider.
+    """
+    if margin < 0:
+        return f"hysteresis_margin = {margin} is negative; use 0 to turn hysteresis off"
+    tier, width = min(cutoff_gaps(tiers).items(), key=lambda item: item[1])
+    if margin >= width:
+        return (
+            f"hysteresis_margin = {margin} is not smaller than the {tier} tier's probability range "
+            f"({width:.4g} wide with red={tiers.red}, orange={tiers.orange}, yellow={tiers.yellow}, "
+            f"green={tiers.green}); lower the margin or widen the cut-offs"
+        )
+    return None
+
+
+def _churn_band(value: tuple[float, float]) -> tuple[float, float]:
+    low, high = value
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"a band is [low, high] with 0 <= low <= high <= 1, got [{low}, {high}]")
+    return value
+
+
+ChurnBand = Annotated[tuple[float, float], AfterValidator(_churn_band)]
+
+
+class TierBands(_Section):
+    """Observed churn within the horizon that each tier should show on held-out data, as [low, high]."""
+
+    red: ChurnBand = (0.40, 1.00)
+    orange: ChurnBand = (0.15, 0.40)
+    yellow: ChurnBand = (0.05, 0.15)
+    green: ChurnBand = (0.01, 0.05)
+    dark_green: ChurnBand = (0.00, 0.01)
+
+
+class TierConfig(TierSettings):
+    """The [tiers] section: cut-offs, the hysteresis margin and the bands that fitted cut-offs aim for."""
+
+    hysteresis_margin: float = Field(0.02, ge=0.0)
+    fit_min_rows: int = Field(20, ge=1)
+    bands: TierBands = TierBands()
+
+    @model_validator(mode="after")
+    def _margin_fits_cutoffs(self) -> TierConfig:
+        problem = hysteresis_margin_problem(self, self.hysteresis_margin)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
+
 
 class Config(_Section):
     """The whole account-health.toml."""
@@ -159,7 +239,7 @@ class Config(_Section):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     signals: SignalSettings = SignalSettings()
     training: TrainingSettings = TrainingSettings()
-    tiers: TierSettings = TierSettings()
+    tiers: TierConfig = TierConfig()
 
 
 class Workspace:
@@ -212,7 +292,23 @@ def load_workspace(folder: str | Path) -> Workspace:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-    return Workspace(parse_config(raw, str(path)), root)
+    config = parse_config(raw, str(path))
+    _check_source_overrides(config, path)
+    return Workspace(config, root)
+
+
+def _check_source_overrides(config: Config, path: Path) -> None:
+    """Reject ACCOUNT_HEALTH_SOURCE_<NAME>_FILES variables that name no configured source."""
+    prefix, suffix = ENV_SOURCE_FILES.split("{name}")
+    known = {name.upper() for name in config.sources}
+    for variable in os.environ:
+        if variable.startswith(prefix) and variable.endswith(suffix):
+            name = variable[len(prefix) : len(variable) - len(suffix)]
+            if name not in known:
+                raise ConfigError(
+                    f"{variable} is set, but {path} configures no source named {name.lower()!r}; "
+                    f"unset it, or use one of: {', '.join(sorted(known)) or '(no sources)'}"
+                )
 
 
 def parse_config(raw: dict[str, Any], origin: str = CONFIG_FILE) -> Config:

@@ -68,6 +68,23 @@ def test_contributions_add_up_to_the_log_odds(workspace):
     assert 1 / (1 + np.exp(-log_odds)) == pytest.approx(row["probability"])
 
 
+def test_stored_points_follow_the_log_odds_contributions(workspace):
+    with open_stores(workspace) as (store, engine):
+        result = score(workspace, store, engine)
+        artifact = json.loads(operational.latest_model_row(engine)["artifact"])
+        stored = operational.read_scores(engine, result.as_of)
+    intercept = artifact["model"]["intercept"]
+    for row in stored[:50]:
+        contributions = json.loads(row["contributions"])
+        points = json.loads(row["probability_points"])
+        assert set(points) == set(contributions)
+        log_odds = intercept + sum(contributions.values())
+        for signal, contribution in contributions.items():
+            without = 1 / (1 + np.exp(-(log_odds - contribution)))
+            assert points[signal] == pytest.approx(100 * (row["probability"] - without), abs=1e-6)
+            assert np.sign(points[signal]) == np.sign(contribution), (row["account_id"], signal)
+
+
 def test_rescoring_a_date_replaces_its_rows(workspace):
     with open_stores(workspace) as (store, engine):
         first = score(workspace, store, engine, datetime(2025, 11, 1))

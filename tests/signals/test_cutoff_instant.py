@@ -4,12 +4,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
-from company import write_company
 
 from account_health.config import load_workspace
 from account_health.signals import compute_signals
 from account_health.sources.ingest import ingest
 from account_health.workspace import open_stores
+from company import write_company
 
 
 def test_event_at_the_as_of_instant_is_not_a_feature(tmp_path: Path):

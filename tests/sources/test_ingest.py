@@ -490,3 +490,36 @@ def test_summed_duplicate_keys_account_for_every_row(tmp_path: Path) -> None:
     assert stored == [("A1", "2024-03-20", 7.0), ("A1", "2024-03-21", 2.0), ("A2", "2024-03-20", 1.0)]
     assert (first.read, first.inserted, first.new_version, first.unchanged) == (4, 4, 0, 0)
     assert (second.read, second.unchanged) == (4, 4)
+
+
+def test_account_loaded_later_attributes_earlier_rows(tmp_path: Path) -> None:
+    tickets = "ticket_id,account_id,created_at\nT1,A1,2024-03-20\nT2,A3,2024-03-20\n"
+    workspace = _workspace(
+        tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets}
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        first = ingest(workspace, store)
+        (tmp_path / "accounts.csv").write_text(ACCOUNTS + "A3,Initech\n", encoding="utf-8")
+        second = ingest(workspace, store)
+        flags = _rows(store, "SELECT ticket_id, _unattributed FROM tickets ORDER BY ticket_id")
+
+    assert _counts(first, "tickets").unattributed == 1
+    assert second.attributed == 1
+    assert flags == [("T1", False), ("T2", False)]
+
+
+def test_malformed_csv_record_is_quarantined_whole(tmp_path: Path) -> None:
+    accounts = 'account_id,name\nA1,Acme\nA2,Globex,extra\n"A3","Ini\ntech"\nA4\nA5,Umbrella\n'
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": accounts})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "accounts")
+        stored = _rows(store, "SELECT account_id, _row_number FROM accounts ORDER BY account_id")
+        quarantined = _rows(
+            store, f'SELECT row_number, "column", value FROM {QUARANTINE_TABLE} ORDER BY row_number'
+        )
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (5, 3, 2)
+    assert stored == [("A1", 1), ("A3", 3), ("A5", 5)]
+    assert quarantined == [(2, "(whole row)", "A2,Globex,extra"), (4, "(whole row)", "A4")]

@@ -47,13 +47,21 @@ def engine(request) -> sa.Engine:
     return request.getfixturevalue(f"{request.param}_engine")
 
 
-def _score(account: str, as_of: datetime, run_id: int, probability: float) -> dict:
+def _score(
+    account: str,
+    as_of: datetime,
+    run_id: int,
+    probability: float,
+    tier: str = "Green",
+    model_version: str = "m1",
+) -> dict:
     return {
         "account_id": account,
         "as_of": as_of,
-        "model_version": "m1",
+        "model_version": model_version,
         "probability": probability,
-        "tier": "Green",
+        "tier": tier,
+        "raw_tier": tier,
         "contributions": "{}",
         "signals": "{}",
         "validated": True,
@@ -95,3 +103,110 @@ def test_failed_replace_keeps_previous_scores(engine):
 def test_sqlite_store_uses_write_ahead_logging(sqlite_engine):
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+# The runs and scores columns of revision 0001, for writing rows as an older release did.
+_RUNS_0001 = sa.table(
+    "runs",
+    sa.column("run_id", sa.Integer),
+    sa.column("kind", sa.String),
+    sa.column("status", sa.String),
+    sa.column("started_at", sa.DateTime),
+)
+_SCORES_0001 = sa.table(
+    "scores",
+    *(
+        sa.column(name, kind)
+        for name, kind in [
+            ("account_id", sa.String),
+            ("as_of", sa.DateTime),
+            ("model_version", sa.String),
+            ("probability", sa.Float),
+            ("tier", sa.String),
+            ("contributions", sa.Text),
+            ("signals", sa.Text),
+            ("validated", sa.Boolean),
+            ("run_id", sa.Integer),
+        ]
+    ),
+)
+
+
+def _insert_0001_score(connection: sa.Connection, account: str, as_of: datetime, tier: str) -> None:
+    run_id = connection.execute(
+        _RUNS_0001.insert()
+        .values(kind="score", status="succeeded", started_at=as_of)
+        .returning(_RUNS_0001.c.run_id)
+    ).scalar_one()
+    connection.execute(
+        _SCORES_0001.insert().values(
+            account_id=account,
+            as_of=as_of,
+            model_version="m0",
+            probability=0.5,
+            tier=tier,
+            contributions="{}",
+            signals="{}",
+            validated=True,
+            run_id=run_id,
+        )
+    )
+
+
+def test_migration_0002_upgrades_a_0001_store_with_rows(engine):
+    operational.upgrade(engine, "0001")
+    with engine.begin() as connection:
+        _insert_0001_score(connection, "a", datetime(2025, 1, 1), "Red")
+        _insert_0001_score(connection, "b", datetime(2025, 1, 1), "Dark-Green")
+
+    operational.upgrade(engine)
+
+    with engine.connect() as connection:
+        version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert version == "0002"
+    columns = {column["name"]: column for column in sa.inspect(engine).get_columns("scores")}
+    assert columns["raw_tier"]["nullable"] is False
+    assert columns["probability_points"]["nullable"] is True
+    rows = {row["account_id"]: row for row in operational.read_scores(engine)}
+    assert rows["a"]["tier"] == rows["a"]["raw_tier"] == "Red"
+    assert rows["b"]["tier"] == rows["b"]["raw_tier"] == "Dark-Green"
+    assert rows["a"]["probability_points"] is None
+    indexes = {index["name"] for index in sa.inspect(engine).get_indexes("scores")}
+    assert "ix_scores_as_of" in indexes
+
+
+def test_previous_tiers_reads_strictly_earlier_dates(engine):
+    operational.upgrade(engine)
+    january, february, march = datetime(2025, 1, 1), datetime(2025, 2, 1), datetime(2025, 3, 1)
+    run = operational.start_run(engine, "score")
+    operational.replace_scores(engine, january, "m1", [_score("a", january, run, 0.1, "Green")])
+    operational.replace_scores(
+        engine,
+        february,
+        "m1",
+        [_score("a", february, run, 0.5, "Orange"), _score("b", february, run, 0.7, "Red")],
+    )
+    later = operational.start_run(engine, "score")
+    operational.replace_scores(engine, february, "m2", [_score("a", february, later, 0.3, "Yellow", "m2")])
+    operational.replace_scores(engine, march, "m2", [_score("a", march, later, 0.9, "Red", "m2")])
+
+    assert operational.previous_tiers(engine, january) == {}
+    assert operational.previous_tiers(engine, february) == {"a": "Green"}
+    # February contains scores of two models for account a, and the later run's score counts.
+    assert operational.previous_tiers(engine, march) == {"a": "Yellow", "b": "Red"}
+    assert operational.previous_tiers(engine, datetime(2025, 2, 15)) == {"a": "Yellow", "b": "Red"}
+
+
+def test_latest_score_on_or_before_includes_the_date(engine):
+    operational.upgrade(engine)
+    january, february = datetime(2025, 1, 1), datetime(2025, 2, 1)
+    run = operational.start_run(engine, "score")
+    operational.replace_scores(engine, january, "m1", [_score("a", january, run, 0.1)])
+    operational.replace_scores(engine, february, "m1", [_score("a", february, run, 0.2)])
+
+    on_date = operational.latest_score_on_or_before(engine, "a", february)
+    between = operational.latest_score_on_or_before(engine, "a", datetime(2025, 1, 20))
+    assert on_date is not None and on_date["as_of"] == february
+    assert between is not None and between["as_of"] == january
+    assert operational.latest_score_on_or_before(engine, "a", datetime(2024, 12, 31)) is None
+    assert operational.account_score_dates(engine, "a") == [january, february]

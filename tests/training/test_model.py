@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from company import write_company
 from sklearn.exceptions import ConvergenceWarning
 
 from account_health.config import load_workspace
@@ -19,6 +18,7 @@ from account_health.training.model import ChurnModel
 from account_health.training.regularisation import choose_c, time_folds
 from account_health.training.train import _data_caveats
 from account_health.workspace import open_stores
+from company import write_company
 
 FEATURES = ["usage_trend", "support_load", "sentiment_score"]
 

@@ -124,3 +124,26 @@ def test_too_few_churn_events_refuses_and_says_how_to_override(tmp_path: Path):
         assert 0 < found < 100
         result = train(workspace, store, engine, min_churn_events=found)
     assert result.artifact["churn_events"] == found
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("model", "features", 0, "coefficient"), float("nan"), "finite number"),
+        (("model", "features", 0, "scale"), 0, "greater than 0"),
+        (("model", "features", 0, "source"), "__import__('os')", "unknown feature"),
+        (("model", "features"), [], "at least 1 item"),
+        (("tiers",), {"red": 5, "banana": -1}, "tiers"),
+        (("training_end",), "yesterday", "training_end"),
+    ],
+)
+def test_loading_rejects_damaged_models(trained, path, value, message):
+    _workspace, result = trained
+    data = json.loads(result.path.read_text())
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(ModelArtifactError, match=message) as error:
+        parse_artifact(json.dumps(data), "edited.json")
+    assert "retrain with `account-health train`" in str(error.value)

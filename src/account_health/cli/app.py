@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
+import pyarrow
+import sqlalchemy.exc
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -27,8 +30,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Piped output keeps wide tables readable instead of folding them to 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=160)
-errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
+# Emoji codes stay off, so an id such as ":x:" prints as written.
+console = Console(emoji=False) if sys.stdout.isatty() else Console(emoji=False, width=160)
+errors = (
+    Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, emoji=False, width=160)
+)
 
 
 class _State:
@@ -90,10 +96,12 @@ def init(
 ) -> None:
     """Create a workspace: a commented account-health.toml and both stores."""
     workspace = init_workspace(directory)
-    console.print(f"created {workspace.config_path}")
-    console.print(f"analytical store: {workspace.analytical_store_path}")
-    console.print(f"operational store: {workspace.operational_store_url}")
-    console.print("next: add a [sources.NAME] section per export, then run `account-health ingest`")
+    console.print(f"created {workspace.config_path}", markup=False)
+    console.print(f"analytical store: {workspace.analytical_store_path}", markup=False)
+    console.print(f"operational store: {workspace.operational_store_url}", markup=False)
+    console.print(
+        "next: add a [sources.NAME] section per export, then run `account-health ingest`", markup=False
+    )
 
 
 @app.command()
@@ -129,7 +137,11 @@ def ingest(
         if quarantined:
             console.print(
                 f"[red]{quarantined:,} rows quarantined[/red]; see them with "
-                f'`duckdb {workspace.analytical_store_path} "SELECT * FROM quarantine WHERE load_id = {report.load_id}"`'
+                f'`duckdb {escape(str(workspace.analytical_store_path))} "SELECT * FROM quarantine WHERE load_id = {report.load_id}"`'
+            )
+        if report.attributed:
+            console.print(
+                f"{report.attributed:,} rows stored unattributed earlier now belong to a known account"
             )
         if unattributed:
             console.print(
@@ -170,11 +182,11 @@ def signals(
         return
     title = f"Signals as of {instant:%Y-%m-%d %H:%M} UTC"
     if len(frame) == 1:
-        table = Table(title=f"{frame.iloc[0]['account_id']}: {title}", title_justify="left")
+        table = Table(title=f"{escape(str(frame.iloc[0]['account_id']))}: {title}", title_justify="left")
         table.add_column("signal value or detail")
         table.add_column("value", justify="right")
         for name, value in frame.iloc[0].items():
-            table.add_row(str(name), _cell(value))
+            table.add_row(str(name), escape(_cell(value)))
         console.print(table)
         return
     columns = ["account_id", *FEATURES]
@@ -184,7 +196,7 @@ def signals(
     for column in columns:
         table.add_column(column, justify="left" if column == "account_id" else "right")
     for record in frame[columns].head(200).to_dict("records"):
-        table.add_row(*[_cell(value) for value in record.values()])
+        table.add_row(*[escape(_cell(value)) for value in record.values()])
     console.print(table)
     if len(frame) > 200:
         console.print(f"showing 200 of {len(frame):,} accounts; use --format csv for all of them")
@@ -213,9 +225,27 @@ def train(
             help="Train even with fewer churn events than [training] min_churn_events, down to this many.",
         ),
     ] = None,
+    fit_cutoffs: Annotated[
+        bool,
+        typer.Option(
+            "--fit-cutoffs",
+            help="Fit the four tier cut-offs so each tier's observed hold-out churn falls in its "
+            "[tiers.bands] band, instead of using the configured cut-offs.",
+        ),
+    ] = False,
+    json_output: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a JSON summary (model version, verdict, file paths, metrics, weights) to stdout "
+            "instead of the report.",
+        ),
+    ] = False,
 ) -> None:
     """Learn churn weights from the ingested history, evaluate them out of time, save the model."""
     from account_health.cli.render import training_report
+    from account_health.training.artifact import dumps
+    from account_health.training.report import training_summary
     from account_health.training.train import train as run_train
 
     workspace = _workspace()
@@ -223,10 +253,22 @@ def train(
         # The report's first line carries the verdict, so the warning would only repeat it.
         warnings.simplefilter("ignore", NotValidatedWarning)
         result = run_train(
-            workspace, store, engine, end=_as_of_option(end), min_churn_events=min_churn_events, step=_step
+            workspace,
+            store,
+            engine,
+            end=_as_of_option(end),
+            min_churn_events=min_churn_events,
+            step=_step,
+            fit_cutoffs=fit_cutoffs,
         )
+    if json_output:
+        sys.stdout.write(dumps(training_summary(result.artifact, result.path, result.report)))
+        return
     training_report(console, result.artifact)
-    console.print(f"saved {result.path}")
+    console.print(f"saved {result.path}", markup=False)
+    if result.report is not None:
+        for path in result.report.paths():
+            console.print(f"saved {path}", markup=False)
 
 
 @app.command()
@@ -256,15 +298,28 @@ def score(as_of: AsOfOption = None) -> None:
 def explain(
     account_id: Annotated[str, typer.Argument(help="The account to explain.")],
     as_of: AsOfOption = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Explain the move since the account's latest score on or before this date (YYYY-MM-DD).",
+        ),
+    ] = None,
 ) -> None:
     """Explain an account's score: tier, probability, and each signal's value and push, largest first."""
-    from account_health.cli.render import explanation
+    from account_health.cli.render import explanation, score_change
     from account_health.scoring.explain import explain as run_explain
+    from account_health.scoring.explain import explain_change
 
     workspace = _workspace()
+    horizon_days = workspace.config.training.horizon_days
+    since_instant = _as_of_option(since)
     with open_stores(workspace) as (_store, engine):
-        result = run_explain(engine, account_id, _as_of_option(as_of))
-    explanation(console, result, workspace.config.training.horizon_days)
+        if since_instant is None:
+            explanation(console, run_explain(engine, account_id, _as_of_option(as_of)), horizon_days)
+        else:
+            change = explain_change(engine, account_id, since_instant, _as_of_option(as_of))
+            score_change(console, change, horizon_days)
 
 
 @app.command()
@@ -272,7 +327,12 @@ def quickstart(
     directory: Annotated[
         Path, typer.Option("--dir", help="Folder for the generated company and its workspace.")
     ] = Path("quickstart"),
-    accounts: Annotated[int, typer.Option(min=50, help="Number of accounts to generate.")] = 2000,
+    accounts: Annotated[
+        int,
+        typer.Option(
+            min=500, help="Number of accounts to generate (at least 500, so training finds 100 churn events)."
+        ),
+    ] = 2000,
     seed: Annotated[
         int, typer.Option(help="Seed of the generator; the same seed gives the same company.")
     ] = 0,
@@ -332,6 +392,17 @@ def main() -> None:
     except KeyboardInterrupt:
         errors.print("interrupted; nothing half-written was kept")
         raise SystemExit(130) from None
+    except (OSError, duckdb.Error, sqlalchemy.exc.SQLAlchemyError, pyarrow.ArrowException) as exc:
+        # Failures of the file system or a store that no library check anticipated: one line, and the
+        # traceback only with --verbose.
+        logging.getLogger(__name__).info("unexpected failure", exc_info=True)
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        errors.print(
+            f"[bold red]error:[/bold red] {escape(type(exc).__name__)}: {escape(first_line)} "
+            "(run with --verbose for details)",
+            highlight=False,
+        )
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -89,7 +89,9 @@ def truth_comparison(console: Console, truth_dir: Path, result: TrainingResult) 
     console.print(table)
 
 
-def weight_shares_against_truth(artifact: dict[str, Any], truth: dict[str, Any]) -> dict[str, tuple[float, float]]:
+def weight_shares_against_truth(
+    artifact: dict[str, Any], truth: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
     """Learned and true share of each signal, both on the model's standardised columns.
 
     The truth fills a missing feature with a fixed value, so on the model's columns its weight on a
@@ -116,4 +118,6 @@ def weight_shares_against_truth(artifact: dict[str, Any], truth: dict[str, Any])
         signal: (artifact["weights"][signal]["share"], true_weights.get(signal, 0.0) / total)
         for signal in artifact["weights"]
     }
+
+
 __all__ = ["run_quickstart", "truth_comparison", "weight_shares_against_truth"]

@@ -7,9 +7,10 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from account_health.scoring.explain import Explanation, reasons_for
+from account_health.scoring.explain import Explanation, Reason, ScoreChange, SignalChange, reasons_for
 from account_health.scoring.score import tier_distribution
 from account_health.sources.ingest import IngestReport
 
@@ -39,7 +40,7 @@ def ingest_table(report: IngestReport) -> Table:
         table.add_column(column, justify="left" if column in ("source", "table", "load") else "right")
     for counts in report.sources:
         table.add_row(
-            counts.source,
+            escape(counts.source),
             counts.table,
             "backfill" if counts.backfill else "incremental",
             f"{counts.read:,}",
@@ -98,18 +99,68 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
             table.add_row(f"baseline ROC AUC: {name}", _interval(baseline["roc_auc"]))
         console.print(table)
         console.print(tier_calibration_table(metrics["tiers"]))
+    fitted = artifact.get("tiers_fitted")
+    if fitted:
+        console.print(_fitted_cutoffs_line(fitted))
     weights = Table(
         title="Learned weights (standardised coefficients; + raises churn risk)", title_justify="left"
     )
     weights.add_column("signal")
     weights.add_column("share of weight", justify="right")
     weights.add_column("coefficients")
+    # Model files written before coefficient intervals existed have none; the column is left out.
+    intervals = artifact.get("coefficient_intervals")
+    if intervals is not None:
+        weights.add_column("95 % intervals (unpenalised refit, clustered by account)")
     for signal, entry in sorted(artifact["weights"].items(), key=lambda item: -item[1]["share"]):
         coefficients = ", ".join(f"{name} {value:+.3f}" for name, value in entry["coefficients"].items())
-        weights.add_row(signal, f"{entry['share']:.0%}", coefficients)
+        label = (
+            f"{signal} [yellow](flagged: every interval spans 0)[/yellow]" if entry.get("flagged") else signal
+        )
+        row = [label, f"{entry['share']:.0%}", coefficients]
+        if intervals is not None:
+            row.append(
+                ", ".join(_coefficient_interval(name, intervals.get(name)) for name in entry["coefficients"])
+            )
+        weights.add_row(*row)
     console.print(weights)
+    if artifact.get("regularisation"):
+        console.print(escape(_regularisation_line(artifact["regularisation"])))
     for caveat in artifact.get("caveats", []):
-        console.print(f"[yellow]caveat:[/yellow] {caveat}")
+        console.print(f"[yellow]caveat:[/yellow] {escape(caveat)}")
+
+
+def _coefficient_interval(name: str, entry: dict[str, Any] | None) -> str:
+    low, high = (entry or {}).get("low"), (entry or {}).get("high")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return f"{name} n/a"
+    return f"{name} {low:+.3f} to {high:+.3f}"
+
+
+def _regularisation_line(choice: dict[str, Any]) -> str:
+    sources = {
+        "config": "set in [training] regularisation_c",
+        "cross-validation": "lowest mean validation log loss on time-ordered folds grouped by account",
+        "fallback": "the fallback, because no validation fold had both churned and retained rows",
+    }
+    chosen = choice.get("chosen_c")
+    value = "n/a" if chosen is None else f"{chosen:g}"
+    return f"regularisation: C = {value} (inverse L2 strength; {sources.get(str(choice.get('source')), 'chosen')})"
+
+
+def _fitted_cutoffs_line(fitted: dict[str, Any]) -> str:
+    def cutoffs(values: dict[str, float]) -> str:
+        return ", ".join(f"{name} {value:.4g}" for name, value in values.items())
+
+    verdict = (
+        "every tier's hold-out churn is in its band"
+        if fitted["all_bands_met"]
+        else f"[yellow]bands missed: {', '.join(fitted['missed'])}[/yellow]"
+    )
+    return (
+        f"tier cut-offs fitted to {escape('[tiers.bands]')} on {fitted['rows']:,} hold-out rows: {cutoffs(fitted['cutoffs'])} "
+        f"(configured: {cutoffs(fitted['configured'])}); {verdict}"
+    )
 
 
 def tier_calibration_table(tiers: list[dict[str, Any]]) -> Table:
@@ -151,15 +202,17 @@ def riskiest_table(scores: pd.DataFrame, settings: dict[str, Any], validated: bo
     table.add_column("account")
     table.add_column("tier")
     table.add_column("churn probability", justify="right")
-    table.add_column("top reasons (log-odds)")
+    table.add_column("top reasons (log-odds, percentage points of churn probability)")
     for record in scores.head(limit).to_dict("records"):
-        reasons = reasons_for(_plain_signals(record), record["contributions"], settings)
+        reasons = reasons_for(
+            _plain_signals(record), record["contributions"], settings, record.get("probability_points")
+        )
         pushing = [reason for reason in reasons if not math.isnan(reason.log_odds) and reason.log_odds > 0][
             :2
         ]
-        text = "; ".join(f"{reason.text}, {reason.log_odds:+.2f}" for reason in pushing) or "-"
+        text = "; ".join(f"{escape(reason.text)}, {_push(reason)}" for reason in pushing) or "-"
         table.add_row(
-            str(record["account_id"]),
+            escape(str(record["account_id"])),
             f"[{TIER_STYLES[record['tier']]}]{record['tier']}[/]",
             f"{record['probability']:.1%}",
             text,
@@ -174,18 +227,80 @@ def _plain_signals(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _push(reason: Reason) -> str:
+    """Format a contribution as log-odds, with probability points when they are known."""
+    if math.isnan(reason.points):
+        return f"{reason.log_odds:+.2f} log-odds"
+    return f"{reason.log_odds:+.2f} log-odds ({reason.points:+.1f} points)"
+
+
+def _tier(name: str) -> str:
+    return f"[{TIER_STYLES[name]}]{name}[/]"
+
+
+def _held_note(result: Explanation) -> str:
+    """Say when hysteresis keeps the declared tier away from the tier of the cut-offs alone."""
+    if result.raw_tier is None or result.raw_tier == result.tier:
+        return ""
+    return f" (the cut-offs alone give {_tier(result.raw_tier)}; the tier holds until a cut-off is crossed by the margin)"
+
+
 def explanation(console: Console, result: Explanation, horizon_days: int | None) -> None:
     mark = "" if result.validated else f" [bold red]{NOT_VALIDATED}[/bold red]:"
     window = f" within {horizon_days} days" if horizon_days else ""
     console.print(
-        f"{result.account_id}:{mark} [{TIER_STYLES[result.tier]}]{result.tier}[/], churn probability "
+        f"{escape(result.account_id)}:{mark} {_tier(result.tier)}, churn probability "
         f"{result.probability:.1%}{window} (as of {result.as_of:%Y-%m-%d}, model {result.model_version})"
+        f"{_held_note(result)}"
     )
     for reason in result.reasons:
         if math.isnan(reason.log_odds):
-            console.print(f"  {reason.text}")
+            console.print(f"  {escape(reason.text)}")
         else:
-            console.print(f"  {reason.text}, {reason.log_odds:+.2f}")
+            console.print(f"  {escape(reason.text)}, {_push(reason)}")
     console.print(
-        "[dim]Contributions are in log-odds against an average training account; + raises churn risk.[/dim]"
+        "[dim]Contributions are in log-odds against an average training account, and in percentage points of "
+        "churn probability against the same account with that signal at its training average; + raises churn "
+        "risk. Points of several signals do not add up exactly.[/dim]"
+    )
+
+
+def score_change(console: Console, change: ScoreChange, horizon_days: int | None) -> None:
+    """Print why an account's score moved between two stored scores, largest signal move first."""
+    before, after = change.before, change.after
+    window = f" within {horizon_days} days" if horizon_days else ""
+    marks = [
+        f"{NOT_VALIDATED} ({result.model_version})" for result in (before, after) if not result.validated
+    ]
+    mark = f" [bold red]{', '.join(marks)}[/bold red]:" if marks else ""
+    move = 100 * (after.probability - before.probability)
+    console.print(
+        f"{escape(after.account_id)}:{mark} {_tier(before.tier)} -> {_tier(after.tier)}, churn probability "
+        f"{before.probability:.1%} -> {after.probability:.1%}{window} ({move:+.1f} points), "
+        f"{before.as_of:%Y-%m-%d} -> {after.as_of:%Y-%m-%d}{_held_note(after)}"
+    )
+    if change.model_changed:
+        console.print(
+            f"[bold yellow]model changed from {before.model_version} to {after.model_version} between these "
+            "dates; part of the move is the model[/bold yellow]"
+        )
+    for signal_change in change.changes:
+        console.print(f"  {escape(_change_line(signal_change))}")
+    console.print(
+        "[dim]Each line: the signal's value then and now, then its contribution then -> now in log-odds and "
+        "in percentage points of churn probability, with the change in brackets.[/dim]"
+    )
+
+
+def _change_line(change: SignalChange) -> str:
+    if math.isnan(change.log_odds_move):
+        return f"{change.text} (not used by either model)"
+
+    def value(number: float, digits: int) -> str:
+        return "unused" if math.isnan(number) else f"{number:+.{digits}f}"
+
+    return (
+        f"{change.text}: {value(change.log_odds_before, 2)} -> {value(change.log_odds_after, 2)} log-odds "
+        f"({change.log_odds_move:+.2f}), {value(change.points_before, 1)} -> {value(change.points_after, 1)} "
+        f"points ({change.points_move:+.1f})"
     )

@@ -16,8 +16,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from account_health.asof import default_as_of
-from account_health.config import TierSettings, Workspace
-from account_health.errors import NoDataError, StaleModelWarning
+from account_health.config import TierSettings, Workspace, hysteresis_margin_problem
+from account_health.errors import ConfigError, NoDataError, StaleModelWarning
+from account_health.scoring.hysteresis import declared_tiers, previous_in_order
+from account_health.scoring.points import probability_points
 from account_health.signals.registry import DETAILS, FEATURES
 from account_health.store import operational
 from account_health.store.analytical import AnalyticalStore
@@ -60,7 +62,9 @@ def score(
 
     run_id = operational.start_run(engine, "score", as_of)
     try:
-        scores = score_frame(workspace, store, artifact, as_of)
+        # Strictly earlier dates only, so re-scoring a date gives the same declared tiers.
+        previous = operational.previous_tiers(engine, as_of)
+        scores = score_frame(workspace, store, artifact, as_of, previous)
         rows = [_score_row(record, as_of, artifact, run_id) for record in scores.to_dict("records")]
         operational.replace_scores(engine, as_of, artifact["model_version"], rows)
     except BaseException as exc:
@@ -76,9 +80,17 @@ def score(
 
 
 def score_frame(
-    workspace: Workspace, store: AnalyticalStore, artifact: dict[str, Any], as_of: datetime
+    workspace: Workspace,
+    store: AnalyticalStore,
+    artifact: dict[str, Any],
+    as_of: datetime,
+    previous_tiers: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Signals, probability, tier and per-signal log-odds contributions of each account at risk."""
+    """Signals, probability, tiers and per-signal contributions of each account at risk.
+
+    `raw_tier` comes from the artifact's cut-offs alone. `tier` is the declared tier: it leaves the
+    account's tier in `previous_tiers` only when a cut-off is crossed by the [tiers] hysteresis margin.
+    """
     at_risk = at_risk_accounts(workspace, store, [as_of])
     if at_risk.empty:
         raise NoDataError(
@@ -90,11 +102,30 @@ def score_frame(
     signals = compute_signals(workspace, store, [as_of])
     frame = at_risk.merge(signals, on=["account_id", "as_of"], how="inner")
     model = ChurnModel.from_dict(artifact["model"])
+    log_odds = model.decision_function(frame)
     frame["probability"] = model.predict_proba(frame)
-    frame["tier"] = tier_of(frame["probability"].to_numpy(), TierSettings(**artifact["tiers"]))
+    cutoffs = TierSettings(**artifact["tiers"])
+    margin = workspace.config.tiers.hysteresis_margin
+    problem = hysteresis_margin_problem(cutoffs, margin)
+    if problem is not None:
+        raise ConfigError(
+            f"[tiers] {problem}. These cut-offs are stored in model {artifact['model_version']}; lower "
+            "[tiers] hysteresis_margin, or retrain (fitted cut-offs keep every tier wider than the margin)"
+        )
+    frame["raw_tier"] = tier_of(frame["probability"].to_numpy(), cutoffs)
+    frame["tier"] = declared_tiers(
+        frame["probability"].to_numpy(),
+        previous_in_order(frame["account_id"].tolist(), previous_tiers or {}),
+        cutoffs,
+        margin,
+    )
     contributions = model.contributions(frame)
     frame["contributions"] = [
         {signal: float(value) for signal, value in row.items()} for row in contributions.to_dict("records")
+    ]
+    frame["probability_points"] = [
+        probability_points(float(value), row)
+        for value, row in zip(log_odds, frame["contributions"], strict=True)
     ]
     return frame.sort_values(["probability", "account_id"], ascending=[False, True]).reset_index(drop=True)
 
@@ -135,7 +166,9 @@ def _score_row(
         "model_version": artifact["model_version"],
         "probability": float(record["probability"]),
         "tier": record["tier"],
+        "raw_tier": record["raw_tier"],
         "contributions": json.dumps(record["contributions"]),
+        "probability_points": json.dumps(record["probability_points"]),
         "signals": json.dumps(signals),
         "validated": bool(artifact["validated"]),
         "run_id": run_id,

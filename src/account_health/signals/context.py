@@ -51,9 +51,9 @@ class SignalContext:
     def known_at(self, table: str, extra: ibis.ir.BooleanValue | None = None) -> ibis.Table:
         """Each row of `table` in its latest version available strictly before each snapshot's as_of."""
         spec = TABLES[table]
+        # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
+        # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
         rows = self.store.table(table)
-        if spec.account_column is not None:
-            rows = rows.filter(~rows._unattributed)
         joined = rows.join(self.snapshots, rows._available_at < self.snapshots.as_of)
         if extra is not None:
             joined = joined.filter(extra)

@@ -34,7 +34,6 @@ def active_user_days(context: SignalContext) -> ibis.Table:
     An event id counts once, in its first stored version.
     """
     events = context.store.table("usage_events")
-    events = events.filter(~events._unattributed)
     first_version = ibis.window(group_by="event_id", order_by=["_available_at", "_load_id", "_row_number"])
     events = events.mutate(_rank=ibis.row_number().over(first_version)).filter(_._rank == 0)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import codecs
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -21,17 +24,31 @@ BOM = "\ufeff"
 
 
 @dataclass
+class RejectedRow:
+    """A CSV record the parser could not split into the header's columns."""
+
+    row_number: int
+    text: str
+    reason: str
+
+
+@dataclass
 class Batch:
-    """Rows of one file as a table of strings; `first_row` is the 1-based data row number of its first row."""
+    """Rows of one file as string columns, with the 1-based data row number of each row."""
 
     table: pa.Table
-    first_row: int
+    row_numbers: np.ndarray
     bytes_done: int
     bytes_total: int
+    rejected: list[RejectedRow] = field(default_factory=list)
 
 
 def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
-    """Resolve file patterns against `base`; a pattern that matches nothing is an error."""
+    """Resolve file patterns against `base`; a pattern that matches nothing, or a folder, is an error."""
+    if not patterns:
+        raise SourceError(
+            f"source {source!r} names no file; set [sources.{source}] files or ACCOUNT_HEALTH_SOURCE_{source.upper()}_FILES"
+        )
     files: list[Path] = []
     for pattern in patterns:
         candidate = Path(pattern).expanduser()
@@ -42,6 +59,12 @@ def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
             raise SourceError(
                 f"source {source!r}: no file matches {str(candidate)!r}; fix [sources.{source}] files "
                 f"or set ACCOUNT_HEALTH_SOURCE_{source.upper()}_FILES"
+            )
+        folders = [match for match in matches if match.is_dir()]
+        if folders:
+            raise SourceError(
+                f"source {source!r}: {str(folders[0])!r} is a folder; name files, or a glob such as "
+                f"{str(folders[0] / '*.csv')!r}"
             )
         files.extend(matches)
     return files
@@ -59,11 +82,17 @@ def file_format(path: Path, config: SourceConfig) -> str:
 def read_header(path: Path, config: SourceConfig) -> list[str]:
     """Return the file's column names, with a UTF-8 byte-order mark removed from the first."""
     if file_format(path, config) == "parquet":
-        names = pq.ParquetFile(path).schema_arrow.names
+        names = _parquet_file(path).schema_arrow.names
     else:
         with path.open("rb") as handle:
-            names = _csv_reader(handle, config, None).schema.names
-    return [name.removeprefix(BOM).strip() for name in names]
+            names = _csv_reader(handle, config, None, path).schema.names
+    cleaned = [name.removeprefix(BOM).strip() for name in names]
+    repeated = [name for name, count in Counter(cleaned).items() if count > 1]
+    if repeated:
+        raise SourceError(
+            f"{path}: column {repeated[0]!r} appears more than once in the header; rename one of them"
+        )
+    return cleaned
 
 
 def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
@@ -72,25 +101,88 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
     if file_format(path, config) == "parquet":
         yield from _parquet_batches(path, total)
         return
+    names = read_header(path, config)
     with path.open("rb") as handle:
-        raw_names = _csv_reader(handle, config, None).schema.names
-    names = [name.removeprefix(BOM).strip() for name in raw_names]
+        raw_names = _csv_reader(handle, config, None, path).schema.names
+    rejected: list[RejectedRow] = []
+
+    def reject(row: Any) -> str:
+        # pyarrow numbers records from 1 with the header as record 1, so data row = number - 1.
+        number = int(row.number) - 1 if row.number is not None else -1
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}; fix the quoting or delimiter"
+        rejected.append(RejectedRow(number, row.text, reason))
+        return "skip"
+
+    next_row = 1
     with path.open("rb") as handle:
-        reader = _csv_reader(handle, config, raw_names)
-        row = 1
-        for index, record_batch in enumerate(reader):
+        reader = _csv_reader(handle, config, raw_names, path, reject)
+        for index, record_batch in enumerate(_guarded(reader, path)):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
-            # Each batch is parsed from one block of BATCH_BYTES (pyarrow reads the file ahead, so
-            # the handle's position cannot tell how far parsing got).
-            yield Batch(table, row, min((index + 1) * BATCH_BYTES, total), total)
-            row += table.num_rows
+            numbers = _row_numbers(next_row, table.num_rows, {row.row_number for row in rejected})
+            next_row = int(numbers[-1]) + 1 if len(numbers) else next_row
+            # Each batch is parsed from one block of BATCH_BYTES; pyarrow reads the file ahead, so the
+            # handle's position cannot tell how far parsing got.
+            yield Batch(
+                table,
+                np.array(numbers, dtype="int64"),
+                min((index + 1) * BATCH_BYTES, total),
+                total,
+                list(rejected),
+            )
+            rejected.clear()
+    if rejected:
+        yield Batch(
+            pa.table({name: pa.array([], pa.string()) for name in names}),
+            np.array([], "int64"),
+            total,
+            total,
+            rejected,
+        )
+
+
+def _row_numbers(start: int, count: int, skipped: set[int]) -> np.ndarray:
+    """The `count` data row numbers from `start` on, leaving out the rejected ones."""
+    if not skipped:
+        return np.arange(start, start + count, dtype="int64")
+    candidates = np.arange(start, start + count + len(skipped), dtype="int64")
+    kept = candidates[~np.isin(candidates, np.fromiter(skipped, dtype="int64"))]
+    return kept[:count]
+
+
+def _guarded(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.RecordBatch]:
+    iterator = iter(reader)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise SourceError(
+                f"{path}: cannot be read as CSV ({exc}); check the source's csv.encoding"
+            ) from None
 
 
 def _csv_reader(
-    handle: BinaryIO, config: SourceConfig, string_columns: list[str] | None
+    handle: BinaryIO,
+    config: SourceConfig,
+    string_columns: list[str] | None,
+    path: Path,
+    invalid_row_handler: Any = None,
 ) -> pacsv.CSVStreamingReader:
-    read_options = pacsv.ReadOptions(block_size=BATCH_BYTES, encoding=config.csv.encoding)
-    parse_options = pacsv.ParseOptions(delimiter=config.csv.delimiter, newlines_in_values=True)
+    try:
+        codecs.lookup(config.csv.encoding)
+    except LookupError:
+        raise SourceError(
+            f"{path}: unknown encoding {config.csv.encoding!r} in the source's csv.encoding; use a Python codec "
+            "name such as utf-8, latin-1 or utf-16"
+        ) from None
+    read_options = pacsv.ReadOptions(block_size=BATCH_BYTES, encoding=config.csv.encoding, use_threads=False)
+    parse_options = pacsv.ParseOptions(
+        delimiter=config.csv.delimiter,
+        newlines_in_values=True,
+        # Reading only the header skips malformed records; iter_batches passes a handler that keeps them.
+        invalid_row_handler=invalid_row_handler or (lambda _row: "skip"),
+    )
     convert_options = pacsv.ConvertOptions(
         column_types={name: pa.string() for name in string_columns or []},
         strings_can_be_null=True,
@@ -101,26 +193,34 @@ def _csv_reader(
         return pacsv.open_csv(handle, read_options, parse_options, convert_options)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise SourceError(
-            f"{getattr(handle, 'name', handle)}: cannot be read as CSV ({exc}); "
-            "check the source's csv.delimiter and csv.encoding"
+            f"{path}: cannot be read as CSV ({exc}); check the source's csv.delimiter and csv.encoding"
+        ) from None
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise SourceError(
+            f"{path}: cannot be read as Parquet ({exc}); check the file or its format"
         ) from None
 
 
 def _parquet_batches(path: Path, total: int) -> Iterator[Batch]:
-    parquet = pq.ParquetFile(path)
+    parquet = _parquet_file(path)
     rows_total = max(parquet.metadata.num_rows, 1)
     row = 1
     for record_batch in parquet.iter_batches(batch_size=250_000):
         table = pa.Table.from_batches([record_batch])
-        columns = [_as_strings(table.column(index)) for index in range(table.num_columns)]
         names = [name.removeprefix(BOM).strip() for name in table.column_names]
+        columns = [_as_strings(table.column(index), path, names[index]) for index in range(table.num_columns)]
         strings = pa.table(columns, names=names)
         done = int(total * min(row - 1 + strings.num_rows, rows_total) / rows_total)
-        yield Batch(strings, row, done, total)
+        yield Batch(strings, np.arange(row, row + strings.num_rows, dtype="int64"), done, total)
         row += strings.num_rows
 
 
-def _as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def _as_strings(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArray:
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         return column.cast(pa.string())
     if pa.types.is_timestamp(column.type):
@@ -129,4 +229,12 @@ def _as_strings(column: pa.ChunkedArray) -> pa.ChunkedArray:
         if column.type.tz is not None:
             return pc.strftime(column, format=unit_format + "%z")
         return pc.strftime(column, format=unit_format)
-    return column.cast(pa.string())
+    if pa.types.is_dictionary(column.type):
+        return _as_strings(column.cast(column.type.value_type), path, name)
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise SourceError(
+            f"{path}: column {name!r} of type {column.type} cannot be read as text ({exc}); export it as a "
+            "plain string, number or timestamp column"
+        ) from None

@@ -48,6 +48,8 @@ _TABLE_ORDER = (
     "integrations",
 )
 _EPOCH = "TIMESTAMP '1970-01-01 00:00:00'"
+# The quarantine's column name for a CSV record that could not be split into the header's columns.
+WHOLE_ROW = "(whole row)"
 
 ProgressCallback = Callable[[str, str, int, int], None]
 
@@ -77,6 +79,8 @@ class IngestReport:
     load_id: int
     ingested_at: datetime
     sources: list[SourceCounts] = field(default_factory=list)
+    # Rows stored unattributed by earlier loads whose account this load made known.
+    attributed: int = 0
 
 
 @dataclass
@@ -114,6 +118,7 @@ def ingest(
         for plan in plans:
             counts = _load_source(store, workspace, plan, load_id, ingested_at, backfill, progress)
             report.sources.append(counts)
+        report.attributed = _attribute_known_accounts(store)
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -130,6 +135,21 @@ def ingest(
             counts.unattributed,
         )
     return report
+
+
+def _attribute_known_accounts(store: AnalyticalStore) -> int:
+    """Clear the unattributed flag of stored rows whose account is now in the accounts table."""
+    total = 0
+    for spec in TABLES.values():
+        if spec.account_column is None or spec.name == "accounts":
+            continue
+        column = identifier(spec.account_column)
+        rows = store.connection.execute(
+            f"""UPDATE {identifier(spec.name)} SET _unattributed = FALSE
+                WHERE _unattributed AND {column} IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"""
+        ).fetchall()
+        total += int(rows[0][0]) if rows else 0
+    return total
 
 
 def _ordered_sources(workspace: Workspace, requested: Sequence[str] | None) -> list[str]:
@@ -242,7 +262,7 @@ def _load_source(
     started_at = now()
 
     _stage_raw(store, plan, workspace.root, progress)
-    counts.read = _count(store, "_stage_raw")
+    counts.read = _count(store, "_stage_raw") + _count(store, "_rejected")
     _stage_typed(store, plan)
     _resolve(store, plan)
     counts.quarantined = _quarantine(store, plan, load_id)
@@ -280,7 +300,7 @@ def _load_source(
             counts.unattributed,
         ],
     )
-    for table in ("_stage_raw", "_stage", "_classified"):
+    for table in ("_stage_raw", "_stage", "_classified", "_rejected", "_files"):
         connection.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
 
@@ -315,19 +335,27 @@ def _stage_raw(store: AnalyticalStore, plan: _Plan, root: Path, progress: Progre
     connection.execute(
         f"CREATE OR REPLACE TEMP TABLE _stage_raw (_file VARCHAR, _file_order INTEGER, _row_number BIGINT, {body})"
     )
+    connection.execute(
+        "CREATE OR REPLACE TEMP TABLE _rejected (_file_order INTEGER, _row_number BIGINT, value VARCHAR, reason VARCHAR)"
+    )
+    connection.execute("CREATE OR REPLACE TEMP TABLE _files (_file_order INTEGER, _file VARCHAR)")
     for order, path in enumerate(plan.files):
         display = _display_path(path, root)
+        connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
         for batch in source_files.iter_batches(path, plan.config):
             staged = _map_batch(batch.table, plan, columns)
             rows = staged.num_rows
-            staged = staged.add_column(
-                0, "_row_number", pa.array(range(batch.first_row, batch.first_row + rows), pa.int64())
-            )
+            staged = staged.add_column(0, "_row_number", pa.array(batch.row_numbers, pa.int64()))
             staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
             staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
             connection.register("_batch", staged)
             connection.execute("INSERT INTO _stage_raw SELECT * FROM _batch")
             connection.unregister("_batch")
+            if batch.rejected:
+                connection.executemany(
+                    "INSERT INTO _rejected VALUES (?, ?, ?, ?)",
+                    [[order, row.row_number, row.text, row.reason] for row in batch.rejected],
+                )
             if progress is not None:
                 progress(plan.name, display, batch.bytes_done, batch.bytes_total)
 
@@ -412,6 +440,9 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
         "CREATE OR REPLACE TEMP TABLE _problems (_row_number BIGINT, _file_order INTEGER, "
         '"column" VARCHAR, value VARCHAR, reason VARCHAR)'
     )
+    connection.execute(
+        f"INSERT INTO _problems SELECT _row_number, _file_order, {literal(WHOLE_ROW)}, value, reason FROM _rejected"
+    )
     for check in quarantine_checks(plan.name, plan.spec, plan.config):
         connection.execute(
             f"""INSERT INTO _problems
@@ -422,7 +453,7 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
     connection.execute(
         f"""INSERT INTO {QUARANTINE_TABLE}
             SELECT ?, ?, ?, s._file, p._row_number, p."column", p.value, p.reason, ?
-            FROM _problems p JOIN (SELECT DISTINCT _file, _file_order FROM _stage) s USING (_file_order)
+            FROM _problems p JOIN _files s USING (_file_order)
             WHERE NOT EXISTS (
                 SELECT 1 FROM {QUARANTINE_TABLE} q
                 WHERE q.source = ? AND q.file = s._file AND q.row_number = p._row_number

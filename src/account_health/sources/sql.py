@@ -11,14 +11,20 @@ from dataclasses import dataclass
 from account_health.config import SourceConfig
 from account_health.sources.canonical import TableSpec
 
+# Accepted instants: years 1900 to 2199. Anything outside is a unit or format mistake, not history.
+EARLIEST = "TIMESTAMP '1900-01-01 00:00:00'"
+LATEST = "TIMESTAMP '2200-01-01 00:00:00'"
+# Numbers beyond this magnitude are rejected as corrupt; no count or amount in these tables gets near it.
+MAX_NUMBER = "1e15"
+
 _TYPE_HINTS = {
     "timestamp": "invalid timestamp: expected ISO 8601 such as 2024-03-20T19:26:08Z, with an optional UTC offset, "
-    "or epoch seconds; declare another format in [sources.{source}.types]",
-    "epoch_s": "invalid epoch seconds: expected a number of seconds since 1970-01-01 UTC",
-    "epoch_ms": "invalid epoch milliseconds: expected a number of milliseconds since 1970-01-01 UTC",
-    "date": "invalid date: expected YYYY-MM-DD",
-    "float": "invalid number",
-    "int": "invalid whole number",
+    "epoch seconds or YYYYMMDD, between the years 1900 and 2199; declare another format in [sources.{source}.types]",
+    "epoch_s": "invalid epoch seconds: expected seconds since 1970-01-01 UTC, up to the year 2199",
+    "epoch_ms": "invalid epoch milliseconds: expected milliseconds since 1970-01-01 UTC, up to the year 2199",
+    "date": "invalid date: expected YYYY-MM-DD between the years 1900 and 2199",
+    "float": "invalid number: expected a finite number below 1e15 in magnitude",
+    "int": "invalid whole number: expected a whole number below 1e15 in magnitude",
     "bool": "invalid boolean: expected true/false, yes/no, 1/0 or t/f",
     "string": "invalid text",
 }
@@ -40,13 +46,11 @@ def parse_expression(raw: str, declared: str, canonical: str) -> str:
         parsed = _timestamp(raw, declared)
         return f"CAST({parsed} AS DATE)" if canonical == "date" else parsed
     if declared == "date":
-        parsed = (
-            f"coalesce(TRY_CAST({raw} AS DATE), "
-            f"CAST(CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) AS DATE))"
-        )
+        parsed = f"CAST({_within_range(f'coalesce(CAST(TRY_CAST({raw} AS DATE) AS TIMESTAMP), CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP))')} AS DATE)"
         return f"CAST({parsed} AS TIMESTAMP)" if canonical == "timestamp" else parsed
     if declared == "float":
-        parsed = f"TRY_CAST({raw} AS DOUBLE)"
+        number = f"TRY_CAST({raw} AS DOUBLE)"
+        parsed = f"CASE WHEN isfinite({number}) AND abs({number}) < {MAX_NUMBER} THEN {number} END"
         return f"CAST({parsed} AS BIGINT)" if canonical == "int" else parsed
     if declared == "int":
         number = f"TRY_CAST({raw} AS DOUBLE)"
@@ -63,6 +67,15 @@ def parse_expression(raw: str, declared: str, canonical: str) -> str:
 
 
 def _timestamp(raw: str, declared: str) -> str:
+    return _within_range(_parse_timestamp(raw, declared))
+
+
+def _within_range(parsed: str) -> str:
+    """NULL (so the row is quarantined) for instants outside the years the product accepts."""
+    return f"CASE WHEN {parsed} >= {EARLIEST} AND {parsed} < {LATEST} THEN {parsed} END"
+
+
+def _parse_timestamp(raw: str, declared: str) -> str:
     seconds = f"TRY_CAST({raw} AS DOUBLE)"
     from_seconds = f"make_timestamp(CAST(round({seconds} * 1000000) AS BIGINT))"
     from_millis = f"make_timestamp(CAST(round({seconds} * 1000) AS BIGINT))"
@@ -70,10 +83,13 @@ def _timestamp(raw: str, declared: str) -> str:
         return f"CASE WHEN abs({seconds}) < 1e11 THEN {from_seconds} END"
     if declared == "epoch_ms":
         return f"CASE WHEN abs({seconds}) < 1e14 THEN {from_millis} END"
-    # Digits alone are epoch seconds (up to 11 digits) or milliseconds (12 to 13 digits).
+    # Nine to eleven digits are epoch seconds (1973 to 5138), twelve or thirteen epoch milliseconds,
+    # eight a compact date (20240320); other bare digits are rejected rather than guessed.
     return (
-        f"CASE WHEN regexp_full_match({raw}, '-?[0-9]{{1,11}}(\\.[0-9]+)?') THEN {from_seconds} "
+        f"CASE WHEN regexp_full_match({raw}, '[0-9]{{9,11}}(\\.[0-9]+)?') THEN {from_seconds} "
         f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN {from_millis} "
+        f"WHEN regexp_full_match({raw}, '[0-9]{{8}}') THEN CAST(TRY_STRPTIME({raw}, '%Y%m%d') AS TIMESTAMP) "
+        f"WHEN regexp_full_match({raw}, '-?[0-9]+(\\.[0-9]+)?') THEN NULL "
         f"ELSE CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) END"
     )
 

@@ -13,6 +13,7 @@ import duckdb
 import ibis
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
+from account_health.errors import ConfigError
 from account_health.sources.canonical import META_COLUMNS, TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -60,13 +61,27 @@ def open_analytical_store(path: Path | None, read_only: bool = False) -> Analyti
     if path is not None and not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     target = str(path) if path is not None else ":memory:"
-    connection = duckdb.connect(target, read_only=read_only)
-    # Timestamps are stored as naive UTC; casts to TIMESTAMPTZ must read them as UTC.
-    connection.execute("SET TimeZone = 'UTC'")
-    # DuckDB's own progress bar writes to stdout; the CLI draws its own on stderr.
-    connection.execute("SET enable_progress_bar = false")
-    if not read_only:
-        create_tables(connection)
+    if path is not None and path.is_file() and path.stat().st_size > 0 and not _is_duckdb_file(path):
+        raise ConfigError(
+            f"{target!r} exists and is not a DuckDB database; point [workspace] analytical_store or "
+            "ACCOUNT_HEALTH_ANALYTICAL_STORE at a new or existing DuckDB file"
+        )
+    try:
+        connection = duckdb.connect(target, read_only=read_only)
+        # Timestamps are stored as naive UTC; casts to TIMESTAMPTZ must read them as UTC.
+        connection.execute("SET TimeZone = 'UTC'")
+        # DuckDB's own progress bar writes to stdout; the CLI draws its own on stderr.
+        connection.execute("SET enable_progress_bar = false")
+        if not read_only:
+            create_tables(connection)
+            _check_tables(connection, target)
+    except (duckdb.Error, OSError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"cannot open the analytical store {target!r}: {first_line}; point [workspace] analytical_store "
+            "or ACCOUNT_HEALTH_ANALYTICAL_STORE at a DuckDB file (it is created when missing), and make sure no "
+            "other account-health process is writing to it"
+        ) from None
     log.debug("opened analytical store %s", target)
     return AnalyticalStore(connection, path)
 
@@ -86,6 +101,24 @@ def create_tables(connection: duckdb.DuckDBPyConnection) -> None:
             started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, new_version BIGINT,
             unchanged BIGINT, quarantined BIGINT, unattributed BIGINT)"""
     )
+
+
+def _is_duckdb_file(path: Path) -> bool:
+    # DuckDB's storage format writes the magic bytes "DUCK" at offset 8 of the file.
+    with path.open("rb") as handle:
+        return handle.read(12)[8:12] == b"DUCK"
+
+
+def _check_tables(connection: duckdb.DuckDBPyConnection, target: str) -> None:
+    """Reject a database whose tables of the same names lack the columns this release writes."""
+    for spec in TABLES.values():
+        names = {row[0] for row in connection.execute(f'DESCRIBE "{spec.name}"').fetchall()}
+        missing = [name for name, _type in column_definitions(spec) if name not in names]
+        if missing:
+            raise ConfigError(
+                f"{target!r} has a table {spec.name!r} without the column {missing[0]!r}, so it is not an "
+                "account-health analytical store; choose another file"
+            )
 
 
 def column_definitions(spec: TableSpec) -> list[tuple[str, str]]:

@@ -18,6 +18,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 
+from account_health.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
@@ -53,8 +55,12 @@ scores = sa.Table(
     sa.Column("as_of", sa.DateTime, primary_key=True),
     sa.Column("model_version", sa.String(64), primary_key=True),
     sa.Column("probability", sa.Float, nullable=False),
+    # The declared tier (after hysteresis) and the tier from the cut-offs alone.
     sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("raw_tier", sa.String(16), nullable=False),
+    # JSON objects keyed by signal: log-odds, and percentage points of churn probability.
     sa.Column("contributions", sa.Text, nullable=False),
+    sa.Column("probability_points", sa.Text),
     sa.Column("signals", sa.Text, nullable=False),
     sa.Column("validated", sa.Boolean, nullable=False),
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.run_id"), nullable=False),
@@ -81,21 +87,37 @@ def connect(url: str) -> Engine:
     return engine
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to an Alembic revision, the newest by default."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def open_operational_store(url: str) -> Engine:
     """Connect to the operational store and migrate it to the current schema."""
-    engine = connect(url)
-    upgrade(engine)
+    try:
+        engine = connect(url)
+        upgrade(engine)
+    except (sa.exc.SQLAlchemyError, ModuleNotFoundError, OSError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"cannot open the operational store {_safe_url(url)}: {first_line}; set [workspace] operational_store "
+            "or ACCOUNT_HEALTH_OPERATIONAL_STORE to a SQLAlchemy URL such as sqlite:///data/operational.sqlite "
+            "or postgresql+psycopg://user@host:5432/database"
+        ) from None
     log.debug("opened operational store %s", engine.url.render_as_string(hide_password=True))
     return engine
+
+
+def _safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(an invalid URL)"
 
 
 def now() -> datetime:
@@ -154,6 +176,13 @@ def latest_model_row(engine: Engine) -> Mapping[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
+def model_row(engine: Engine, model_version: str) -> Mapping[str, Any] | None:
+    """Return the registered model with this version, or None."""
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(models).where(models.c.model_version == model_version)).first()
+    return dict(row._mapping) if row is not None else None
+
+
 def replace_scores(
     engine: Engine, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]
 ) -> int:
@@ -181,4 +210,39 @@ def read_scores(
         if account_id is not None:
             query = query.where(scores.c.account_id == account_id)
         query = query.order_by(scores.c.probability.desc(), scores.c.account_id)
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def previous_tiers(engine: Engine, as_of: datetime) -> dict[str, str]:
+    """Return each account's declared tier in its latest score strictly before `as_of`.
+
+    When one date contains scores of several models, the score written by the latest run counts.
+    """
+    return {row["account_id"]: row["tier"] for row in _latest_scores(engine, scores.c.as_of < as_of)}
+
+
+def latest_score_on_or_before(engine: Engine, account_id: str, when: datetime) -> dict[str, Any] | None:
+    """Return the account's latest score with an as-of date on or before `when`, or None."""
+    rows = _latest_scores(engine, scores.c.as_of <= when, scores.c.account_id == account_id)
+    return rows[0] if rows else None
+
+
+def account_score_dates(engine: Engine, account_id: str) -> list[datetime]:
+    """Return the as-of dates of the account's stored scores, oldest first."""
+    query = (
+        sa.select(scores.c.as_of).where(scores.c.account_id == account_id).distinct().order_by(scores.c.as_of)
+    )
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())
+
+
+def _latest_scores(engine: Engine, *conditions: sa.ColumnElement[bool]) -> list[dict[str, Any]]:
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=scores.c.account_id, order_by=(scores.c.as_of.desc(), scores.c.run_id.desc()))
+        .label("rank")
+    )
+    ranked = sa.select(scores, rank).where(*conditions).subquery()
+    query = sa.select(*(ranked.c[column.name] for column in scores.columns)).where(ranked.c.rank == 1)
+    with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]

@@ -8,20 +8,24 @@ import math
 import os
 import platform
 import tempfile
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from account_health.config import TierSettings
 from account_health.errors import ModelArtifactError
+from account_health.signals.registry import FEATURES, signal_of
 
 FORMAT = "account-health-model"
 FORMAT_VERSION = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    # NaN and infinities cannot come from training, so a file carrying them was damaged or edited.
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
 class FeatureEntry(_Strict):
@@ -31,14 +35,24 @@ class FeatureEntry(_Strict):
     source: str
     impute: float
     mean: float
-    scale: float
+    scale: float = Field(gt=0.0)
     coefficient: float
+
+    @model_validator(mode="after")
+    def _known_feature(self) -> FeatureEntry:
+        if self.source not in FEATURES:
+            raise ValueError(f"unknown feature {self.source!r}; known features: {', '.join(FEATURES)}")
+        if signal_of(self.source).name != self.signal:
+            raise ValueError(
+                f"feature {self.source!r} belongs to signal {signal_of(self.source).name!r}, not {self.signal!r}"
+            )
+        return self
 
 
 class ModelSection(_Strict):
-    C: float
+    C: float = Field(gt=0.0)
     intercept: float
-    features: list[FeatureEntry]
+    features: list[FeatureEntry] = Field(min_length=1)
 
 
 class Artifact(_Strict):
@@ -46,12 +60,12 @@ class Artifact(_Strict):
 
     format: str = Field(pattern=f"^{FORMAT}$")
     format_version: int
-    model_version: str
+    model_version: str = Field(pattern=r"^[0-9A-Za-z._-]{1,64}$")
     created_at: str
-    training_end: str
-    horizon_days: int
+    training_end: datetime
+    horizon_days: int = Field(gt=0)
     validated: bool
-    tiers: dict[str, float]
+    tiers: TierSettings
     model: ModelSection
     signals_used: list[str]
 
@@ -106,17 +120,22 @@ def parse_artifact(text: str, origin: str) -> dict[str, Any]:
     """Parse and validate model JSON; plain data only, so loading cannot execute code."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ModelArtifactError(
-            f"{origin} is not JSON ({exc}); retrain with `account-health train`"
+            f"{origin} is not valid JSON ({exc}); retrain with `account-health train`"
         ) from None
+    if not isinstance(data, dict):
+        raise ModelArtifactError(
+            f"{origin} is not an account-health model; retrain with `account-health train`"
+        )
     try:
         Artifact.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise ModelArtifactError(
-            f"{origin} is not an account-health model: {key}: {first['msg']}; retrain with `account-health train`"
+            f"{origin} is not a valid account-health model: {key} = {first.get('input')!r}: {first['msg']}; "
+            "retrain with `account-health train`"
         ) from None
     if data["format_version"] > FORMAT_VERSION:
         raise ModelArtifactError(

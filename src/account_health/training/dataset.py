@@ -43,7 +43,7 @@ def at_risk_accounts(workspace: Workspace, store: AnalyticalStore, as_of: Sequen
 
 def _churn_events(store: AnalyticalStore) -> ibis.Table:
     churns = store.table("churn_events")
-    churns = churns.filter(~churns._unattributed)
+    churns = churns.filter(churns.account_id.notnull())
     return churns.select("account_id", "churned_at").distinct()
 
 

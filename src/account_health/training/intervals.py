@@ -29,7 +29,9 @@ def coefficient_intervals(
     groups = pd.factorize(frame["account_id"])[0]
     varying = design.std(axis=0) > 0
     empty = {"value": None, "low": None, "high": None, "spans_zero": None}
-    intervals: dict[str, dict[str, Any]] = {spec.name: {"signal": spec.signal, **empty} for spec in model.specs_}
+    intervals: dict[str, dict[str, Any]] = {
+        spec.name: {"signal": spec.signal, **empty} for spec in model.specs_
+    }
     if not varying.any():
         return intervals, ["no model column varies, so no coefficient interval could be computed"]
 

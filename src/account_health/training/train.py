@@ -16,15 +16,19 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 from account_health.asof import default_as_of, start_of_day
-from account_health.config import Workspace
+from account_health.config import TrainingSettings, Workspace
 from account_health.errors import NotValidatedWarning, SeparationWarning, TrainingError
 from account_health.signals.registry import FEATURES, SIGNALS
 from account_health.store import operational
 from account_health.store.analytical import AnalyticalStore
 from account_health.training.artifact import FORMAT, FORMAT_VERSION, library_versions, write_artifact
+from account_health.training.cutoffs import fit_tier_cutoffs
 from account_health.training.dataset import build_training_frame
-from account_health.training.evaluate import evaluate
+from account_health.training.evaluate import evaluate, tier_calibration
+from account_health.training.intervals import coefficient_intervals, flagged_signals
 from account_health.training.model import ChurnModel
+from account_health.training.regularisation import choose_c
+from account_health.training.report import ReportFiles, write_report
 from account_health.training.spine import snapshot_dates
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ class TrainingResult:
     path: Path
     frame: pd.DataFrame
     holdout_probability: np.ndarray
+    report: ReportFiles | None = None
 
 
 def train(
@@ -47,6 +52,7 @@ def train(
     end: datetime | None = None,
     min_churn_events: int | None = None,
     step: StepCallback | None = None,
+    fit_cutoffs: bool = False,
 ) -> TrainingResult:
     """Fit, evaluate, save and register a churn model from the workspace's history."""
     settings = workspace.config.training
@@ -79,9 +85,11 @@ def train(
             "the training part of the window has only one class of label; widen [training] window_months"
         )
     caveats = _data_caveats(train_rows, features)
+    regularisation = _regularisation(train_rows, features, settings, announce)
+    chosen_c = float(regularisation["chosen_c"])
 
     announce(f"fitting on {len(train_rows):,} rows, evaluating on {len(holdout_rows):,} hold-out rows")
-    evaluation_model = ChurnModel(features, C=settings.regularisation_c).fit(
+    evaluation_model = ChurnModel(features, C=chosen_c, class_weight=settings.class_weight).fit(
         train_rows, train_rows["label"].to_numpy()
     )
     holdout_probability = evaluation_model.predict_proba(holdout_rows)
@@ -95,11 +103,32 @@ def train(
         settings.bootstrap_samples,
         settings.seed,
     )
+    fitted = None
+    if fit_cutoffs:
+        announce("fitting tier cut-offs to the churn bands of each tier on the hold-out")
+        labels = holdout_rows["label"].to_numpy()
+        fitted = fit_tier_cutoffs(labels, holdout_probability, workspace.config.tiers)
+        if "tiers" in metrics:
+            metrics["tiers"] = tier_calibration(labels, holdout_probability, fitted.tiers)
+        caveats += fitted.caveats()
 
     announce("fitting the final model on every snapshot")
-    final = ChurnModel(features, C=settings.regularisation_c).fit(frame, frame["label"].to_numpy())
+    final = ChurnModel(features, C=chosen_c, class_weight=settings.class_weight).fit(
+        frame, frame["label"].to_numpy()
+    )
+    intervals, interval_caveats = coefficient_intervals(final, frame)
+    caveats += interval_caveats
     artifact = _artifact(workspace, final, frame, snapshots, holdout_snapshots, end, metrics, caveats)
+    artifact["tiers_fitted"] = fitted.as_dict() if fitted is not None else None
+    if fitted is not None:
+        artifact["tiers"] = fitted.tiers.cutoffs()
+    artifact["regularisation"] = regularisation
+    artifact["coefficient_intervals"] = intervals
+    for signal in flagged_signals(intervals):
+        artifact["weights"][signal]["flagged"] = True
+        caveats.append(f"the 95 % interval of every {signal} coefficient spans zero; its weight may be noise")
     path, text, sha256 = write_artifact(artifact, workspace.models_dir)
+    report = write_report(artifact, workspace.models_dir)
     operational.register_model(
         engine, artifact["model_version"], end, artifact["validated"], path, sha256, text
     )
@@ -107,12 +136,30 @@ def train(
         warnings.warn(artifact["validation_reason"], NotValidatedWarning, stacklevel=2)
     log.info("trained model %s on %d rows", artifact["model_version"], len(frame))
     return TrainingResult(
-        artifact, path, holdout_rows.assign(probability=holdout_probability), holdout_probability
+        artifact, path, holdout_rows.assign(probability=holdout_probability), holdout_probability, report
     )
+
+
+def _regularisation(
+    rows: pd.DataFrame, features: list[str], settings: TrainingSettings, announce: StepCallback
+) -> dict[str, Any]:
+    if settings.regularisation_c != "auto":
+        return {"chosen_c": float(settings.regularisation_c), "candidates": [], "source": "config"}
+    announce(f"choosing the regularisation strength on {settings.cv_folds} time-ordered folds")
+    chosen, candidates = choose_c(
+        rows, features, settings.horizon_days, settings.cv_folds, class_weight=settings.class_weight
+    )
+    source = "cross-validation" if any(entry["log_loss"] is not None for entry in candidates) else "fallback"
+    return {"chosen_c": chosen, "candidates": candidates, "source": source}
 
 
 def _check_churn_events(frame: pd.DataFrame, snapshots: list[datetime], end: datetime, minimum: int) -> None:
     events = frame.loc[frame["label"] == 1, ["account_id", "churned_at"]].drop_duplicates()
+    if events.empty:
+        raise TrainingError(
+            f"no churn event falls in the label windows of the training window {snapshots[0]:%Y-%m-%d} to "
+            f"{end:%Y-%m-%d}; training needs churn history: ingest churn events, or pass --end inside their dates"
+        )
     if len(events) < minimum:
         raise TrainingError(
             f"found {len(events)} churn events in the training window {snapshots[0]:%Y-%m-%d} to {end:%Y-%m-%d}, "
@@ -226,6 +273,7 @@ def _artifact(
         "weights": {
             signal: {
                 "share": shares[signal],
+                "flagged": False,
                 "coefficients": {
                     spec.name: coefficients[spec.name] for spec in model.specs_ if spec.signal == signal
                 },
@@ -233,8 +281,9 @@ def _artifact(
             for signal in model.signals_used
         },
         "model": model.to_dict(),
-        "tiers": workspace.config.tiers.model_dump(),
+        "tiers": workspace.config.tiers.cutoffs(),
         "signal_settings": workspace.config.signals.model_dump(),
+        "class_weight": settings.class_weight,
         "metrics": metrics,
         "caveats": caveats,
         "validated": validated,
