@@ -135,3 +135,20 @@ def test_churn_at_the_snapshot_instant_belongs_to_the_label(tmp_path: Path):
         )
         labelled = label_rows(store, rows, horizon_days=90)
     assert list(labelled["label"]) == [1, 0, 0]
+
+
+def test_intervals_match_statsmodels_without_penalty():
+    import statsmodels.api as sm
+
+    frame = _frame(rows=6000)
+    model = ChurnModel(FEATURES, C=1e6).fit(frame, frame["label"].to_numpy())
+    intervals, _caveats = coefficient_intervals(model, frame)
+    design = sm.add_constant(model.standardised(frame))
+    groups = pd.factorize(frame["account_id"])[0]
+    reference = sm.GLM(frame["label"].to_numpy(), design, family=sm.families.Binomial()).fit(
+        cov_type="cluster", cov_kwds={"groups": groups}
+    )
+    for index, name in enumerate(FEATURES, start=1):
+        half_width = (intervals[name]["high"] - intervals[name]["low"]) / 2
+        assert intervals[name]["value"] == pytest.approx(reference.params[index], abs=2e-3)
+        assert half_width == pytest.approx(1.959963984540054 * reference.bse[index], rel=0.02)

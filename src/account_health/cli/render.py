@@ -111,7 +111,7 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
     # Model files written before coefficient intervals existed have none; the column is left out.
     intervals = artifact.get("coefficient_intervals")
     if intervals is not None:
-        weights.add_column("95 % intervals (unpenalised refit, clustered by account)")
+        weights.add_column("95 % intervals (clustered by account)")
     for signal, entry in sorted(artifact["weights"].items(), key=lambda item: -item[1]["share"]):
         coefficients = ", ".join(f"{name} {value:+.3f}" for name, value in entry["coefficients"].items())
         label = (

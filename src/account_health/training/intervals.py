@@ -1,19 +1,18 @@
-"""95 % intervals of the standardised coefficients, with errors clustered by account.
+"""95 % intervals of the model's standardised coefficients, with errors clustered by account.
 
-The intervals come from an unpenalised logistic regression (statsmodels GLM) on the same
-standardised columns as the model, with a cluster-robust covariance, because rows of one account at
-different snapshots are not independent. With the default C the L2 penalty moves coefficients little,
-so the refit's estimate is reported beside the interval.
+The covariance is the cluster-robust sandwich H^-1 B H^-1 at the fitted, L2-penalised coefficients:
+H is the penalised Hessian of the log loss, B sums the outer products of each account's summed score
+contributions, because rows of one account at different snapshots are not independent. The intervals
+therefore surround the coefficients the model uses. They measure variance only: the penalty's pull
+towards zero is not in them.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from account_health.training.model import ChurnModel
 
@@ -24,37 +23,44 @@ def coefficient_intervals(
     model: ChurnModel, frame: pd.DataFrame
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """Return {column: {signal, value, low, high, spans_zero}} and the caveats met on the way."""
-    design = model.standardised(frame)
-    labels = frame["label"].to_numpy()
-    groups = pd.factorize(frame["account_id"])[0]
-    varying = design.std(axis=0) > 0
-    empty = {"value": None, "low": None, "high": None, "spans_zero": None}
+    design = np.column_stack([np.ones(len(frame)), model.standardised(frame)])
+    labels = frame["label"].to_numpy().astype("float64")
+    probability = model.predict_proba(frame)
+    coefficients = model.coef_
     intervals: dict[str, dict[str, Any]] = {
-        spec.name: {"signal": spec.signal, **empty} for spec in model.specs_
+        spec.name: {
+            "signal": spec.signal,
+            "value": float(coef),
+            "low": None,
+            "high": None,
+            "spans_zero": None,
+        }
+        for spec, coef in zip(model.specs_, coefficients, strict=True)
     }
-    if not varying.any():
-        return intervals, ["no model column varies, so no coefficient interval could be computed"]
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            fit = sm.GLM(
-                labels, sm.add_constant(design[:, varying], has_constant="add"), family=sm.families.Binomial()
-            ).fit(cov_type="cluster", cov_kwds={"groups": groups})
-            estimates, errors = np.asarray(fit.params)[1:], np.asarray(fit.bse)[1:]
-        except (ValueError, np.linalg.LinAlgError, sm.tools.sm_exceptions.PerfectSeparationError) as exc:
-            return intervals, [
-                f"coefficient intervals could not be computed ({exc}); the weights are point estimates"
-            ]
-    if not np.all(np.isfinite(errors)):
+    # The penalty 1 / (2C) * ||w||^2 leaves the intercept (column 0) unpenalised.
+    penalty = np.full(design.shape[1], 1.0 / model.C)
+    penalty[0] = 0.0
+    hessian = design.T @ (design * (probability * (1 - probability))[:, None]) + np.diag(penalty)
+    scores = design * (labels - probability)[:, None]
+    accounts = pd.factorize(frame["account_id"])[0]
+    cluster_scores = np.zeros((accounts.max() + 1, design.shape[1]))
+    np.add.at(cluster_scores, accounts, scores)
+    clusters = len(cluster_scores)
+    if clusters < 2:
+        return intervals, ["coefficient intervals need rows from at least two accounts"]
+    meat = cluster_scores.T @ cluster_scores * clusters / (clusters - 1)
+    try:
+        bread = np.linalg.inv(hessian)
+    except np.linalg.LinAlgError:
         return intervals, [
-            "coefficient intervals are unbounded (separation or collinearity); the weights are point estimates"
+            "coefficient intervals could not be computed (singular Hessian); the weights are point estimates"
         ]
+    errors = np.sqrt(np.clip(np.diag(bread @ meat @ bread), 0.0, None))[1:]
 
-    names = [spec.name for spec, keep in zip(model.specs_, varying, strict=True) if keep]
-    for name, estimate, error in zip(names, estimates, errors, strict=True):
-        low, high = float(estimate - Z_95 * error), float(estimate + Z_95 * error)
-        intervals[name].update(value=float(estimate), low=low, high=high, spans_zero=bool(low <= 0.0 <= high))
+    for spec, coef, error in zip(model.specs_, coefficients, errors, strict=True):
+        low, high = float(coef - Z_95 * error), float(coef + Z_95 * error)
+        intervals[spec.name].update(low=low, high=high, spans_zero=bool(low <= 0.0 <= high))
     return intervals, []
 
 

@@ -104,7 +104,7 @@ def weights_png(bars: list[WeightBar], signals: list[str], chosen_c: float | Non
 
     handles: list[Patch | Line2D] = [Patch(color=colours[signal], label=signal) for signal in signals]
     handles.append(
-        Line2D([], [], color="black", marker="o", markersize=3, label="unpenalised estimate, 95 % interval")
+        Line2D([], [], color="black", marker="o", markersize=3, label="coefficient, 95 % interval")
     )
     if any(bar.flagged for bar in bars):
         handles.append(

@@ -200,8 +200,8 @@ def _weights(artifact: dict[str, Any], figures: dict[str, str], skipped: dict[st
             "Coefficients are standardised: log-odds of churn within "
             f"{artifact['horizon_days']} days per standard deviation of the column, from the final model "
             "fitted on every snapshot; + raises churn risk. A signal's share is its part of the total "
-            "absolute standardised weight. Intervals are 95 % intervals of an unpenalised refit on the "
-            "same columns, with errors clustered by account, so they are centred on that refit's estimate."
+            "absolute standardised weight. Intervals are 95 % cluster-robust (by account) sandwich intervals "
+            "around the fitted coefficients; they show sampling variance, not the L2 penalty's pull towards zero."
         ),
     ]
     if intervals is None:
@@ -215,7 +215,7 @@ def _weights(artifact: dict[str, Any], figures: dict[str, str], skipped: dict[st
                 "share of weight",
                 "model column",
                 "coefficient",
-                "unpenalised estimate",
+                "interval centre",
                 "95 % interval",
                 "interval spans 0",
             ),
