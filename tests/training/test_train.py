@@ -147,3 +147,21 @@ def test_loading_rejects_damaged_models(trained, path, value, message):
     with pytest.raises(ModelArtifactError, match=message) as error:
         parse_artifact(json.dumps(data), "edited.json")
     assert "retrain with `account-health train`" in str(error.value)
+
+
+def test_tiny_cohort_trains_when_forced_and_says_it_is_unproven(tmp_path: Path):
+    folder = write_company(tmp_path, accounts=40)
+    workspace = load_workspace(folder)
+    with open_stores(workspace) as (store, engine):
+        ingest(workspace, store)
+        with pytest.warns(Warning):
+            result = train(workspace, store, engine, min_churn_events=1, fit_cutoffs=True)
+    artifact = result.artifact
+    assert artifact["accounts"] == 40
+    assert artifact["regularisation"]["chosen_c"] > 0
+    assert all(
+        entry["low"] is None or entry["low"] <= entry["high"]
+        for entry in artifact["coefficient_intervals"].values()
+    )
+    assert artifact["validated"] is False or artifact["metrics"]["roc_auc"]["low"] > 0.5
+    assert result.report is not None and result.report.markdown.is_file()
