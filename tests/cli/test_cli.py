@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,17 +7,9 @@ from typer.testing import CliRunner
 
 from account_health.cli.app import app
 from company import write_company
+from console import run_cli
 
 runner = CliRunner()
-
-
-def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "account_health.cli.app", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_init_creates_config_and_both_stores(tmp_path: Path):
@@ -43,7 +33,7 @@ def test_every_command_and_option_has_help():
 
 
 def test_library_error_exits_1_with_the_message(tmp_path: Path):
-    result = _run("-w", str(tmp_path), "ingest")
+    result = run_cli("-w", str(tmp_path), "ingest")
     assert result.returncode == 1
     assert "no account-health.toml" in result.stderr
     assert "account-health init" in result.stderr
@@ -52,7 +42,7 @@ def test_library_error_exits_1_with_the_message(tmp_path: Path):
 
 def test_config_error_keeps_bracketed_keys_visible(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text('[sources.t]\ntable = "tickets"\nfiles = ["missing.csv"]\n')
-    result = _run("-w", str(tmp_path), "ingest")
+    result = run_cli("-w", str(tmp_path), "ingest")
     assert result.returncode == 1
     assert "[sources.t] files" in result.stderr.replace("\n", " ")
 
@@ -68,13 +58,13 @@ def test_bad_as_of_is_a_usage_error(tmp_path: Path):
 def scored_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_company(tmp_path_factory.mktemp("company"))
     for command in ("ingest", "train", "score"):
-        result = _run("-w", str(folder), command)
+        result = run_cli("-w", str(folder), command)
         assert result.returncode == 0, result.stderr
     return folder
 
 
 def test_main_job_through_the_console(scored_workspace: Path):
-    again = _run("-w", str(scored_workspace), "ingest")
+    again = run_cli("-w", str(scored_workspace), "ingest")
     assert again.returncode == 0, again.stderr
     assert "unchanged" in again.stdout
     lines = [line for line in again.stdout.splitlines() if "accounts" in line and "backfill" not in line]
@@ -82,7 +72,7 @@ def test_main_job_through_the_console(scored_workspace: Path):
 
 
 def test_train_report_first_line_is_the_verdict(scored_workspace: Path):
-    result = _run("-w", str(scored_workspace), "train")
+    result = run_cli("-w", str(scored_workspace), "train")
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert first.startswith("validated") or first.startswith("NOT VALIDATED")
@@ -91,7 +81,7 @@ def test_train_report_first_line_is_the_verdict(scored_workspace: Path):
 
 
 def test_score_prints_tiers_and_riskiest(scored_workspace: Path):
-    result = _run("-w", str(scored_workspace), "score", "--as-of", "2025-12-31")
+    result = run_cli("-w", str(scored_workspace), "score", "--as-of", "2025-12-31")
     assert result.returncode == 0, result.stderr
     for tier in ("Red", "Orange", "Yellow", "Green", "Dark-Green"):
         assert tier in result.stdout
@@ -99,7 +89,7 @@ def test_score_prints_tiers_and_riskiest(scored_workspace: Path):
 
 
 def test_explain_prints_reasons_in_words(scored_workspace: Path):
-    result = _run("-w", str(scored_workspace), "explain", "A0001")
+    result = run_cli("-w", str(scored_workspace), "explain", "A0001")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("A0001:")
     assert "severity-weighted tickets in 90 days" in result.stdout
@@ -108,7 +98,7 @@ def test_explain_prints_reasons_in_words(scored_workspace: Path):
 
 @pytest.mark.parametrize("output_format", ["csv", "json", "table"])
 def test_signals_command_formats(scored_workspace: Path, output_format: str):
-    result = _run("-w", str(scored_workspace), "signals", "--account", "A0002", "--format", output_format)
+    result = run_cli("-w", str(scored_workspace), "signals", "--account", "A0002", "--format", output_format)
     assert result.returncode == 0, result.stderr
     assert "A0002" in result.stdout
     assert "support_load" in result.stdout

@@ -1,23 +1,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-
-def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "account_health.cli.app", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+from console import run_cli
 
 
 def test_quickstart_runs_the_main_job_and_compares_with_truth(tmp_path: Path):
     folder = tmp_path / "quickstart"
-    result = _run("quickstart", "--dir", str(folder), "--accounts", "500", "--seed", "3")
+    result = run_cli("quickstart", "--dir", str(folder), "--accounts", "500", "--seed", "3")
     assert result.returncode == 0, result.stderr
     output = result.stdout
 
@@ -35,7 +26,7 @@ def test_quickstart_runs_the_main_job_and_compares_with_truth(tmp_path: Path):
     assert list((folder / "models").glob("*.json"))
 
     riskiest = re.search(r"account-health -w \S+ explain (\S+)", output).group(1)
-    explained = _run("-w", str(folder), "explain", riskiest)
+    explained = run_cli("-w", str(folder), "explain", riskiest)
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith(f"{riskiest}: ")
     assert "DAU/MAU" in explained.stdout

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +10,7 @@ import pytest
 
 from account_health.training.report import write_report
 from company import write_company
+from console import run_cli
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VERDICT = (
@@ -278,22 +277,13 @@ def test_nan_values_show_as_not_available(tmp_path: Path):
     assert "lift" in files.skipped
 
 
-def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "account_health.cli.app", *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
 @pytest.mark.slow
 def test_train_json_summary(tmp_path: Path):
     folder = write_company(tmp_path, accounts=400)
-    ingested = _run("-w", str(folder), "ingest")
+    ingested = run_cli("-w", str(folder), "ingest")
     assert ingested.returncode == 0, ingested.stderr
 
-    result = _run("-w", str(folder), "train", "--json")
+    result = run_cli("-w", str(folder), "train", "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     for key in ("model_version", "validated", "validation_reason", "files", "metrics", "weights"):

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from account_health.errors import NoDataError
 from account_health.scoring.points import log_odds_of, probability_points
-from account_health.signals.registry import SIGNALS, SignalDefinition
+from account_health.signals.registry import SIGNALS, SignalDefinition, number_or_none
 from account_health.store import operational
 
 
@@ -192,7 +192,7 @@ def _reason(explanation: Explanation, signal: str) -> Reason:
 def _feature_change(feature: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
     """Describe one feature's move in words with its unit, e.g. 'support load rose from 3.0 to 9.5 ...'."""
     label, number_format, unit = _feature_wording(feature, after)
-    old, new = _number(before.get(feature)), _number(after.get(feature))
+    old, new = number_or_none(before.get(feature)), number_or_none(after.get(feature))
     if feature == "champion_in_seat":
         return _champion_change(old, new)
     if old is None and new is None:
@@ -240,16 +240,6 @@ def _champion_change(old: float | None, new: float | None) -> str:
     if state(old) == state(new):
         return f"still {state(new)}"
     return f"{state(old)} then, {state(new)} now"
-
-
-def _number(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
 
 
 def _or_zero(value: float) -> float:

@@ -20,7 +20,8 @@ class SignalDefinition:
     describe: Callable[[Mapping[str, Any]], str]
 
 
-def _number(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """The value as a float, or None when it is missing, NaN or not a number."""
     if value is None:
         return None
     try:
@@ -31,9 +32,9 @@ def _number(value: Any) -> float | None:
 
 
 def _describe_usage(row: Mapping[str, Any]) -> str:
-    trend = _number(row.get("usage_trend"))
-    start = _number(row.get("usage_start"))
-    end = _number(row.get("usage_end"))
+    trend = number_or_none(row.get("usage_trend"))
+    start = number_or_none(row.get("usage_start"))
+    end = number_or_none(row.get("usage_end"))
     if trend is None or start is None or end is None:
         return "usage trend: no data"
     days = row.get("usage_window_days", 28)
@@ -52,13 +53,13 @@ def _describe_usage(row: Mapping[str, Any]) -> str:
 
 
 def _describe_sentiment(row: Mapping[str, Any]) -> str:
-    score = _number(row.get("sentiment_score"))
-    count = int(_number(row.get("sentiment_responses")) or 0)
+    score = number_or_none(row.get("sentiment_score"))
+    count = int(number_or_none(row.get("sentiment_responses")) or 0)
     if score is None:
         return "sentiment: no responses in the lookback window"
     text = f"sentiment {score:.1f}/10 from {count} response{'s' if count != 1 else ''}"
-    latest = _number(row.get("nps_latest"))
-    change = _number(row.get("nps_change"))
+    latest = number_or_none(row.get("nps_latest"))
+    change = number_or_none(row.get("nps_change"))
     if latest is not None:
         text += f"; latest NPS {latest:.0f}"
         if change is not None and change != 0:
@@ -67,11 +68,11 @@ def _describe_sentiment(row: Mapping[str, Any]) -> str:
 
 
 def _describe_support(row: Mapping[str, Any]) -> str:
-    load = _number(row.get("support_load"))
+    load = number_or_none(row.get("support_load"))
     if load is None:
         return "support load: no data"
-    tickets = int(_number(row.get("support_tickets")) or 0)
-    backlog = int(_number(row.get("support_open_backlog")) or 0)
+    tickets = int(number_or_none(row.get("support_tickets")) or 0)
+    backlog = int(number_or_none(row.get("support_open_backlog")) or 0)
     days = row.get("support_window_days", 90)
     return (
         f"support load: {load:.1f} severity-weighted tickets in {days} days "
@@ -80,23 +81,23 @@ def _describe_support(row: Mapping[str, Any]) -> str:
 
 
 def _describe_champion(row: Mapping[str, Any]) -> str:
-    in_seat = _number(row.get("champion_in_seat"))
+    in_seat = number_or_none(row.get("champion_in_seat"))
     if in_seat is None:
         return "champion: none tagged"
-    since = _number(row.get("days_since_champion_departure"))
+    since = number_or_none(row.get("days_since_champion_departure"))
     cap = row.get("champion_departure_cap_days", 365)
     left = "" if since is None or since >= cap else f"; the last champion left {since:.0f} days ago"
     if in_seat:
-        count = int(_number(row.get("champions_in_seat")) or 0)
+        count = int(number_or_none(row.get("champions_in_seat")) or 0)
         return f"champion in seat ({count} champion{'s' if count != 1 else ''}){left}"
     return f"no champion in seat{left}"
 
 
 def _describe_integrations(row: Mapping[str, Any]) -> str:
-    active = _number(row.get("integrations_active"))
+    active = number_or_none(row.get("integrations_active"))
     if active is None:
         return "integrations: no data"
-    change = _number(row.get("integrations_change_90d")) or 0.0
+    change = number_or_none(row.get("integrations_change_90d")) or 0.0
     days = row.get("integrations_change_days", 90)
     return f"integrations: {active:.0f} active, {change:+.0f} over {days} days"
 

@@ -69,6 +69,19 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
     return excluded
 
 
+def _visible_user_days(user_days: ibis.Table, accounts: ibis.Table, days: int) -> ibis.Table:
+    """Active user-days in the `days` local days up to each account's end day, known before as_of."""
+    return user_days.join(
+        accounts,
+        [
+            user_days.account_id == accounts.account_id,
+            user_days.day <= accounts.end_day,
+            user_days.day > accounts.end_day - ibis.interval(days=days),
+            user_days.first_known < accounts.as_of,
+        ],
+    )
+
+
 def _window_bounds(context: SignalContext) -> tuple[int, float]:
     days = context.settings.usage_window_days
     sum_of_squares = days * (days * days - 1) / 12.0
@@ -81,15 +94,9 @@ def _from_events(context: SignalContext) -> ibis.Table:
     accounts = context.accounts
     lookback = days + MAU_DAYS - 1
 
-    visible = user_days.join(
-        accounts,
-        [
-            user_days.account_id == accounts.account_id,
-            user_days.day <= accounts.end_day,
-            user_days.day > accounts.end_day - ibis.interval(days=lookback),
-            user_days.first_known < accounts.as_of,
-        ],
-    ).select("account_id", "as_of", "end_day", "user_id", "day")
+    visible = _visible_user_days(user_days, accounts, lookback).select(
+        "account_id", "as_of", "end_day", "user_id", "day"
+    )
 
     daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(
         dau=_.user_id.count()
@@ -197,13 +204,5 @@ def active_users_in_window(context: SignalContext) -> ibis.Table | None:
     days = context.settings.usage_window_days
     user_days = active_user_days(context)
     accounts = context.accounts
-    visible = user_days.join(
-        accounts,
-        [
-            user_days.account_id == accounts.account_id,
-            user_days.day <= accounts.end_day,
-            user_days.day > accounts.end_day - ibis.interval(days=days),
-            user_days.first_known < accounts.as_of,
-        ],
-    )
+    visible = _visible_user_days(user_days, accounts, days)
     return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())
