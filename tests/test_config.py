@@ -25,7 +25,8 @@ def test_invalid_value_names_key_value_and_allowed(tmp_path: Path):
     message = str(error.value)
     assert "signals.support_normalisation" in message
     assert "'per_user'" in message
-    assert "'absolute'" in message and "'per_active_user'" in message
+    assert "'absolute'" in message
+    assert "'per_active_user'" in message
 
 
 def test_unknown_key_is_rejected_by_name(tmp_path: Path):

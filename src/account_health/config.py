@@ -56,7 +56,7 @@ class _Section(BaseModel):
 
 
 class WorkspaceSettings(_Section):
-    """Where the two stores and the model files live."""
+    """Locations of the two stores and the model files."""
 
     analytical_store: str = "data/analytical.duckdb"
     operational_store: str = "sqlite:///data/operational.sqlite"
@@ -89,9 +89,9 @@ class SourceConfig(_Section):
     constants: dict[str, str | int | float | bool] = Field(default_factory=dict)
     resolve: dict[str, Resolution] = Field(default_factory=dict)
     loaded_at: str | None = None
-    # Rows sharing a key within one load: "versions" stores each different row as a new version;
-    # "sum" adds up their numeric columns first, for feeds split finer than the canonical key
-    # (usage per feature and day, say).
+    # How rows sharing a key within one load are stored. "versions" keeps each different row as a new
+    # version. "sum" adds up their numeric columns first, for feeds split finer than the canonical key,
+    # such as usage per feature and day.
     duplicate_keys: Literal["versions", "sum"] = "versions"
     csv: CsvOptions = CsvOptions()
 

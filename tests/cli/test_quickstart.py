@@ -6,7 +6,7 @@ from pathlib import Path
 from console import run_cli
 
 
-def test_quickstart_runs_the_main_job_and_compares_with_truth(tmp_path: Path):
+def test_quickstart_matches_truth(tmp_path: Path):
     folder = tmp_path / "quickstart"
     result = run_cli("quickstart", "--dir", str(folder), "--accounts", "500", "--seed", "3")
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ from account_health.workspace import open_stores
 from company import write_company
 
 
-def test_event_at_the_as_of_instant_is_not_a_feature(tmp_path: Path):
+def test_event_at_as_of_excluded(tmp_path: Path):
     folder = write_company(tmp_path, accounts=5)
     tickets = pd.read_csv(folder / "exports" / "tickets.csv")
     ticket = tickets.iloc[0]

@@ -98,7 +98,7 @@ def test_coefficient_intervals_cover_true_signs_and_flag_noise():
     assert flagged_signals(intervals) == ["integrations"]
 
 
-def test_time_folds_never_train_on_future_or_validated_accounts():
+def test_time_folds_keep_validation_apart():
     frame = _frame(rows=4000)
     pairs = time_folds(frame, folds=3, horizon_days=90)
     assert pairs
@@ -108,7 +108,7 @@ def test_time_folds_never_train_on_future_or_validated_accounts():
         assert not set(frame.loc[training, "account_id"]) & set(frame.loc[validation, "account_id"])
 
 
-def test_choose_c_returns_a_candidate_with_the_lowest_loss():
+def test_choose_c_picks_lowest_loss():
     frame = _frame(rows=4000)
     chosen, table = choose_c(frame, FEATURES, horizon_days=90)
     losses = {entry["C"]: entry["log_loss"] for entry in table}
@@ -116,7 +116,7 @@ def test_choose_c_returns_a_candidate_with_the_lowest_loss():
     assert losses[chosen] == min(losses.values())
 
 
-def test_churn_at_the_snapshot_instant_belongs_to_the_label(tmp_path: Path):
+def test_churn_at_snapshot_is_labelled(tmp_path: Path):
     folder = write_company(tmp_path, accounts=30)
     churns = pd.read_csv(folder / "exports" / "churn.csv")
     account, churned_at = churns.iloc[0]["account_id"], pd.Timestamp(churns.iloc[0]["churned_at"])

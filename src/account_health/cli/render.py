@@ -58,7 +58,7 @@ def _interval(entry: dict[str, float], digits: int = 3) -> str:
 
 
 def training_report(console: Console, artifact: dict[str, Any]) -> None:
-    """Print the training report; its first line says whether the model beats the base rate."""
+    """Print the training report; its first line states whether the model beats the base rate."""
     validated = artifact["validated"]
     style = "bold green" if validated else "bold red"
     console.print(f"[{style}]{artifact['validation_reason']}[/{style}]")

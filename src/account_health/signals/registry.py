@@ -21,7 +21,7 @@ class SignalDefinition:
 
 
 def number_or_none(value: Any) -> float | None:
-    """The value as a float, or None when it is missing, NaN or not a number."""
+    """Return the value as a float, or None when it is missing, NaN or not a number."""
     if value is None:
         return None
     try:
@@ -39,7 +39,11 @@ def _describe_usage(row: Mapping[str, Any]) -> str:
         return "usage trend: no data"
     days = row.get("usage_window_days", 28)
     measure = row.get("usage_measure") or "dau_mau"
-    direction = "rose" if end > start else "fell" if end < start else "held"
+    direction = "held"
+    if end > start:
+        direction = "rose"
+    elif end < start:
+        direction = "fell"
     if measure == "dau_mau":
         return (
             f"usage trend {trend:+.4f}/day: DAU/MAU {direction} from {start:.2f} to {end:.2f} "

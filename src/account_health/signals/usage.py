@@ -1,9 +1,9 @@
 """Usage trend: the least-squares slope of daily DAU/MAU over the last complete local days.
 
-MAU on day d counts distinct active users over the trailing 28 days [d - 27, d]. Rather than a
-distinct count over a sliding frame (which Spark lacks), each user's active days are merged into
-islands that cover [first active day, last active day + 27]; a +1 at an island's start and a -1 the
-day after its end, summed in day order, give MAU on every day.
+MAU on day d counts distinct active users over the trailing 28 days [d - 27, d]. Spark has no
+distinct count over a sliding frame, so each user's active days are merged into islands that cover
+[first active day, last active day + 27]. A +1 at an island's start and a -1 the day after its end,
+summed in day order, give MAU on every day.
 
 With x = 0..n-1 over the n window days, the slope is sum((x - mean_x) * y) / sum((x - mean_x)^2); days
 without activity have y = 0 and add nothing, so only active days need a row.

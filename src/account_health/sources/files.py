@@ -141,7 +141,7 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
 
 
 def _row_numbers(start: int, count: int, skipped: set[int]) -> np.ndarray:
-    """The `count` data row numbers from `start` on, leaving out the rejected ones."""
+    """Return `count` data row numbers from `start` on, leaving out the rejected ones."""
     if not skipped:
         return np.arange(start, start + count, dtype="int64")
     candidates = np.arange(start, start + count + len(skipped), dtype="int64")

@@ -1,9 +1,10 @@
 """Load exports into the canonical tables: map, type, quarantine, version and account for every row.
 
 One call of `ingest` is one DuckDB transaction over every source it loads, so a crash leaves the store
-as it was. Each row read ends up in exactly one of four counts: inserted (a key never seen), new
-version (a known key with different content), unchanged (content already stored) or quarantined
-(stored in the quarantine table with file, row, column, value and reason).
+as it was. Each row read ends up in exactly one of four counts. It is inserted when its key was never
+seen, a new version when its key is known with different content, and unchanged when its content is
+already stored. Otherwise it is quarantined: stored in the quarantine table with file, row, column,
+value and reason.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ ProgressCallback = Callable[[str, str, int, int], None]
 
 @dataclass
 class SourceCounts:
-    """What one source's load did with every row it read."""
+    """Outcome of one source's load, for every row it read."""
 
     source: str
     table: str

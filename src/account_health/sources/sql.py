@@ -83,8 +83,8 @@ def _parse_timestamp(raw: str, declared: str) -> str:
         return f"CASE WHEN abs({seconds}) < 1e11 THEN {from_seconds} END"
     if declared == "epoch_ms":
         return f"CASE WHEN abs({seconds}) < 1e14 THEN {from_millis} END"
-    # Nine to eleven digits are epoch seconds (1973 to 5138), twelve or thirteen epoch milliseconds,
-    # eight a compact date (20240320); other bare digits are rejected rather than guessed.
+    # Nine to eleven digits are epoch seconds and twelve or thirteen are epoch milliseconds. Eight are a
+    # compact date (20240320). Other bare digits are rejected rather than guessed.
     return (
         f"CASE WHEN regexp_full_match({raw}, '[0-9]{{9,11}}(\\.[0-9]+)?') THEN {from_seconds} "
         f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN {from_millis} "

@@ -113,7 +113,7 @@ def open_operational_store(url: str) -> Engine:
 
 
 def _safe_url(url: str) -> str:
-    """The URL with any password masked, for messages."""
+    """Return the URL with any password masked, for messages."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:

@@ -1,7 +1,7 @@
 """95 % intervals of the model's standardised coefficients, with errors clustered by account.
 
-The covariance is the cluster-robust sandwich H^-1 B H^-1 at the fitted, L2-penalised coefficients:
-H is the penalised Hessian of the log loss, B sums the outer products of each account's summed score
+The covariance is the cluster-robust sandwich H^-1 B H^-1 at the fitted, L2-penalised coefficients.
+H is the penalised Hessian of the log loss. B sums the outer products of each account's summed score
 contributions, because rows of one account at different snapshots are not independent. The intervals
 therefore surround the coefficients the model uses. They measure variance only: the penalty's pull
 towards zero is not in them.

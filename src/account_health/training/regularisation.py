@@ -21,7 +21,7 @@ FALLBACK_C = 1.0
 
 
 def account_group(account_id: str, groups: int) -> int:
-    """A stable group number for an account, the same on every run and machine."""
+    """Return a stable group number for an account, the same on every run and machine."""
     digest = hashlib.sha256(account_id.encode()).digest()
     return int.from_bytes(digest[:4], "big") % groups
 
