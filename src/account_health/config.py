@@ -179,21 +179,40 @@ def cutoff_gaps(tiers: TierSettings) -> dict[str, float]:
     }
 
 
+# At low cut-offs a fixed margin would swamp the tier (0.02 around a 0.02 cut-off), so the margin at
+# each cut-off is at most this share of the cut-off itself.
+RELATIVE_MARGIN_CAP = 0.25
+
+
+def effective_margin(margin: float, cutoff: float) -> float:
+    """Return the hysteresis margin applied at `cutoff`: `margin`, capped at a quarter of the cut-off."""
+    return min(margin, cutoff * RELATIVE_MARGIN_CAP)
+
+
 def hysteresis_margin_problem(tiers: TierSettings, margin: float) -> str | None:
     """Describe why `margin` cannot be used with these cut-offs, or return None when it can.
 
-    A tier narrower than the margin could never be entered or left by crossing a cut-off by the
-    margin, so every range, including Red's up to 1 and Dark-Green's down to 0, must be wider.
+    A tier narrower than the margin at its cut-off could never be entered or left by crossing the
+    cut-off by the margin, so every range, including Red's up to 1 and Dark-Green's down to 0, must be
+    wider than the margin that applies to it.
     """
     if margin < 0:
         return f"hysteresis_margin = {margin} is negative; use 0 to turn hysteresis off"
-    tier, width = min(cutoff_gaps(tiers).items(), key=lambda item: item[1])
-    if margin >= width:
-        return (
-            f"hysteresis_margin = {margin} is not smaller than the {tier} tier's probability range "
-            f"({width:.4g} wide with red={tiers.red}, orange={tiers.orange}, yellow={tiers.yellow}, "
-            f"green={tiers.green}); lower the margin or widen the cut-offs"
-        )
+    bounding = {
+        "red": tiers.red,
+        "orange": tiers.orange,
+        "yellow": tiers.yellow,
+        "green": tiers.green,
+        "dark_green": tiers.green,
+    }
+    for tier, width in cutoff_gaps(tiers).items():
+        applied = effective_margin(margin, bounding[tier])
+        if applied >= width:
+            return (
+                f"hysteresis_margin = {margin} is not smaller than the {tier} tier's probability range "
+                f"({width:.4g} wide with red={tiers.red}, orange={tiers.orange}, yellow={tiers.yellow}, "
+                f"green={tiers.green}); lower the margin or widen the cut-offs"
+            )
     return None
 
 

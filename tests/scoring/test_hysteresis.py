@@ -96,8 +96,8 @@ def test_config_validates_the_margin():
     assert parse_config({}).tiers.hysteresis_margin == 0.02
     with pytest.raises(ConfigError, match="yellow tier's probability range"):
         parse_config({"tiers": {"orange": 0.25, "hysteresis_margin": 0.05}})
-    with pytest.raises(ConfigError, match="dark_green tier's probability range"):
-        parse_config({"tiers": {"green": 0.03, "hysteresis_margin": 0.03}})
+    # At a 0.03 cut-off the margin is capped at a quarter of it, so Dark-Green stays reachable.
+    assert parse_config({"tiers": {"green": 0.03, "hysteresis_margin": 0.03}}).tiers.green == 0.03
     with pytest.raises(ConfigError, match="greater than or equal to 0"):
         parse_config({"tiers": {"hysteresis_margin": -0.01}})
 
@@ -157,3 +157,12 @@ def test_held_tiers_lie_near_a_cutoff(trained):
     assert held, "this seeded company should have accounts held near a cut-off"
     for row in held:
         assert np.abs(cutoffs - row["probability"]).min() < trained.config.tiers.hysteresis_margin, row
+
+
+def test_margin_shrinks_at_low_cutoffs():
+    tiers = TierSettings(red=0.6, orange=0.3, yellow=0.06, green=0.02)
+    # A quarter of 0.02 is 0.005, so Green is left below 0.015 and entered again from 0.025.
+    declared = declared_tiers(
+        np.array([0.012, 0.016, 0.026, 0.024]), ["Green", "Green", "Dark-Green", "Dark-Green"], tiers, 0.02
+    )
+    assert list(declared) == ["Dark-Green", "Green", "Green", "Dark-Green"]

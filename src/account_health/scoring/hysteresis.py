@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from account_health.config import TierSettings, hysteresis_margin_problem
+from account_health.config import RELATIVE_MARGIN_CAP, TierSettings, hysteresis_margin_problem
 from account_health.training.evaluate import TIER_NAMES, tier_of
 
 # Absorbs float rounding, so that a probability exactly `margin` beyond a cut-off (0.42 against
@@ -36,8 +36,8 @@ def declared_tiers(
     tiers
         The cut-offs; each is the inclusive lower bound of its tier.
     margin
-        How far, in probability, a cut-off must be crossed before the tier changes. 0 turns
-        hysteresis off.
+        How far, in probability, a cut-off must be crossed before the tier changes, capped at a
+        quarter of the cut-off itself. 0 turns hysteresis off.
 
     Returns
     -------
@@ -61,8 +61,10 @@ def declared_tiers(
 
     lower = np.array([tiers.red, tiers.orange, tiers.yellow, tiers.green, 0.0])
     upper = np.array([np.inf, tiers.red, tiers.orange, tiers.yellow, tiers.green])
-    clears_lower = probability[:, None] >= lower[None, :] + margin - _TOLERANCE
-    clears_upper = probability[:, None] <= upper[None, :] - margin + _TOLERANCE
+    lower_margin = np.minimum(margin, lower * RELATIVE_MARGIN_CAP)
+    upper_margin = np.minimum(margin, upper * RELATIVE_MARGIN_CAP)
+    clears_lower = probability[:, None] >= lower[None, :] + lower_margin[None, :] - _TOLERANCE
+    clears_upper = probability[:, None] <= upper[None, :] - upper_margin[None, :] + _TOLERANCE
     # The riskiest tier whose lower bound is cleared, and the safest tier whose upper bound is cleared.
     riskier = np.where(clears_lower.any(axis=1), clears_lower.argmax(axis=1), len(TIER_NAMES) - 1)
     safer = len(TIER_NAMES) - 1 - clears_upper[:, ::-1].argmax(axis=1)
