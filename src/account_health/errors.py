@@ -49,3 +49,7 @@ class NotValidatedWarning(AccountHealthWarning):
 
 class SeparationWarning(AccountHealthWarning):
     """A feature separates churned from retained accounts perfectly, or features are collinear."""
+
+
+class HistoryOrderWarning(AccountHealthWarning):
+    """A date was scored before later dates that already have scores, whose tiers are not recomputed."""

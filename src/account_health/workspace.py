@@ -33,8 +33,16 @@ def init_workspace(folder: Path, config_text: str | None = None, overwrite: bool
 
 
 @contextmanager
-def open_stores(workspace: Workspace, read_only: bool = False) -> Iterator[tuple[AnalyticalStore, Engine]]:
-    """Open the analytical store and the (migrated) operational store; close both afterwards."""
+def open_stores(
+    workspace: Workspace, read_only: bool = False, create: bool = True
+) -> Iterator[tuple[AnalyticalStore, Engine]]:
+    """Open the analytical store and the (migrated) operational store; close both afterwards.
+
+    With `create=False` a store file that does not exist yet is an error instead of a new empty
+    store, so a mistyped path cannot pass for a workspace without data.
+    """
+    if not create:
+        _require_existing(workspace)
     store = open_analytical_store(workspace.analytical_store_path, read_only=read_only)
     engine = open_operational_store(workspace.operational_store_url)
     try:
@@ -42,3 +50,22 @@ def open_stores(workspace: Workspace, read_only: bool = False) -> Iterator[tuple
     finally:
         store.close()
         engine.dispose()
+
+
+def _require_existing(workspace: Workspace) -> None:
+    analytical = workspace.analytical_store_path
+    if not analytical.exists():
+        raise ConfigError(
+            f"no analytical store at {analytical}; run `account-health ingest` first, or fix "
+            "[workspace] analytical_store or ACCOUNT_HEALTH_ANALYTICAL_STORE"
+        )
+    url = workspace.operational_store_url
+    if (
+        url.startswith("sqlite:///")
+        and url != "sqlite:///:memory:"
+        and not Path(url[len("sqlite:///") :]).exists()
+    ):
+        raise ConfigError(
+            f"no operational store at {url[len('sqlite:///') :]}; run `account-health init` or "
+            "`account-health ingest` first, or fix [workspace] operational_store or ACCOUNT_HEALTH_OPERATIONAL_STORE"
+        )

@@ -51,7 +51,7 @@ def test_bad_as_of_is_a_usage_error(tmp_path: Path):
     write_company(tmp_path, accounts=20)
     result = runner.invoke(app, ["-w", str(tmp_path), "signals", "--as-of", "yesterday"])
     assert result.exit_code == 2
-    assert "invalid as-of date 'yesterday'" in result.output
+    assert "invalid --as-of date 'yesterday'" in result.output
 
 
 @pytest.fixture(scope="module")

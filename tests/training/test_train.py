@@ -136,6 +136,9 @@ def test_too_few_churn_events_rejected(tmp_path: Path):
         (("model", "features"), [], "at least 1 item"),
         (("tiers",), {"red": 5, "banana": -1}, "tiers"),
         (("training_end",), "yesterday", "training_end"),
+        (("model", "features", 0, "coefficient"), 1e308, "less than or equal to 1000"),
+        (("validated",), "yes", "valid boolean"),
+        (("model", "intercept"), None, "model.intercept"),
     ],
 )
 def test_loading_rejects_damaged_models(trained, path, value, message):
@@ -144,7 +147,10 @@ def test_loading_rejects_damaged_models(trained, path, value, message):
     target = data
     for key in path[:-1]:
         target = target[key]
-    target[path[-1]] = value
+    if value is None:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
     with pytest.raises(ModelArtifactError, match=message) as error:
         parse_artifact(json.dumps(data), "edited.json")
     assert "retrain with `account-health train`" in str(error.value)
@@ -166,3 +172,11 @@ def test_tiny_cohort_trains_when_forced(tmp_path: Path):
     )
     assert artifact["validated"] is False or artifact["metrics"]["roc_auc"]["low"] > 0.5
     assert result.report is not None and result.report.markdown.is_file()
+
+
+def test_loading_rejects_repeated_model_columns(trained):
+    _workspace, result = trained
+    data = json.loads(result.path.read_text())
+    data["model"]["features"].append(data["model"]["features"][0])
+    with pytest.raises(ModelArtifactError, match="appears more than once"):
+        parse_artifact(json.dumps(data), "edited.json")

@@ -69,13 +69,13 @@ def _workspace() -> Workspace:
     return load_workspace(state.workspace_dir)
 
 
-def _as_of_option(value: str | None) -> datetime | None:
+def _as_of_option(value: str | None, option: str = "--as-of") -> datetime | None:
     if value is None:
         return None
     try:
         return parse_as_of(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise typer.BadParameter(str(exc).replace("as-of date", f"{option} date")) from None
 
 
 AsOfOption = Annotated[
@@ -164,9 +164,10 @@ def signals(
 
     if output_format not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
+    requested = _as_of_option(as_of)
     workspace = _workspace()
-    with open_stores(workspace) as (store, _engine):
-        instant = _resolve_as_of(store, _as_of_option(as_of), quiet=output_format != "table")
+    with open_stores(workspace, create=False) as (store, _engine):
+        instant = _resolve_as_of(store, requested, quiet=output_format != "table")
         frame = compute_signals(workspace, store, [instant])
     if account is not None:
         frame = frame[frame["account_id"] == account]
@@ -248,15 +249,16 @@ def train(
     from account_health.training.report import training_summary
     from account_health.training.train import train as run_train
 
+    end_instant = _as_of_option(end, "--end")
     workspace = _workspace()
-    with open_stores(workspace) as (store, engine), warnings.catch_warnings():
+    with open_stores(workspace, create=False) as (store, engine), warnings.catch_warnings():
         # The report's first line carries the verdict, so the warning would only repeat it.
         warnings.simplefilter("ignore", NotValidatedWarning)
         result = run_train(
             workspace,
             store,
             engine,
-            end=_as_of_option(end),
+            end=end_instant,
             min_churn_events=min_churn_events,
             step=_step,
             fit_cutoffs=fit_cutoffs,
@@ -278,9 +280,10 @@ def score(as_of: AsOfOption = None) -> None:
     from account_health.scoring.score import latest_artifact
     from account_health.scoring.score import score as run_score
 
+    requested = _as_of_option(as_of)
     workspace = _workspace()
-    with open_stores(workspace) as (store, engine):
-        instant = _resolve_as_of(store, _as_of_option(as_of))
+    with open_stores(workspace, create=False) as (store, engine):
+        instant = _resolve_as_of(store, requested)
         result = run_score(workspace, store, engine, instant)
         settings = latest_artifact(engine).get("signal_settings", {})
     if not result.validated:
@@ -311,14 +314,15 @@ def explain(
     from account_health.scoring.explain import explain as run_explain
     from account_health.scoring.explain import explain_change
 
+    as_of_instant = _as_of_option(as_of)
     workspace = _workspace()
     horizon_days = workspace.config.training.horizon_days
-    since_instant = _as_of_option(since)
-    with open_stores(workspace) as (_store, engine):
+    since_instant = _as_of_option(since, "--since")
+    with open_stores(workspace, create=False) as (_store, engine):
         if since_instant is None:
-            explanation(console, run_explain(engine, account_id, _as_of_option(as_of)), horizon_days)
+            explanation(console, run_explain(engine, account_id, as_of_instant), horizon_days)
         else:
-            change = explain_change(engine, account_id, since_instant, _as_of_option(as_of))
+            change = explain_change(engine, account_id, since_instant, as_of_instant)
             score_change(console, change, horizon_days)
 
 

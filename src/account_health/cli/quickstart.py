@@ -57,6 +57,9 @@ def run_quickstart(
             warnings.simplefilter("ignore", NotValidatedWarning)
             result = train(workspace, store, engine)
         training_report(console, result.artifact)
+        report_files = result.report.paths() if result.report is not None else []
+        for path in [result.path, *report_files]:
+            console.print(f"saved {path}", markup=False)
         truth_comparison(console, company.truth_dir, result)
 
         scored = score(workspace, store, engine)

@@ -269,9 +269,8 @@ def score_change(console: Console, change: ScoreChange, horizon_days: int | None
     """Print why an account's score moved between two stored scores, largest signal move first."""
     before, after = change.before, change.after
     window = f" within {horizon_days} days" if horizon_days else ""
-    marks = [
-        f"{NOT_VALIDATED} ({result.model_version})" for result in (before, after) if not result.validated
-    ]
+    unvalidated = [result.model_version for result in (before, after) if not result.validated]
+    marks = [f"{NOT_VALIDATED} ({version})" for version in dict.fromkeys(unvalidated)]
     mark = f" [bold red]{', '.join(marks)}[/bold red]:" if marks else ""
     move = 100 * (after.probability - before.probability)
     console.print(

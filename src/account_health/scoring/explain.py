@@ -173,7 +173,13 @@ def _signal_settings(engine: Engine, model_version: str) -> dict[str, Any]:
     model = operational.model_row(engine, model_version) or operational.latest_model_row(engine)
     if model is None:
         return {}
-    return dict(json.loads(model["artifact"]).get("signal_settings", {}))
+    try:
+        artifact = json.loads(model["artifact"])
+    except (json.JSONDecodeError, RecursionError):
+        # The settings only shape wording; `score` is where a damaged model is rejected.
+        return {}
+    settings = artifact.get("signal_settings", {}) if isinstance(artifact, dict) else {}
+    return dict(settings) if isinstance(settings, dict) else {}
 
 
 def _signal_change(signal: SignalDefinition, before: Explanation, after: Explanation) -> SignalChange:

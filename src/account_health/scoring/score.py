@@ -17,7 +17,13 @@ from sqlalchemy.engine import Engine
 
 from account_health.asof import default_as_of
 from account_health.config import TierSettings, Workspace, hysteresis_margin_problem
-from account_health.errors import ConfigError, NoDataError, StaleModelWarning
+from account_health.errors import (
+    ConfigError,
+    HistoryOrderWarning,
+    ModelArtifactError,
+    NoDataError,
+    StaleModelWarning,
+)
 from account_health.scoring.hysteresis import declared_tiers, previous_in_order
 from account_health.scoring.points import probability_points
 from account_health.signals.registry import DETAILS, FEATURES
@@ -46,7 +52,14 @@ def latest_artifact(engine: Engine) -> dict[str, Any]:
     row = operational.latest_model_row(engine)
     if row is None:
         raise NoDataError("no model is registered in this workspace; run `account-health train` first")
-    return parse_artifact(row["artifact"], f"model {row['model_version']} in the operational store")
+    origin = f"model {row['model_version']} in the operational store"
+    artifact = parse_artifact(row["artifact"], origin)
+    if artifact["model_version"] != row["model_version"]:
+        raise ModelArtifactError(
+            f"{origin} names itself {artifact['model_version']!r}, so it was edited after training; "
+            "retrain with `account-health train`"
+        )
+    return artifact
 
 
 def score(
@@ -70,6 +83,7 @@ def score(
     except BaseException as exc:
         operational.finish_run(engine, run_id, "failed", {"error": str(exc)})
         raise
+    _warn_if_later_scores(engine, as_of)
     operational.finish_run(
         engine, run_id, "succeeded", {"accounts": len(rows), "model_version": artifact["model_version"]}
     )
@@ -77,6 +91,18 @@ def score(
     return ScoringResult(
         as_of, artifact["model_version"], bool(artifact["validated"]), scores, run_id, stale_days
     )
+
+
+def _warn_if_later_scores(engine: Engine, as_of: datetime) -> None:
+    latest = operational.latest_score_date(engine)
+    if latest is not None and latest > as_of:
+        warnings.warn(
+            f"scores exist for later dates (up to {latest:%Y-%m-%d}); their declared tiers were set from the "
+            f"history before {as_of:%Y-%m-%d} was re-scored and are not recomputed. Re-score them in date order "
+            "to carry this date's tiers forward",
+            HistoryOrderWarning,
+            stacklevel=3,
+        )
 
 
 def score_frame(

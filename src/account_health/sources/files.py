@@ -84,6 +84,7 @@ def read_header(path: Path, config: SourceConfig) -> list[str]:
     if file_format(path, config) == "parquet":
         names = _parquet_file(path).schema_arrow.names
     else:
+        _check_text(path, config.csv.encoding)
         with path.open("rb") as handle:
             names = _csv_reader(handle, config, None, path).schema.names
     cleaned = [name.removeprefix(BOM).strip() for name in names]
@@ -93,6 +94,32 @@ def read_header(path: Path, config: SourceConfig) -> list[str]:
             f"{path}: column {repeated[0]!r} appears more than once in the header; rename one of them"
         )
     return cleaned
+
+
+def _check_text(path: Path, encoding: str) -> None:
+    """Reject a file whose first bytes cannot be text in `encoding`, before the CSV parser meets them."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise SourceError(
+            f"{path}: unknown encoding {encoding!r} in the source's csv.encoding; use a Python codec name "
+            "such as utf-8, latin-1 or utf-16"
+        ) from None
+    with path.open("rb") as handle:
+        head = handle.read(64 * 1024)
+    decoder = codec.incrementaldecoder("strict")
+    try:
+        text = decoder.decode(head, final=False)
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{path}: is not {encoding} text ({exc.reason} at byte {exc.start}); set the source's "
+            "csv.encoding (utf-16 and latin-1 are common), or check that the file is a CSV export"
+        ) from None
+    if "\x00" in text:
+        raise SourceError(
+            f"{path}: contains NUL characters, so it is not {encoding} CSV text; set the source's csv.encoding "
+            "(UTF-16 files look like this), or check that the file is a CSV export"
+        )
 
 
 def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:

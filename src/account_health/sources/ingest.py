@@ -530,10 +530,8 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
     else:
         available = f"greatest({event}, {known})"
     if spec.account_column is not None:
-        has_accounts = store.has_rows("accounts") or spec.name == "accounts"
-        unattributed = f"{identifier(spec.account_column)} IS NULL"
-        if has_accounts:
-            unattributed += f" OR {identifier(spec.account_column)} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
+        column = identifier(spec.account_column)
+        unattributed = f"{column} IS NULL OR {column} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
     else:
         unattributed = "FALSE"
     connection.execute(

@@ -22,6 +22,8 @@ from account_health.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_SECONDS = 10
+
 metadata = sa.MetaData()
 
 runs = sa.Table(
@@ -73,7 +75,11 @@ def connect(url: str) -> Engine:
     """Create an engine for `url`; SQLite files get WAL mode and a busy timeout."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True)
+    # A server that accepts the TCP connection but never answers would otherwise hang every command.
+    options: dict[str, Any] = {}
+    if sa.engine.make_url(url).get_backend_name() == "postgresql":
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    engine = sa.create_engine(url, future=True, **options)
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -195,6 +201,12 @@ def replace_scores(
         if rows:
             connection.execute(scores.insert(), rows)
     return len(rows)
+
+
+def latest_score_date(engine: Engine) -> datetime | None:
+    """Return the newest as-of date in the scores history, or None when it is empty."""
+    with engine.connect() as connection:
+        return connection.execute(sa.select(sa.func.max(scores.c.as_of))).scalar()
 
 
 def read_scores(

@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, model_validator
 
 from account_health.config import TierSettings
 from account_health.errors import ModelArtifactError
@@ -21,6 +21,7 @@ from account_health.signals.registry import FEATURES, signal_of
 
 FORMAT = "account-health-model"
 FORMAT_VERSION = 1
+MAX_COEFFICIENT = 1000.0
 
 
 class _Strict(BaseModel):
@@ -36,7 +37,8 @@ class FeatureEntry(_Strict):
     impute: float
     mean: float
     scale: float = Field(gt=0.0)
-    coefficient: float
+    # Standardised coefficients beyond this are no fit of churn data; the file was damaged or edited.
+    coefficient: float = Field(ge=-MAX_COEFFICIENT, le=MAX_COEFFICIENT)
 
     @model_validator(mode="after")
     def _known_feature(self) -> FeatureEntry:
@@ -51,8 +53,16 @@ class FeatureEntry(_Strict):
 
 class ModelSection(_Strict):
     C: float = Field(gt=0.0)
-    intercept: float
+    intercept: float = Field(ge=-MAX_COEFFICIENT, le=MAX_COEFFICIENT)
     features: list[FeatureEntry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_columns(self) -> ModelSection:
+        names = [feature.name for feature in self.features]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"model column {repeated[0]!r} appears more than once")
+        return self
 
 
 class Artifact(_Strict):
@@ -64,10 +74,17 @@ class Artifact(_Strict):
     created_at: str
     training_end: datetime
     horizon_days: int = Field(gt=0)
-    validated: bool
+    validated: StrictBool
     tiers: TierSettings
     model: ModelSection
     signals_used: list[str]
+
+
+def _shown_value(value: Any) -> str:
+    """` = value` for a scalar in an error message; nothing for a whole section, which would flood it."""
+    if isinstance(value, dict | list):
+        return ""
+    return f" = {value!r}"[:80]
 
 
 def library_versions() -> dict[str, str]:
@@ -112,6 +129,7 @@ def write_artifact(artifact: dict[str, Any], folder: Path) -> tuple[Path, str, s
     handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(text)
+    os.chmod(temporary, 0o644)
     os.replace(temporary, path)
     return path, text, hashlib.sha256(text.encode()).hexdigest()
 
@@ -134,7 +152,7 @@ def parse_artifact(text: str, origin: str) -> dict[str, Any]:
         first = exc.errors()[0]
         key = ".".join(str(part) for part in first["loc"])
         raise ModelArtifactError(
-            f"{origin} is not a valid account-health model: {key} = {first.get('input')!r}: {first['msg']}; "
+            f"{origin} is not a valid account-health model: {key}{_shown_value(first.get('input'))}: {first['msg']}; "
             "retrain with `account-health train`"
         ) from None
     if data["format_version"] > FORMAT_VERSION:

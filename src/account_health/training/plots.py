@@ -41,7 +41,9 @@ class WeightBar:
     flagged: bool
 
 
-def calibration_png(points: list[CalibrationPoint], horizon_days: int, holdout_rows: int) -> bytes:
+def calibration_png(
+    points: list[CalibrationPoint], horizon_days: int, holdout_rows: int, warning: str | None = None
+) -> bytes:
     """Plot observed churn against mean predicted probability per bin, with the diagonal."""
     figure = _figure(6.4, 5.4)
     axes = figure.add_subplot()
@@ -62,10 +64,12 @@ def calibration_png(points: list[CalibrationPoint], horizon_days: int, holdout_r
     axes.set_title(f"Calibration on the out-of-time hold-out ({holdout_rows:,} account-snapshots)")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left")
-    return _png(figure)
+    return _png(figure, warning)
 
 
-def weights_png(bars: list[WeightBar], signals: list[str], chosen_c: float | None) -> bytes:
+def weights_png(
+    bars: list[WeightBar], signals: list[str], chosen_c: float | None, warning: str | None = None
+) -> bytes:
     """Plot each column's standardised coefficient as a bar coloured by signal, with its 95 % interval."""
     figure = _figure(9.5, 1.8 + 0.42 * len(bars))
     axes = figure.add_subplot()
@@ -111,10 +115,12 @@ def weights_png(bars: list[WeightBar], signals: list[str], chosen_c: float | Non
             Patch(facecolor="white", edgecolor="black", hatch="//", label="signal's intervals all span 0")
         )
     figure.legend(handles=handles, loc="outside right upper", fontsize="small")
-    return _png(figure)
+    return _png(figure, warning)
 
 
-def lift_png(points: list[tuple[float, float]], horizon_days: int, holdout_rows: int) -> bytes:
+def lift_png(
+    points: list[tuple[float, float]], horizon_days: int, holdout_rows: int, warning: str | None = None
+) -> bytes:
     """Plot cumulative lift against the fraction of hold-out rows targeted, riskiest first."""
     figure = _figure(6.8, 4.6)
     axes = figure.add_subplot()
@@ -130,7 +136,7 @@ def lift_png(points: list[tuple[float, float]], horizon_days: int, holdout_rows:
     axes.set_title("Lift on the out-of-time hold-out")
     axes.grid(alpha=0.3)
     axes.legend(loc="upper right")
-    return _png(figure)
+    return _png(figure, warning)
 
 
 def _grouped_positions(bars: list[WeightBar]) -> tuple[list[float], list[str]]:
@@ -155,7 +161,10 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _png(figure: Figure) -> bytes:
+def _png(figure: Figure, warning: str | None = None) -> bytes:
+    if warning:
+        # A plot may travel without its report, so it carries the model's verdict itself.
+        figure.suptitle(warning, color="#b00020", fontweight="bold")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()

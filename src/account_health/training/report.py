@@ -84,6 +84,8 @@ def training_summary(
         "weights": artifact.get("weights", {}),
         "coefficient_intervals": artifact.get("coefficient_intervals"),
         "regularisation": artifact.get("regularisation"),
+        "tiers": artifact.get("tiers"),
+        "tiers_fitted": artifact.get("tiers_fitted"),
         "caveats": artifact.get("caveats", []),
     }
 
@@ -95,18 +97,19 @@ def _write_plots(artifact: dict[str, Any], folder: Path, stem: str) -> tuple[dic
     rows = int(metrics.get("rows") or 0)
     plots: dict[str, Path] = {}
     skipped: dict[str, str] = {}
+    warning = None if artifact.get("validated") else "NOT VALIDATED: not shown to beat the base rate"
 
     calibration = _calibration_points(metrics.get("calibration_curve"))
     if calibration:
         plots["calibration"] = _save(
-            folder / f"{stem}-calibration.png", calibration_png(calibration, horizon, rows)
+            folder / f"{stem}-calibration.png", calibration_png(calibration, horizon, rows, warning)
         )
     else:
         skipped["calibration"] = _missing_note("calibration curve", metrics, "calibration_curve")
 
     lift = _lift_points(metrics.get("lift_curve"))
     if lift:
-        plots["lift"] = _save(folder / f"{stem}-lift.png", lift_png(lift, horizon, rows))
+        plots["lift"] = _save(folder / f"{stem}-lift.png", lift_png(lift, horizon, rows, warning))
     else:
         skipped["lift"] = _missing_note("lift curve", metrics, "lift_curve")
 
@@ -114,7 +117,9 @@ def _write_plots(artifact: dict[str, Any], folder: Path, stem: str) -> tuple[dic
     if bars:
         chosen_c = finite_number((artifact.get("regularisation") or {}).get("chosen_c"))
         signals = list(dict.fromkeys(bar.signal for bar in bars))
-        plots["weights"] = _save(folder / f"{stem}-weights.png", weights_png(bars, signals, chosen_c))
+        plots["weights"] = _save(
+            folder / f"{stem}-weights.png", weights_png(bars, signals, chosen_c, warning)
+        )
     else:
         skipped["weights"] = "No weight plot: the model has no coefficients."
     return plots, skipped
@@ -184,6 +189,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -34,6 +34,7 @@ def report_blocks(artifact: dict[str, Any], figures: dict[str, str], skipped: di
         *_lift(artifact, figures, skipped),
         *_weights(artifact, figures, skipped),
         *_regularisation(artifact),
+        *_cutoffs(artifact),
         *_caveats(artifact),
         *_versions(artifact),
     ]
@@ -308,6 +309,42 @@ def _regularisation(artifact: dict[str, Any]) -> list[Block]:
     return blocks
 
 
+def _cutoffs(artifact: dict[str, Any]) -> list[Block]:
+    tiers = artifact.get("tiers") or {}
+    fitted = artifact.get("tiers_fitted")
+    rows = [
+        (name.capitalize(), _percent(tiers.get(name), 2)) for name in ("red", "orange", "yellow", "green")
+    ]
+    blocks: list[Block] = [
+        Heading("Tier cut-offs", 2),
+        TableBlock(
+            "Lower bound of churn probability for each tier (Dark-Green is below Green)",
+            ("tier", "cut-off"),
+            rows,
+            (False, True),
+        ),
+    ]
+    if not fitted:
+        blocks.append(Paragraph("These are the configured cut-offs from [tiers]; they were not fitted."))
+        return blocks
+    configured = fitted.get("configured") or {}
+    met = (
+        "met every band"
+        if fitted.get("all_bands_met")
+        else f"missed the bands of {', '.join(map(str, fitted.get('missed') or []))}"
+    )
+    blocks.append(
+        Paragraph(
+            "These cut-offs were fitted (train --fit-cutoffs) on the hold-out predictions so that each tier's "
+            f"observed churn falls in its [tiers.bands] band; the fit {met}. Configured cut-offs: "
+            + ", ".join(f"{name} {_cutoff(value)}" for name, value in configured.items())
+            + ". The calibration per tier above uses the fitted cut-offs on the same hold-out they were fitted "
+            "on, so it is optimistic."
+        )
+    )
+    return blocks
+
+
 def _caveats(artifact: dict[str, Any]) -> list[Block]:
     caveats = artifact.get("caveats") or []
     return [Heading("Caveats", 2), Items(list(caveats)) if caveats else Paragraph("None.")]
@@ -340,9 +377,9 @@ def _tier_row(entry: dict[str, Any], cut_offs: dict[str, Any]) -> tuple[str, ...
     bounds = {name: finite_number(cut_offs.get(key)) for name, key in TIER_CUT_OFFS}
     tier = entry["tier"]
     if tier in bounds:
-        band = f"at least {_percent(bounds[tier], 0)}"
+        band = f"at least {_cutoff(bounds[tier])}"
     else:
-        band = f"below {_percent(bounds.get('Green'), 0)}"
+        band = f"below {_cutoff(bounds.get('Green'))}"
     if not entry.get("rows"):
         return (tier, band, "0", NOT_AVAILABLE, NOT_AVAILABLE, NOT_AVAILABLE, NOT_AVAILABLE)
     return (
@@ -383,6 +420,12 @@ def _general(value: Any) -> str:
 def _percent(value: Any, digits: int = 1) -> str:
     number = finite_number(value)
     return NOT_AVAILABLE if number is None else f"{number:.{digits}%}"
+
+
+def _cutoff(value: Any) -> str:
+    """A cut-off as a percentage with the digits it has: 8%, 5.97%, 2.18%."""
+    number = finite_number(value)
+    return NOT_AVAILABLE if number is None else f"{number * 100:.4g}%"
 
 
 def _range(low: Any, high: Any, text: Callable[[Any], str]) -> str:
