@@ -2,7 +2,7 @@
 
 Usage: python bench/ingest.py [--accounts N] [--seed S] [--repeat R] [--dir DIR]
 
-Generates the company once (or reuses DIR when it already holds one), then, R times each and
+Generates the company once (or reuses DIR when it already contains one), then, R times each and
 alternating, ingests it into a new store and loads the same files with plain DuckDB (read_csv or
 read_parquet into a table, no mapping, checks or versioning) as the baseline. Prints wall-clock
 seconds per run, the medians and their ratio.

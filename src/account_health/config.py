@@ -193,8 +193,8 @@ def hysteresis_margin_problem(tiers: TierSettings, margin: float) -> str | None:
     """Describe why `margin` cannot be used with these cut-offs, or return None when it can.
 
     A tier narrower than the margin at its cut-off could never be entered or left by crossing the
-    cut-off by the margin, so every range, including Red's up to 1 and Dark-Green's down to 0, must be
-    wider than the margin that applies to it.
+    cut-off by the margin. So every range must be wider than the margin that applies to it, counting
+    Red's range up to 1 and Dark-Green's down to 0.
     """
     if margin < 0:
         return f"hysteresis_margin = {margin} is negative; use 0 to turn hysteresis off"

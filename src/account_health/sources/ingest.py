@@ -104,7 +104,7 @@ def ingest(
     """Load the configured sources (all, or those named) into the analytical store in one transaction.
 
     A source's first load, or any load with `backfill=True`, makes each row available at its own event
-    time; later loads make rows available at max(event time, ingest time). A source that maps a
+    time. Later loads make rows available at max(event time, ingest time). A source that maps a
     `loaded_at` column uses max(event time, loaded_at) instead, in every load.
     """
     names = _ordered_sources(workspace, sources)

@@ -75,7 +75,7 @@ def connect(url: str) -> Engine:
     """Create an engine for `url`; SQLite files get WAL mode and a busy timeout."""
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    # A server that accepts the TCP connection but never answers would otherwise hang every command.
+    # A server that accepts the TCP connection but never responds would otherwise hang every command.
     options: dict[str, Any] = {}
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}

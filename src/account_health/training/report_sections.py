@@ -423,7 +423,7 @@ def _percent(value: Any, digits: int = 1) -> str:
 
 
 def _cutoff(value: Any) -> str:
-    """A cut-off as a percentage with the digits it has: 8%, 5.97%, 2.18%."""
+    """Format a cut-off as a percentage with the digits it has: 8%, 5.97%, 2.18%."""
     number = finite_number(value)
     return NOT_AVAILABLE if number is None else f"{number * 100:.4g}%"
 

@@ -11,7 +11,7 @@ def snapshot_dates(end: datetime, window_months: int, every_days: int, horizon_d
     """Return the snapshot instants of the training window, oldest first.
 
     The newest snapshot is `end - horizon_days`, so its label window [T, T + horizon) is fully observed
-    by `end`; older snapshots follow every `every_days` back to `end - window_months`.
+    by `end`. Older snapshots follow every `every_days` back to `end - window_months`.
     """
     first_allowed = (pd.Timestamp(end) - pd.DateOffset(months=window_months)).to_pydatetime()
     newest = end - timedelta(days=horizon_days)
