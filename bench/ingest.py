@@ -2,10 +2,10 @@
 
 Usage: python bench/ingest.py [--accounts N] [--seed S] [--repeat R] [--dir DIR]
 
-Generates the company once (or reuses DIR when it already contains one), then, R times each and
-alternating, ingests it into a new store and loads the same files with plain DuckDB (read_csv or
-read_parquet into a table, no mapping, checks or versioning) as the baseline. Prints wall-clock
-seconds per run, the medians and their ratio.
+Generates the company once, or reuses DIR when it already contains one. Then, R times each and
+alternating, it ingests the company into a new store and loads the same files with plain DuckDB as
+the baseline (read_csv or read_parquet into a table, with no mapping, checks or versioning). Prints
+wall-clock seconds per run, the medians and their ratio.
 """
 
 from __future__ import annotations

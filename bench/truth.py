@@ -2,10 +2,10 @@
 
 Usage: python bench/truth.py [--accounts N] [--seed S] [--dir DIR]
 
-Generates the company (default 5,000 accounts), ingests it, trains with the generated config and
-prints: the hold-out ROC AUC of the model and of the true probabilities on the same rows, each signal's
-learned and true weight share, and for each tier whether the corrected interval of observed churn
-contains the tier's mean predicted probability. Takes a few minutes on 2 cores.
+Generates the company (default 5,000 accounts), ingests it and trains with the generated config.
+Prints the hold-out ROC AUC of the model and of the true probabilities on the same rows, and each
+signal's learned and true weight share. For each tier it prints whether the corrected interval of
+observed churn contains the tier's mean predicted probability. Takes a few minutes on 2 cores.
 """
 
 from __future__ import annotations

@@ -8,9 +8,15 @@ and fast on purpose.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from account_health.config import Workspace, load_workspace
+from account_health.sources.ingest import ingest
+from account_health.training.train import TrainingResult, train
+from account_health.workspace import open_stores
 
 START = pd.Timestamp("2024-01-01")
 DAYS = 730
@@ -86,3 +92,13 @@ def write_company(folder: Path, accounts: int = 400, seed: int = 1, min_churn_ev
         CONFIG.format(min_churn_events=min_churn_events), encoding="utf-8"
     )
     return folder
+
+
+def trained_company(folder: Path, **train_options: Any) -> tuple[Workspace, TrainingResult]:
+    """Write a company into `folder`, ingest it and train on it; return the workspace and the result."""
+    write_company(folder)
+    workspace = load_workspace(folder)
+    with open_stores(workspace) as (store, engine):
+        ingest(workspace, store)
+        result = train(workspace, store, engine, **train_options)
+    return workspace, result

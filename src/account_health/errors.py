@@ -7,6 +7,12 @@ Every message names the offending value and what to do about it.
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its class name when the message is empty."""
+    text = str(exc)
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class AccountHealthError(Exception):
     """Base class of every error the library raises on purpose."""
 

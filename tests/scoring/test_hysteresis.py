@@ -6,16 +6,14 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from account_health.config import TierSettings, load_workspace, parse_config
+from account_health.config import TierSettings, parse_config
 from account_health.errors import ConfigError
 from account_health.scoring.hysteresis import declared_tiers
 from account_health.scoring.score import score
-from account_health.sources.ingest import ingest
 from account_health.store import operational
 from account_health.training.evaluate import TIER_NAMES, tier_of
-from account_health.training.train import train
 from account_health.workspace import open_stores
-from company import write_company
+from company import trained_company
 
 CUTOFFS = TierSettings()  # red 0.60, orange 0.40, yellow 0.20, green 0.08
 MARGIN = 0.02
@@ -104,12 +102,7 @@ def test_config_validates_the_margin():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
-    folder = write_company(tmp_path_factory.mktemp("company"))
-    workspace = load_workspace(folder)
-    with open_stores(workspace) as (store, engine):
-        ingest(workspace, store)
-        train(workspace, store, engine)
-    return workspace
+    return trained_company(tmp_path_factory.mktemp("company"))[0]
 
 
 def _stored(engine, as_of: datetime) -> dict[str, dict]:

@@ -15,19 +15,13 @@ from account_health.scoring.score import score
 from account_health.sources.ingest import ingest
 from account_health.store import operational
 from account_health.training.evaluate import tier_of
-from account_health.training.train import train
 from account_health.workspace import open_stores
-from company import write_company
+from company import trained_company, write_company
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory):
-    folder = write_company(tmp_path_factory.mktemp("company"))
-    workspace = load_workspace(folder)
-    with open_stores(workspace) as (store, engine):
-        ingest(workspace, store)
-        train(workspace, store, engine)
-    return workspace
+    return trained_company(tmp_path_factory.mktemp("company"))[0]
 
 
 def test_tier_lower_bounds_are_inclusive():

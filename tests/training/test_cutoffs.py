@@ -16,7 +16,7 @@ from account_health.training.cutoffs import BAND_KEYS, fit_tier_cutoffs
 from account_health.training.evaluate import TIER_NAMES, tier_of
 from account_health.training.train import train
 from account_health.workspace import open_stores
-from company import write_company
+from company import trained_company, write_company
 
 
 def _calibrated(rows: int, seed: int, low: float = 0.0, high: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -115,12 +115,7 @@ def test_invalid_bands_are_rejected():
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory):
-    folder = write_company(tmp_path_factory.mktemp("company"))
-    workspace = load_workspace(folder)
-    with open_stores(workspace) as (store, engine):
-        ingest(workspace, store)
-        result = train(workspace, store, engine, fit_cutoffs=True)
-    return workspace, result
+    return trained_company(tmp_path_factory.mktemp("company"), fit_cutoffs=True)
 
 
 def test_train_stores_the_fitted_cutoffs_in_the_artifact(fitted):

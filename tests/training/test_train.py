@@ -18,17 +18,12 @@ from account_health.training.model import ChurnModel
 from account_health.training.spine import snapshot_dates
 from account_health.training.train import train
 from account_health.workspace import open_stores
-from company import write_company
+from company import trained_company, write_company
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
-    folder = write_company(tmp_path_factory.mktemp("company"))
-    workspace = load_workspace(folder)
-    with open_stores(workspace) as (store, engine):
-        ingest(workspace, store)
-        result = train(workspace, store, engine)
-    return workspace, result
+    return trained_company(tmp_path_factory.mktemp("company"))
 
 
 def test_snapshot_grid_ends_one_horizon_before_end():

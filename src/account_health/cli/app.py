@@ -19,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 
 from account_health.asof import default_as_of, newest_data, parse_as_of, start_of_day
 from account_health.config import Workspace, load_workspace
-from account_health.errors import AccountHealthError, AccountHealthWarning, NotValidatedWarning
+from account_health.errors import AccountHealthError, AccountHealthWarning, NotValidatedWarning, first_line
 from account_health.workspace import init_workspace, open_stores
 
 app = typer.Typer(
@@ -400,9 +400,8 @@ def main() -> None:
         # Failures of the file system or a store that no library check anticipated: one line, and the
         # traceback only with --verbose.
         logging.getLogger(__name__).info("unexpected failure", exc_info=True)
-        first_line = str(exc).splitlines()[0] if str(exc) else ""
         errors.print(
-            f"[bold red]error:[/bold red] {escape(type(exc).__name__)}: {escape(first_line)} "
+            f"[bold red]error:[/bold red] {escape(type(exc).__name__)}: {escape(first_line(exc))} "
             "(run with --verbose for details)",
             highlight=False,
         )

@@ -59,6 +59,24 @@ def _interval(entry: dict[str, float], digits: int = 3) -> str:
 
 def training_report(console: Console, artifact: dict[str, Any]) -> None:
     """Print the training report; its first line states whether the model beats the base rate."""
+    _print_summary(console, artifact)
+
+    metrics = artifact["metrics"]
+    if "roc_auc" in metrics:
+        console.print(_holdout_table(artifact, metrics))
+        console.print(tier_calibration_table(metrics["tiers"]))
+    fitted = artifact.get("tiers_fitted")
+    if fitted:
+        console.print(_fitted_cutoffs_line(fitted))
+
+    console.print(_weights_table(artifact))
+    if artifact.get("regularisation"):
+        console.print(escape(_regularisation_line(artifact["regularisation"])))
+    for caveat in artifact.get("caveats", []):
+        console.print(f"[yellow]caveat:[/yellow] {escape(caveat)}")
+
+
+def _print_summary(console: Console, artifact: dict[str, Any]) -> None:
     validated = artifact["validated"]
     style = "bold green" if validated else "bold red"
     console.print(f"[{style}]{artifact['validation_reason']}[/{style}]")
@@ -75,33 +93,31 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
             else ""
         )
     )
-    metrics = artifact["metrics"]
-    if "roc_auc" in metrics:
-        table = Table(
-            title=f"Out-of-time hold-out ({len(artifact['holdout_snapshots'])} latest snapshots, {metrics['rows']:,} rows, {metrics['churned']:,} churned)",
-            title_justify="left",
-        )
-        table.add_column("metric")
-        table.add_column("value (95 % interval, resampled by account)", justify="right")
-        table.add_row("ROC AUC", _interval(metrics["roc_auc"]))
-        table.add_row("PR AUC", _interval(metrics["pr_auc"]))
-        table.add_row(
-            "log loss (base rate)", f"{metrics['log_loss']:.4f} ({metrics['log_loss_base_rate']:.4f})"
-        )
-        table.add_row("log-loss improvement over base rate", _interval(metrics["log_loss_improvement"], 4))
-        table.add_row("Brier score (base rate)", f"{metrics['brier']:.4f} ({metrics['brier_base_rate']:.4f})")
-        table.add_row("top-decile lift", f"{metrics['top_decile_lift']:.2f}")
-        table.add_row(
-            "calibration slope / intercept",
-            f"{metrics['calibration_slope']:.2f} / {metrics['calibration_intercept']:.2f}",
-        )
-        for name, baseline in metrics.get("baselines", {}).items():
-            table.add_row(f"baseline ROC AUC: {name}", _interval(baseline["roc_auc"]))
-        console.print(table)
-        console.print(tier_calibration_table(metrics["tiers"]))
-    fitted = artifact.get("tiers_fitted")
-    if fitted:
-        console.print(_fitted_cutoffs_line(fitted))
+
+
+def _holdout_table(artifact: dict[str, Any], metrics: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"Out-of-time hold-out ({len(artifact['holdout_snapshots'])} latest snapshots, {metrics['rows']:,} rows, {metrics['churned']:,} churned)",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column("value (95 % interval, resampled by account)", justify="right")
+    table.add_row("ROC AUC", _interval(metrics["roc_auc"]))
+    table.add_row("PR AUC", _interval(metrics["pr_auc"]))
+    table.add_row("log loss (base rate)", f"{metrics['log_loss']:.4f} ({metrics['log_loss_base_rate']:.4f})")
+    table.add_row("log-loss improvement over base rate", _interval(metrics["log_loss_improvement"], 4))
+    table.add_row("Brier score (base rate)", f"{metrics['brier']:.4f} ({metrics['brier_base_rate']:.4f})")
+    table.add_row("top-decile lift", f"{metrics['top_decile_lift']:.2f}")
+    table.add_row(
+        "calibration slope / intercept",
+        f"{metrics['calibration_slope']:.2f} / {metrics['calibration_intercept']:.2f}",
+    )
+    for name, baseline in metrics.get("baselines", {}).items():
+        table.add_row(f"baseline ROC AUC: {name}", _interval(baseline["roc_auc"]))
+    return table
+
+
+def _weights_table(artifact: dict[str, Any]) -> Table:
     weights = Table(
         title="Learned weights (standardised coefficients; + raises churn risk)", title_justify="left"
     )
@@ -123,11 +139,7 @@ def training_report(console: Console, artifact: dict[str, Any]) -> None:
                 ", ".join(_coefficient_interval(name, intervals.get(name)) for name in entry["coefficients"])
             )
         weights.add_row(*row)
-    console.print(weights)
-    if artifact.get("regularisation"):
-        console.print(escape(_regularisation_line(artifact["regularisation"])))
-    for caveat in artifact.get("caveats", []):
-        console.print(f"[yellow]caveat:[/yellow] {escape(caveat)}")
+    return weights
 
 
 def _coefficient_interval(name: str, entry: dict[str, Any] | None) -> str:

@@ -1,8 +1,8 @@
 """The canonical tables every source adapter produces, and how each one is versioned.
 
-Each table lists its columns with their types, which columns form the key of a row (a newer row with
-the same key is a new version of it), which column is the row's event time (used for `available_at`),
-and which enumerated values a column may take.
+Each table lists its columns with their types and the enumerated values a column may take. Its key
+columns identify a row, so a newer row with the same key is a new version of it. Its event-time
+column sets the row's `available_at`.
 """
 
 from __future__ import annotations

@@ -71,6 +71,18 @@ class SourceCounts:
     unattributed: int = 0
 
     @property
+    def totals(self) -> tuple[int, int, int, int, int, int]:
+        """(read, inserted, new_version, unchanged, quarantined, unattributed), the order logs and the load log use."""
+        return (
+            self.read,
+            self.inserted,
+            self.new_version,
+            self.unchanged,
+            self.quarantined,
+            self.unattributed,
+        )
+
+    @property
     def balanced(self) -> bool:
         return self.read == self.inserted + self.new_version + self.unchanged + self.quarantined
 
@@ -128,12 +140,7 @@ def ingest(
         log.info(
             "ingested %s: read %d, inserted %d, new version %d, unchanged %d, quarantined %d, unattributed %d",
             counts.source,
-            counts.read,
-            counts.inserted,
-            counts.new_version,
-            counts.unchanged,
-            counts.quarantined,
-            counts.unattributed,
+            *counts.totals,
         )
     return report
 
@@ -293,12 +300,7 @@ def _load_source(
             counts.backfill,
             started_at,
             now(),
-            counts.read,
-            counts.inserted,
-            counts.new_version,
-            counts.unchanged,
-            counts.quarantined,
-            counts.unattributed,
+            *counts.totals,
         ],
     )
     for table in ("_stage_raw", "_stage", "_classified", "_rejected", "_files"):

@@ -13,7 +13,7 @@ import duckdb
 import ibis
 from ibis.backends.duckdb import Backend as DuckDBBackend
 
-from account_health.errors import ConfigError
+from account_health.errors import ConfigError, first_line
 from account_health.sources.canonical import META_COLUMNS, TABLES, TableSpec
 
 log = logging.getLogger(__name__)
@@ -76,9 +76,8 @@ def open_analytical_store(path: Path | None, read_only: bool = False) -> Analyti
             create_tables(connection)
             _check_tables(connection, target)
     except (duckdb.Error, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"cannot open the analytical store {target!r}: {first_line}; point [workspace] analytical_store "
+            f"cannot open the analytical store {target!r}: {first_line(exc)}; point [workspace] analytical_store "
             "or ACCOUNT_HEALTH_ANALYTICAL_STORE at a DuckDB file (it is created when missing), and make sure no "
             "other account-health process is writing to it"
         ) from None

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import Engine
 
-from account_health.errors import ConfigError
+from account_health.errors import ConfigError, first_line
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +108,8 @@ def open_operational_store(url: str) -> Engine:
         engine = connect(url)
         upgrade(engine)
     except (sa.exc.SQLAlchemyError, ModuleNotFoundError, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"cannot open the operational store {_safe_url(url)}: {first_line}; set [workspace] operational_store "
+            f"cannot open the operational store {_safe_url(url)}: {first_line(exc)}; set [workspace] operational_store "
             "or ACCOUNT_HEALTH_OPERATIONAL_STORE to a SQLAlchemy URL such as sqlite:///data/operational.sqlite "
             "or postgresql+psycopg://user@host:5432/database"
         ) from None
