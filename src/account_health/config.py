@@ -29,6 +29,7 @@ CONFIG_FILE = "account-health.toml"
 ENV_ANALYTICAL_STORE = "ACCOUNT_HEALTH_ANALYTICAL_STORE"
 ENV_OPERATIONAL_STORE = "ACCOUNT_HEALTH_OPERATIONAL_STORE"
 ENV_MODELS_DIR = "ACCOUNT_HEALTH_MODELS_DIR"
+ENV_SPARK_PARQUET_DIR = "ACCOUNT_HEALTH_SPARK_PARQUET_DIR"
 # ACCOUNT_HEALTH_SOURCE_<NAME>_FILES, with several paths separated by os.pathsep.
 ENV_SOURCE_FILES = "ACCOUNT_HEALTH_SOURCE_{name}_FILES"
 
@@ -99,6 +100,9 @@ class SourceConfig(_Section):
 class SignalSettings(_Section):
     """Windows, weights and exclusions of the five signals."""
 
+    # Where the signal expressions run: "duckdb" (the analytical store itself) or "spark" (the tables
+    # that [spark] points at; see SparkSettings).
+    engine: Literal["duckdb", "spark"] = "duckdb"
     default_timezone: str = "UTC"
     usage_window_days: int = Field(28, ge=7, le=90)
     internal_user_patterns: list[str] = Field(default_factory=list)
@@ -125,6 +129,21 @@ class SignalSettings(_Section):
                 f"{value!r} is not an IANA timezone name such as 'UTC' or 'Europe/Berlin'"
             ) from None
         return value
+
+
+class SparkSettings(_Section):
+    """Where Spark finds the canonical tables and how its session is built, for `[signals] engine = "spark"`.
+
+    The ingest stays on DuckDB; with the Spark engine it also writes each canonical table as
+    `<parquet_dir>/<table>.parquet`, which Spark reads. With `database` set, Spark reads the tables
+    `<database>.<table>` from its catalog instead.
+    """
+
+    parquet_dir: str = "data/parquet"
+    database: str | None = None
+    # None leaves the master to spark-submit or the pyspark default (local[*]).
+    master: str | None = None
+    conf: dict[str, str] = Field(default_factory=dict)
 
 
 class TrainingSettings(_Section):
@@ -257,6 +276,7 @@ class Config(_Section):
     workspace: WorkspaceSettings = WorkspaceSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     signals: SignalSettings = SignalSettings()
+    spark: SparkSettings = SparkSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()
 
@@ -289,6 +309,12 @@ class Workspace:
     @property
     def models_dir(self) -> Path:
         return self.path(os.environ.get(ENV_MODELS_DIR) or self.config.workspace.models_dir)
+
+    @property
+    def spark_parquet_dir(self) -> str:
+        """The folder of the Parquet export that Spark reads: a local path, or a URI Spark can open."""
+        value = os.environ.get(ENV_SPARK_PARQUET_DIR) or self.config.spark.parquet_dir
+        return value if "://" in value else str(self.path(value))
 
     def source_files(self, name: str) -> list[str]:
         """Return the source's file patterns, from its environment variable when that is set."""

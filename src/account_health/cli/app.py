@@ -147,6 +147,47 @@ def ingest(
             console.print(
                 f"[yellow]{unattributed:,} rows stored unattributed[/yellow] (their account is not in the accounts table)"
             )
+        _export_for_spark(workspace, store)
+
+
+def _export_for_spark(workspace: Workspace, store: Any) -> None:
+    """With the Spark engine, refresh the Parquet copy of the canonical tables that Spark reads."""
+    from account_health.store.parquet_export import export_parquet, spark_export_folder
+
+    folder = spark_export_folder(workspace)
+    if folder is not None:
+        report = export_parquet(store, folder)
+        console.print(
+            f"exported the canonical tables (load {report.load_id}) for Spark to {folder}", markup=False
+        )
+
+
+@app.command()
+def export(
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="Folder for the Parquet files (default: [spark] parquet_dir of the workspace)."
+        ),
+    ] = None,
+) -> None:
+    """Write every canonical table as <table>.parquet, the files Spark reads with engine = "spark"."""
+    from account_health.store.parquet_export import export_parquet
+
+    workspace = _workspace()
+    target = directory if directory is not None else Path(workspace.spark_parquet_dir)
+    if "://" in str(target):
+        raise AccountHealthError(
+            f"cannot write to {target}; export to a local folder with --dir and copy it there, "
+            "or point [spark] parquet_dir at a local folder"
+        )
+    with open_stores(workspace, create=False) as (store, _engine):
+        report = export_parquet(store, target)
+    total = sum(report.rows.values())
+    console.print(
+        f"exported {len(report.rows)} canonical tables ({total:,} rows, load {report.load_id}) to {report.folder}",
+        markup=False,
+    )
 
 
 @app.command()

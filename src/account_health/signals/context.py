@@ -3,26 +3,64 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 from ibis import _
+from ibis.backends import BaseBackend
 
 from account_health.config import SignalSettings, Workspace
 from account_health.sources.canonical import TABLES
-from account_health.store.analytical import AnalyticalStore
 
-SECONDS_PER_DAY = 86_400.0
+MICROSECONDS_PER_DAY = 86_400_000_000.0
+
+
+class TableSource(Protocol):
+    """Where the signal expressions find the canonical tables and run.
+
+    The DuckDB analytical store is one; `store.spark.SparkTables` (the same tables as Spark sees them)
+    is the other.
+    """
+
+    @property
+    def ibis(self) -> BaseBackend: ...
+
+    def table(self, name: str) -> ir.Table: ...
+
+    def has_rows(self, name: str) -> bool: ...
 
 
 @ibis.udf.scalar.builtin(name="timezone", signature=((dt.string, dt.Timestamp(timezone="UTC")), dt.timestamp))
-def _utc_to_local(zone, timestamp):  # type: ignore[no-untyped-def]
+def _duckdb_utc_to_local(zone, timestamp):  # type: ignore[no-untyped-def]
     """DuckDB's timezone(zone, timestamptz): the wall-clock time in `zone`."""
 
 
-def local_day(timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.DateValue:
-    """Return the calendar day of a naive-UTC `timestamp` in the IANA timezone `zone`."""
-    return _utc_to_local(zone, timestamp.cast(dt.Timestamp(timezone="UTC"))).date()
+@ibis.udf.scalar.builtin(
+    name="from_utc_timestamp",
+    signature=((dt.Timestamp(timezone="UTC"), dt.string), dt.Timestamp(timezone="UTC")),
+)
+def _spark_utc_to_local(timestamp, zone):  # type: ignore[no-untyped-def]
+    """Spark's from_utc_timestamp(timestamp, zone): the wall-clock time in `zone`, as a UTC timestamp."""
+
+
+def local_day(
+    timestamp: ibis.TimestampValue, zone: ibis.StringValue, backend: str = "duckdb"
+) -> ibis.DateValue:
+    """Return the calendar day of a naive-UTC `timestamp` in the IANA timezone `zone`.
+
+    Each engine has its own builtin (`backend` is an Ibis backend name, "duckdb" or "pyspark"). Both
+    read the timezone rules of the instant itself, so a day that starts or ends a daylight-saving period
+    is 23 or 25 hours long on both. Spark's result is read back in the session time zone, which Ibis
+    sets to UTC, so its date is the local date.
+    """
+    instant = timestamp.cast(dt.Timestamp(timezone="UTC"))
+    if backend == "pyspark":
+        return _spark_utc_to_local(instant, zone).date()
+    if backend != "duckdb":
+        raise ValueError(f"no local-day function for the {backend!r} backend; use duckdb or pyspark")
+    return _duckdb_utc_to_local(zone, instant).date()
 
 
 @dataclass
@@ -34,7 +72,7 @@ class SignalContext:
     before `as_of`.
     """
 
-    store: AnalyticalStore
+    store: TableSource
     workspace: Workspace
     snapshots: ibis.Table
     accounts: ibis.Table
@@ -42,6 +80,10 @@ class SignalContext:
     @property
     def settings(self) -> SignalSettings:
         return self.workspace.config.signals
+
+    def local_day(self, timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.DateValue:
+        """Return the calendar day of a naive-UTC `timestamp` in `zone`, on this context's engine."""
+        return local_day(timestamp, zone, self.store.ibis.name)
 
     def configured(self, table: str) -> bool:
         """Return whether a source feeds `table` and the store contains rows of it."""
@@ -66,17 +108,35 @@ class SignalContext:
 
 
 def days_between(later: ibis.TimestampValue, earlier: ibis.TimestampValue) -> ibis.FloatingValue:
-    """`later - earlier` in fractional days."""
-    return (later.epoch_seconds() - earlier.epoch_seconds()).cast("float64") / SECONDS_PER_DAY
+    """`later - earlier` in fractional days.
+
+    Counted in whole microseconds, which both engines agree on; `epoch_seconds()` does not port: Spark's
+    `unix_timestamp` drops the fraction of a second that DuckDB's `epoch` keeps.
+    """
+    return later.delta(earlier, unit="microsecond").cast("float64") / MICROSECONDS_PER_DAY
 
 
-def glob_to_like(pattern: str) -> str:
-    """Turn a shell glob (`bot-*`) into a SQL LIKE pattern with `\\` as the escape character."""
-    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
+def glob_to_regex(pattern: str) -> str:
+    """Turn a shell glob (`bot-*`) into an anchored regular expression that RE2 and Java read alike.
+
+    Not a LIKE pattern: Spark's LIKE takes `\\` as its escape character and DuckDB's LIKE has none,
+    and Ibis writes no ESCAPE clause, so a literal `_` or `%` would match differently on the two engines.
+    """
+    special = set(".^$*+?()[]{}|\\")
+    parts = []
+    for char in pattern:
+        if char == "*":
+            parts.append(".*")
+        elif char == "?":
+            parts.append(".")
+        elif char in special:
+            parts.append("\\" + char)
+        else:
+            parts.append(char)
+    return "^" + "".join(parts) + "$"
 
 
-def build_context(workspace: Workspace, store: AnalyticalStore, snapshots: ibis.Table) -> SignalContext:
+def build_context(workspace: Workspace, store: TableSource, snapshots: ibis.Table) -> SignalContext:
     settings = workspace.config.signals
     partial = SignalContext(store, workspace, snapshots, snapshots)
     accounts = partial.known_at("accounts")
@@ -85,6 +145,6 @@ def build_context(workspace: Workspace, store: AnalyticalStore, snapshots: ibis.
         "account_id",
         "as_of",
         timezone=zone,
-        end_day=local_day(accounts.as_of, zone) - ibis.interval(days=1),
+        end_day=local_day(accounts.as_of, zone, store.ibis.name) - ibis.interval(days=1),
     )
     return SignalContext(store, workspace, snapshots, accounts)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from account_health.config import Workspace
 from account_health.signals.champion import champion_signal
-from account_health.signals.context import build_context
+from account_health.signals.context import TableSource, build_context
 from account_health.signals.integrations import integrations_signal
 from account_health.signals.registry import DETAILS, FEATURES
 from account_health.signals.sentiment import sentiment_signal
@@ -22,7 +22,12 @@ from account_health.store.analytical import AnalyticalStore
 log = logging.getLogger(__name__)
 
 
-def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequence[datetime]) -> pd.DataFrame:
+def compute_signals(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    as_of: Sequence[datetime],
+    tables: TableSource | None = None,
+) -> pd.DataFrame:
     """Return one row per (account_id, as_of) for every account known before that instant.
 
     Parameters
@@ -33,6 +38,9 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
         The analytical store holding the canonical tables.
     as_of
         Naive-UTC instants. A feature as of T uses only row versions available strictly before T.
+    tables
+        Where the expressions run. By default, the store itself, or with ``[signals] engine = "spark"``
+        the same tables on Spark (``store.spark.open_spark_tables``).
 
     Returns
     -------
@@ -40,9 +48,15 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
         ``account_id``, ``as_of``, every feature in ``FEATURES`` and every detail in ``DETAILS``.
         A feature whose signal has no source configured, or no data for the account, is NaN.
     """
+    if tables is None and workspace.config.signals.engine == "spark":
+        from account_health.store.spark import open_spark_tables
+
+        with open_spark_tables(workspace, store) as spark_tables:
+            return compute_signals(workspace, store, as_of, spark_tables)
+    source: TableSource = store if tables is None else tables
     instants = sorted({pd.Timestamp(value).to_pydatetime().replace(tzinfo=None) for value in as_of})
     snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(instants)}))
-    context = build_context(workspace, store, snapshots)
+    context = build_context(workspace, source, snapshots)
 
     result = context.accounts.select("account_id", "as_of")
     active_users = active_users_in_window(context)
@@ -57,7 +71,7 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
         if part is not None:
             result = result.left_join(part, ["account_id", "as_of"]).drop("account_id_right", "as_of_right")
 
-    frame = store.ibis.execute(result.order_by(["as_of", "account_id"]))
+    frame = source.ibis.execute(result.order_by(["as_of", "account_id"]))
     for column in (*FEATURES, *DETAILS):
         if column not in frame.columns:
             frame[column] = pd.NA if column == "usage_measure" else float("nan")
@@ -65,7 +79,8 @@ def compute_signals(workspace: Workspace, store: AnalyticalStore, as_of: Sequenc
     for column in (*FEATURES, *DETAILS):
         if column != "usage_measure":
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
-    frame["as_of"] = pd.to_datetime(frame["as_of"])
+    # DuckDB returns microseconds and Spark nanoseconds; callers merge on as_of with DuckDB frames.
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[us]")
     log.info(
         "computed signals for %d accounts at %d as-of instants", frame["account_id"].nunique(), len(instants)
     )

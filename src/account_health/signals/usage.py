@@ -14,7 +14,7 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
-from account_health.signals.context import SignalContext, glob_to_like, local_day
+from account_health.signals.context import SignalContext, glob_to_regex
 
 MAU_DAYS = 28
 
@@ -47,7 +47,7 @@ def active_user_days(context: SignalContext) -> ibis.Table:
     )
     events = events.left_join(zones, "account_id")
     zone = events.zone.fill_null(context.settings.default_timezone)
-    events = events.mutate(day=local_day(events.occurred_at, zone))
+    events = events.mutate(day=context.local_day(events.occurred_at, zone))
     return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
 
 
@@ -55,7 +55,7 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
     settings = context.settings
     excluded = ibis.literal(False)
     for pattern in settings.internal_user_patterns:
-        excluded = excluded | events.user_id.like(glob_to_like(pattern))
+        excluded = excluded | events.user_id.re_search(glob_to_regex(pattern))
     if context.store.has_rows("users"):
         users = context.store.table("users")
         newest = ibis.window(group_by="user_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
