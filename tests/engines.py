@@ -1,8 +1,8 @@
 """What "the same signals" means across engines: equal counts, floats equal to 1e-9 relative.
 
-Floats are not required to be bit-identical: Spark adds up a group's values in the order its partitions
-deliver them, DuckDB in its own, and floating-point addition is not associative, so the last bits of a
-sum can differ.
+Floats are not required to be bit-identical. The sentiment score sums recency weights (powers of 0.5),
+which each engine computes with its own math library and adds up in its own order, so its last bits
+differ: by at most 2.4e-16 relative on the conformance data. Every other value came out identical.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ COUNT_COLUMNS = (
     "integrations_change_90d",
 )
 RELATIVE_TOLERANCE = 1e-9
-# Slopes that are zero in exact arithmetic come out as about 1e-18 when the sums run in another order.
-ABSOLUTE_TOLERANCE = 1e-12
 
 
 def assert_same(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
@@ -40,10 +38,9 @@ def assert_same(duck: pd.DataFrame, spark: pd.DataFrame) -> None:
         for row, (ours, theirs) in enumerate(zip(duck[column], spark[column], strict=True)):
             where = f"{column} at {duck['account_id'][row]} {duck['as_of'][row]}: duckdb {ours!r}, spark {theirs!r}"
             if math.isnan(ours) or math.isnan(theirs):
-                assert math.isnan(ours) and math.isnan(theirs), where
+                assert math.isnan(ours), where
+                assert math.isnan(theirs), where
             elif column in COUNT_COLUMNS:
                 assert ours == theirs, where
             else:
-                assert math.isclose(ours, theirs, rel_tol=RELATIVE_TOLERANCE, abs_tol=ABSOLUTE_TOLERANCE), (
-                    where
-                )
+                assert math.isclose(ours, theirs, rel_tol=RELATIVE_TOLERANCE), where

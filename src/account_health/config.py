@@ -132,7 +132,7 @@ class SignalSettings(_Section):
 
 
 class SparkSettings(_Section):
-    """Where Spark finds the canonical tables and how its session is built, for `[signals] engine = "spark"`.
+    """The [spark] section: where Spark finds the canonical tables, and its session settings.
 
     The ingest stays on DuckDB; with the Spark engine it also writes each canonical table as
     `<parquet_dir>/<table>.parquet`, which Spark reads. With `database` set, Spark reads the tables

@@ -3,7 +3,7 @@
 One ingest into DuckDB, exported as Parquet for Spark. Every signal and detail is computed on both
 engines at instants chosen to sit on the edges: local midnights, daylight-saving switches in four
 timezones, the instant a late load becomes visible, tickets created and integrations disconnected
-exactly at as_of. `engines.assert_same` says what "the same" means.
+exactly at as_of. `engines.assert_same` defines "the same".
 """
 
 from __future__ import annotations
@@ -287,6 +287,9 @@ def write_fixture(folder: Path) -> Workspace:
         ("A-NY", "2024-02-04T00:00:00Z", "nps", 1, None, None, "true"),
         ("A-NY", "2023-03-12T00:00:00Z", "nps", 2, None, None, None),
         ("A-BER", "2024-03-31T01:00:00Z", "survey", 70, None, "0-100", None),
+        # Two NPS responses at the same instant: the latest NPS must not depend on the engine's order.
+        ("A-KTM", "2024-02-20T06:00:00Z", "nps", 4, None, None, None),
+        ("A-KTM", "2024-02-20T06:00:00Z", "nps", 9, None, None, None),
         ("A-BER", "2024-03-30T23:00:00Z", "call", None, "negative", None, None),
         ("A-TWIN", "2024-02-01T00:00:00Z", "nps", 8, None, None, None),
         ("A-LATE", "2024-02-01T00:00:00Z", "nps", 8, None, None, None),
@@ -424,7 +427,8 @@ def test_every_signal_agrees(fixture: Fixture, spark_session: Any) -> None:
     for column in FEATURES:
         assert (duck[column].fillna(0) != 0).any(), column
     empty = _rows(duck, "A-EMPTY")
-    assert (empty["usage_trend"] == 0).all() and empty["sentiment_score"].isna().all()
+    assert (empty["usage_trend"] == 0).all()
+    assert empty["sentiment_score"].isna().all()
 
 
 def test_support_per_active_user_agrees(fixture: Fixture, spark_session: Any) -> None:

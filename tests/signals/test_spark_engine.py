@@ -107,7 +107,7 @@ def test_spark_engine_refuses_a_missing_or_stale_export(tmp_path: Path) -> None:
         export_parquet(store, folder / "parquet")
         ingest(workspace, store)
         with pytest.raises(
-            ConfigError, match=r"holds load 1, but .* newest load is 2; run `account-health export`"
+            ConfigError, match=r"contains load 1, but .* newest load is 2; run `account-health export`"
         ):
             compute_signals(workspace, store, [pd.Timestamp(AS_OF).to_pydatetime()])
 

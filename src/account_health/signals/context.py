@@ -20,7 +20,7 @@ MICROSECONDS_PER_DAY = 86_400_000_000.0
 class TableSource(Protocol):
     """Where the signal expressions find the canonical tables and run.
 
-    The DuckDB analytical store is one; `store.spark.SparkTables` (the same tables as Spark sees them)
+    The DuckDB analytical store is one, and `store.spark.SparkTables` (the same tables, read by Spark)
     is the other.
     """
 
@@ -101,7 +101,14 @@ class SignalContext:
             joined = joined.filter(extra)
         newest_first = ibis.window(
             group_by=[*spec.key, "as_of"],
-            order_by=[ibis.desc("_available_at"), ibis.desc("_load_id"), ibis.desc("_row_number")],
+            # Two sources of one table can store the same key at the same row number in one load;
+            # the source name breaks that tie, so both engines pick the same version.
+            order_by=[
+                ibis.desc("_available_at"),
+                ibis.desc("_load_id"),
+                ibis.desc("_row_number"),
+                ibis.desc("_source"),
+            ],
         )
         ranked = joined.mutate(_version_rank=ibis.row_number().over(newest_first))
         return ranked.filter(_._version_rank == 0).drop("_version_rank")

@@ -38,7 +38,10 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     rows = rows.mutate(weight=(0.5 ** (_.age_days / settings.sentiment_half_life_days)))
     included = rows.normalised.notnull()
 
-    newest_nps = ibis.window(group_by=["account_id", "as_of"], order_by=ibis.desc("responded_at"))
+    # Responses at the same instant are ordered by id, so both engines pick the same latest NPS.
+    newest_nps = ibis.window(
+        group_by=["account_id", "as_of"], order_by=[ibis.desc("responded_at"), ibis.desc("response_id")]
+    )
     nps = rows.filter(included & (rows.kind == "nps")).mutate(_rank=ibis.row_number().over(newest_nps))
     nps = nps.group_by(["account_id", "as_of"]).aggregate(
         nps_latest=nps.score.max(where=nps._rank == 0),

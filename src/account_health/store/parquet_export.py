@@ -3,8 +3,8 @@
 The ingest stays on DuckDB. With `[signals] engine = "spark"`, each ingest (and `account-health export`)
 writes `<folder>/<table>.parquet` for every canonical table, then `_export.json`, which records the
 newest load the files contain. Each file is written under a temporary name and renamed into place, so
-a reader never sees half a file. Until `_export.json` is written the folder may mix tables from two
-loads; the freshness check (`check_export_current`) catches that, because the marker still names the
+a reader never sees half a file. Until `_export.json` is written, the folder may mix tables from two
+loads. The freshness check (`check_export_current`) catches that, because the marker still names the
 older load.
 """
 
@@ -82,7 +82,7 @@ def check_export_current(store: AnalyticalStore, folder: Path) -> None:
         )
     if exported != newest:
         raise ConfigError(
-            f"the Parquet export in {folder} holds load {exported}, but the analytical store's newest load is "
+            f"the Parquet export in {folder} contains load {exported}, but the analytical store's newest load is "
             f"{newest}; run `account-health export` so Spark reads the same data"
         )
 
@@ -91,7 +91,7 @@ def spark_export_folder(workspace: Workspace) -> Path | None:
     """Return the local folder the ingest keeps exported for Spark, or None when it keeps none.
 
     That is `[spark] parquet_dir` when `[signals] engine = "spark"` reads Parquet files from a local
-    path; tables in a Spark catalog (`[spark] database`) or at a URI are the user's to fill.
+    path. The user fills tables in a Spark catalog (`[spark] database`) or at a URI.
     """
     if workspace.config.signals.engine != "spark" or workspace.config.spark.database is not None:
         return None

@@ -1,4 +1,4 @@
-"""The canonical tables as Spark sees them, for `[signals] engine = "spark"`.
+"""The canonical tables read by Spark, for `[signals] engine = "spark"`.
 
 The signal expressions are Ibis expressions; here they get Ibis's PySpark backend and, for each
 canonical table, either the Parquet file the ingest exported (`[spark] parquet_dir`) or a table of the
@@ -48,8 +48,10 @@ def spark_session(settings: SparkSettings) -> SparkSession:
     # The CLI draws its own progress; Spark's console bars would interleave with it on stderr.
     defaults = {"spark.ui.showConsoleProgress": "false"}
     if _local_mode(settings):
-        # Local mode needs no network: keep the driver on the loopback interface.
+        # Local mode needs no network: keep the driver on the loopback interface. The JVM reads
+        # SPARK_LOCAL_IP when this process starts it, before any configuration.
         defaults |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = defaults | settings.conf
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -60,7 +62,7 @@ def spark_session(settings: SparkSettings) -> SparkSession:
 
 
 def _local_mode(settings: SparkSettings) -> bool:
-    """Whether the session runs in this process: a local master, or none set outside spark-submit."""
+    """Return whether the session runs in this process: a local master, or none set outside spark-submit."""
     if settings.master is not None:
         return settings.master.startswith("local")
     # spark-submit starts the Python driver with this variable set, and brings its own master.
