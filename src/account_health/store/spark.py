@@ -48,9 +48,14 @@ def spark_session(settings: SparkSettings) -> SparkSession:
     # The CLI draws its own progress; Spark's console bars would interleave with it on stderr.
     defaults = {"spark.ui.showConsoleProgress": "false"}
     if _local_mode(settings):
-        # Local mode needs no network: keep the driver on the loopback interface. The JVM reads
-        # SPARK_LOCAL_IP when this process starts it, before any configuration.
-        defaults |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+        # Local mode needs no network: keep the driver on the loopback interface, and leave the web UI
+        # (which would listen on every interface) off. The JVM reads SPARK_LOCAL_IP when this process
+        # starts it, before any configuration.
+        defaults |= {
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.ui.enabled": "false",
+        }
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     conf = defaults | settings.conf
     for key, value in conf.items():
