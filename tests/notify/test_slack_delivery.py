@@ -154,3 +154,16 @@ def test_secrets_stay_out_of_logs_and_errors(sqlite_engine, slack_env: SlackStan
     for secret in (WEBHOOK_PATH, SLACK_TOKEN):
         assert secret not in caplog.text
         assert secret not in errors
+
+
+def test_long_digest_posts_in_parts_within_limits(sqlite_engine, slack_env: SlackStandIn):
+    settings = slack_settings(slack_env)
+    changes = [notice(number, new_tier="Yellow", account_name="N" * 190) for number in range(1500)]
+    _enqueue(sqlite_engine, changes, settings)
+
+    report = deliver(sqlite_engine, settings)
+
+    assert report.sent == len(slack_env.messages) > 1
+    # The stand-in answers invalid_blocks to blocks outside Block Kit's limits; none fell back to text.
+    assert all("blocks" in message for message in slack_env.messages)
+    assert "(part 1 of " in slack_env.messages[0]["text"]

@@ -3,7 +3,7 @@
 The nightly run calls `enqueue` inside its transaction and `deliver` after it commits.
 """
 
-from account_health.notify.crm_records import write_crm_csv
+from account_health.notify.crm_records import crm_csv_path, write_crm_csv
 from account_health.notify.delivery import DeliveryReport, DestinationReport, deliver
 from account_health.notify.enqueue import enqueue
 from account_health.notify.notice import TierChangeNotice
@@ -14,6 +14,7 @@ __all__ = [
     "DestinationReport",
     "OutboxEntry",
     "TierChangeNotice",
+    "crm_csv_path",
     "deliver",
     "enqueue",
     "outbox_counts",

@@ -7,10 +7,11 @@ import logging
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from account_health.config import CRM_FIELDS
+from account_health.config import CRM_FIELDS, Workspace
 from account_health.notify.notice import TierChangeNotice
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,11 @@ def crm_record(notice: TierChangeNotice, fields: Mapping[str, str], record_id: s
     """Return the outbox payload of one CRM update: the record id and the CRM field names with values."""
     values = health_values(notice)
     return {"record_id": record_id, "fields": {crm_name: values[key] for key, crm_name in fields.items()}}
+
+
+def crm_csv_path(workspace: Workspace, as_of: datetime) -> Path:
+    """Return where [notify.crm_file] puts the CSV of the run as of `as_of`, relative paths from the config."""
+    return workspace.path(workspace.config.notify.crm_file.path.format(as_of=f"{as_of:%Y-%m-%d}"))
 
 
 def write_crm_csv(path: Path, notices: Sequence[TierChangeNotice]) -> Path:
