@@ -278,9 +278,19 @@ class SlackSettings(RetrySettings):
     # Changes into these tiers get a message each; every other change goes into one digest per run.
     immediate_tiers: list[str] = Field(default_factory=lambda: ["Red", "Orange"])
     digest: bool = True
-    # How far before a message's first attempt the Web API path searches the channel's history for it,
+    # How far before a lost attempt the Web API path searches the channel's history for its message,
     # to allow for a difference between this machine's clock and Slack's.
     history_margin_seconds: float = Field(600.0, ge=0)
+
+    @field_validator("immediate_tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str]) -> list[str]:
+        # The tier names of training.evaluate.TIER_NAMES, which this module cannot import cheaply.
+        names = ("Red", "Orange", "Yellow", "Green", "Dark-Green")
+        unknown = [tier for tier in value if tier not in names]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a tier; use some of {', '.join(names)}")
+        return value
 
 
 CRM_FIELDS = (

@@ -1,4 +1,4 @@
-"""Real HTTP servers on 127.0.0.1 that answer like Slack, HubSpot and Salesforce, with scripted failures."""
+"""Real HTTP servers on 127.0.0.1 that respond like Slack, HubSpot and Salesforce, with scripted failures."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Answer:
 
 
 class StandIn:
-    """A threaded HTTP server; subclasses answer requests in `answer`.
+    """A threaded HTTP server whose subclasses build each response in `answer`.
 
     Failures are scripted on the request count across every path: with `rate_limit_every = 3` each
     third request gets a 429 with Retry-After, with `fail_every = 7` each seventh (not rate limited)
@@ -41,7 +41,7 @@ class StandIn:
         self.rate_limit_every: int | None = None
         self.fail_every: int | None = None
         self.retry_after = "0.01"
-        # Request numbers (from 1) answered with a 429, besides every rate_limit_every-th.
+        # Request numbers (from 1) that get a 429, besides every rate_limit_every-th.
         self.rate_limit_requests: set[int] = set()
         self._counter = itertools.count(1)
         stand_in = self
@@ -122,9 +122,9 @@ class SlackStandIn(StandIn):
     """chat.postMessage, conversations.history (with message metadata) and an incoming webhook.
 
     Blocks outside Block Kit's limits, or containing `reject_text`, are answered with invalid_blocks.
-    The `delay_after_accept` posts (counted from 1) are stored and then answered only after
-    `delay_seconds`, past the client's time-out; `hold_after_accept` is stored, signalled through
-    `accepted`, and answered only once `release` is set.
+    The posts numbered in `delay_after_accept` (from 1) are stored, and their responses wait
+    `delay_seconds`, past the client's time-out. Post number `hold_after_accept` is stored and
+    signalled through `accepted`, and its response waits until `release` is set.
     """
 
     def __init__(self) -> None:

@@ -27,7 +27,7 @@ def _workspace(folder: Path, slack: SlackStandIn, method: str) -> None:
 
 
 def _kill_during_second_post(folder: Path, engine: sa.Engine, slack: SlackStandIn) -> None:
-    """Run `account-health outbox --retry` in a child process and SIGKILL it while Slack holds post 2."""
+    """Run `account-health outbox --retry` in a child process and SIGKILL it while Slack delays the response to post 2."""
     slack.hold_after_accept = 2
     environment = {
         **os.environ,

@@ -6,7 +6,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from account_health.config import NotifySettings
+from account_health.config import NotifySettings, parse_config
+from account_health.errors import ConfigError
 from account_health.notify import enqueue, outbox_counts
 from account_health.store.outbox import outbox
 from notify.changes import notice
@@ -93,3 +94,13 @@ def test_new_as_of_is_a_new_change(sqlite_engine):
         added = enqueue(connection, [notice(1, new_tier="Red", as_of=datetime(2026, 12, 5))], settings)
     assert added == 1
     assert outbox_counts(sqlite_engine) == {("slack", "pending"): 2}
+
+
+def test_unknown_immediate_tier_is_rejected():
+    with pytest.raises(ConfigError, match="'red' is not a tier"):
+        parse_config({"notify": {"slack": {"immediate_tiers": ["red"]}}})
+
+
+def test_salesforce_needs_an_instance_url():
+    with pytest.raises(ConfigError, match="base_url is required when Salesforce is enabled"):
+        parse_config({"notify": {"salesforce": {"enabled": True}}})

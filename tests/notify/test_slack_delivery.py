@@ -164,6 +164,6 @@ def test_long_digest_posts_in_parts_within_limits(sqlite_engine, slack_env: Slac
     report = deliver(sqlite_engine, settings)
 
     assert report.sent == len(slack_env.messages) > 1
-    # The stand-in answers invalid_blocks to blocks outside Block Kit's limits; none fell back to text.
+    # The stand-in rejects blocks outside Block Kit's limits with invalid_blocks; no part fell back to text.
     assert all("blocks" in message for message in slack_env.messages)
     assert "(part 1 of " in slack_env.messages[0]["text"]

@@ -61,7 +61,7 @@ def delivery_lines(report: DeliveryReport) -> list[str]:
         )
         if destination.resent_in_doubt:
             line += (
-                f"; {destination.resent_in_doubt:,} sent again after a lost answer (webhook: at-least-once)"
+                f"; {destination.resent_in_doubt:,} sent again after a lost response (webhook: at-least-once)"
             )
         if destination.error:
             line += f"\n  [red]{escape(destination.error)}[/red]"

@@ -1,6 +1,6 @@
 """Writing health fields to the CRM: HubSpot companies and Salesforce accounts, in batches.
 
-A CRM update sets fields to values, so sending one again after a lost answer leaves the same record;
+A CRM update sets fields to values, so sending one again after a lost response leaves the same record;
 neither CRM needs to be asked whether an earlier request arrived.
 """
 
@@ -54,7 +54,7 @@ class HubSpotCompanies:
             return SendResult(retry=response)
         if response.status_code in (401, 403):
             return SendResult(
-                stop=f"HubSpot answered HTTP {response.status_code}: {_message(response)}; check the token "
+                stop=f"HubSpot rejected the request with HTTP {response.status_code}: {_message(response)}; check the token "
                 f"in ${self.settings.token_env} and its crm.objects.companies.write scope"
             )
         if response.status_code not in (200, 207):
@@ -101,7 +101,7 @@ class SalesforceAccounts:
         if response.status_code in (401, 403):
             # 403 also means the org's daily API request limit is used up (REQUEST_LIMIT_EXCEEDED).
             return SendResult(
-                stop=f"Salesforce answered HTTP {response.status_code}: {_message(response)}; check the access "
+                stop=f"Salesforce rejected the request with HTTP {response.status_code}: {_message(response)}; check the access "
                 f"token in ${self.settings.token_env}, its API access and the org's API request limit"
             )
         if response.status_code != 200:
@@ -111,7 +111,7 @@ class SalesforceAccounts:
 
 
 def _hubspot_outcome(rows: list[OutboxRow], response: httpx.Response) -> SendResult:
-    """Split a 200 or 207 answer into updated companies and the ones listed under errors."""
+    """Split a 200 or 207 response into updated companies and the ones listed under errors."""
     body = _body(response)
     errors: dict[str, str] = {}
     for error in body.get("errors", []) if isinstance(body, dict) else []:

@@ -1,10 +1,10 @@
 """Deliver the outbox: send what is pending, retry with back-off, and record every outcome.
 
 Each request is preceded by a committed claim of its rows (attempt counted, lease taken, `in_doubt`
-set) and followed by a committed outcome. A process killed in between leaves
-its rows in doubt: the Slack Web API path then looks for them in the channel's history before
-posting again; the webhook path cannot look, so it posts again (at-least-once); a CRM update is
-simply repeated, which leaves the same values.
+set) and followed by a committed outcome. A process killed in between leaves its rows in doubt. The
+Slack Web API path then searches the channel's history for them before posting again. The webhook
+path cannot search, so it posts again (at-least-once). A CRM update is simply repeated, which leaves
+the same values.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class DestinationReport:
-    """What one delivery did for one destination."""
+    """The outcome of one delivery for one destination."""
 
     destination: str
     sent: int = 0
@@ -56,7 +56,7 @@ class DestinationReport:
     recovered: int = 0
     # Rows whose attempts in this delivery all failed; they stay in the outbox as failed.
     failed: int = 0
-    # Rows not attempted: the destination stopped, or another live delivery holds them.
+    # Rows not attempted, because the destination stopped or another live delivery has leased them.
     left_pending: int = 0
     # Rows in doubt that the webhook path posted again without being able to check.
     resent_in_doubt: int = 0
@@ -67,7 +67,7 @@ class DestinationReport:
 
 @dataclass
 class DeliveryReport:
-    """What one `deliver` call did, per enabled destination."""
+    """The outcome of one `deliver` call, per enabled destination."""
 
     destinations: list[DestinationReport] = field(default_factory=list)
 
@@ -230,8 +230,8 @@ def _attempt(
 ) -> tuple[SendResult, bool]:
     """Make one attempt at `rows`; return its result and whether an earlier attempt's doubt was resolved.
 
-    Rows in doubt are first looked for at the receiver where it can tell (the Slack Web API); the rows
-    found there count as delivered and are not sent again.
+    Where the receiver can be searched (the Slack Web API), rows in doubt are looked for there first.
+    The rows found count as delivered and are not sent again.
     """
     doubtful = [row for row in rows if row.in_doubt]
     found = SendResult()
@@ -246,8 +246,8 @@ def _attempt(
     elif doubtful:
         report.resent_in_doubt += len(doubtful)
         log.warning(
-            "%s: %d messages may have been delivered by an attempt whose answer was lost; the %s path cannot "
-            "check, so they are sent again",
+            "%s: %d messages may have been delivered by an attempt whose response was lost; the %s path cannot "
+            "search for them, so they are sent again",
             sender.destination,
             len(doubtful),
             type(sender).__name__,
@@ -390,8 +390,8 @@ def _record(
                     "last_error": redact(result.rejected[row.message_id], secrets),
                 }
             else:
-                # A rate limit or a refused token proves this request was not acted on; an earlier
-                # attempt's doubt stays unless the receiver was searched for it.
+                # A rate limit or a rejected token proves that this request was not acted on. An
+                # earlier attempt's doubt stays unless the receiver was searched for it.
                 in_doubt = (retry is not None and retry.in_doubt) or (row.in_doubt and not resolved)
                 error = retry.error if retry is not None else result.stop
                 values |= {

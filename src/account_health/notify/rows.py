@@ -39,11 +39,11 @@ class OutboxRow:
 
 
 class Sender(Protocol):
-    """A destination's protocol: how rows are batched, sent, and found again after a lost answer."""
+    """A destination's protocol: how rows are batched, sent, and found again after a lost response."""
 
     destination: str
     batch_size: int
-    # True when the destination can tell whether an earlier request whose answer was lost succeeded.
+    # True when the destination can tell whether an earlier request whose response was lost succeeded.
     can_recover: bool
     # Secret values (tokens, URLs) to keep out of stored errors and logs.
     secrets: tuple[str, ...]

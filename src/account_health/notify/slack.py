@@ -17,7 +17,7 @@ from account_health.notify.transport import Counters, Retry, SendResult, exchang
 log = logging.getLogger(__name__)
 
 # chat.postMessage stores this metadata with each message; conversations.history returns it, which is
-# how a message whose answer was lost is found again.
+# how a message whose response was lost is found again.
 METADATA_EVENT_TYPE = "account_health_notice"
 HISTORY_PAGE_SIZE = 200
 
@@ -46,7 +46,7 @@ _BLOCK_ERRORS = {"invalid_blocks", "invalid_blocks_format"}
 
 
 class SlackWebApi:
-    """chat.postMessage with a bot token; conversations.history finds messages whose answer was lost."""
+    """chat.postMessage with a bot token; conversations.history finds messages whose response was lost."""
 
     destination = "slack"
     batch_size = 1
@@ -79,7 +79,7 @@ class SlackWebApi:
     def recover(
         self, client: httpx.Client, rows: list[OutboxRow], counters: Counters, after: str | None
     ) -> SendResult:
-        wanted = {row.dedupe_key: row.message_id for row in rows}
+        expected = {row.dedupe_key: row.message_id for row in rows}
         params: dict[str, Any] = {
             "channel": self.channel,
             "oldest": f"{self._oldest(rows, after):.6f}",
@@ -102,10 +102,10 @@ class SlackWebApi:
             for message in data.get("messages", []):
                 metadata = message.get("metadata") or {}
                 key = (metadata.get("event_payload") or {}).get("dedupe_key")
-                if metadata.get("event_type") == METADATA_EVENT_TYPE and key in wanted:
-                    found[wanted[key]] = message.get("ts")
+                if metadata.get("event_type") == METADATA_EVENT_TYPE and key in expected:
+                    found[expected[key]] = message.get("ts")
             cursor = (data.get("response_metadata") or {}).get("next_cursor")
-            if not cursor or len(found) == len(wanted):
+            if not cursor or len(found) == len(expected):
                 return SendResult(delivered=found)
             params["cursor"] = cursor
 
@@ -169,7 +169,7 @@ class SlackWebApi:
 
 
 class SlackWebhook:
-    """An incoming webhook: posts only, so a message whose answer was lost may be posted twice."""
+    """An incoming webhook: posts only, so a message whose response was lost may be posted twice."""
 
     destination = "slack"
     batch_size = 1
