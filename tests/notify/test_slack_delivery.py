@@ -167,3 +167,22 @@ def test_long_digest_posts_in_parts_within_limits(sqlite_engine, slack_env: Slac
     # The stand-in rejects blocks outside Block Kit's limits with invalid_blocks; no part fell back to text.
     assert all("blocks" in message for message in slack_env.messages)
     assert "(part 1 of " in slack_env.messages[0]["text"]
+
+
+def test_concurrent_deliveries_post_once(engine, slack_env: SlackStandIn):
+    import threading
+
+    settings = slack_settings(slack_env, immediate_tiers=["Red", "Orange", "Yellow", "Green", "Dark-Green"])
+    _enqueue(engine, [notice(number) for number in range(60)], settings)
+    reports = []
+    threads = [threading.Thread(target=lambda: reports.append(deliver(engine, settings))) for _ in range(2)]
+
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+
+    keys = Counter(slack_env.keys())
+    assert len(keys) == 60
+    assert max(keys.values()) == 1, keys.most_common(2)
+    assert sum(report.sent for report in reports) == 60, reports

@@ -427,6 +427,8 @@ def _dead_owners(engine: Engine) -> list[str]:
 
 
 def _is_dead(owner: str, host: str) -> bool:
+    # NOTE: this trusts that a host name and a process id identify one process. Containers that share
+    # a host name but not a process namespace must not deliver the same outbox at the same time.
     parts = owner.rsplit(":", 2)
     if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
         return False
