@@ -32,6 +32,8 @@ def enqueue(connection: Connection, notices: Sequence[TierChangeNotice], config:
     produced them. Every row has a deduplication key derived from the as-of date, the account and the
     tiers, so enqueueing the same changes again adds nothing.
     """
+    # The same change listed twice is one change.
+    notices = list({notice.change_id: notice for notice in notices}.values())
     rows: list[dict[str, Any]] = []
     if config.slack.enabled:
         rows += _slack_rows(connection, notices, config)
