@@ -71,3 +71,8 @@ def test_digest_key_is_stable_for_the_same_changes():
     first = [message.dedupe_key for message in digest_messages(changes)]
     again = [message.dedupe_key for message in digest_messages(list(reversed(changes)))]
     assert first == again
+
+
+def test_probability_names_its_horizon():
+    message = tier_change_message(notice(1, probability=0.42, horizon_days=90))
+    assert "churn probability 42.0% within 90 days" in message.text

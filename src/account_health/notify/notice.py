@@ -28,6 +28,8 @@ class TierChangeNotice:
     # The account's id in the CRM (the accounts table's crm_id); CRM write-back needs it unless
     # [notify.hubspot] id_property addresses companies by the account id.
     crm_id: str | None = None
+    # The horizon the probability refers to ([training] horizon_days), shown beside it when set.
+    horizon_days: int | None = None
     # False when the scoring model could not be shown to beat the base rate; messages then say so.
     validated: bool = True
 

@@ -98,6 +98,8 @@ def digest_messages(notices: Sequence[TierChangeNotice]) -> list[SlackMessage]:
     for number, part in enumerate(parts, start=1):
         of = f" (part {number} of {len(parts)})" if len(parts) > 1 else ""
         title = f"*Tier changes as of {as_of:%Y-%m-%d}*, run {run_id}: {len(ordered):,} accounts{of}"
+        if ordered[0].horizon_days:
+            title += f" (churn probability within {ordered[0].horizon_days} days)"
         blocks = ([_section(NOT_VALIDATED)] if not validated else []) + [_section(title)]
         blocks += [_section(text) for text, _ids in part]
         covered = tuple(change_id for _text, ids in part for change_id in ids)
@@ -119,8 +121,12 @@ def _headline(notice: TierChangeNotice) -> str:
     old = f"*{escape(notice.old_tier)}*" if notice.old_tier else "no previous tier"
     return (
         f"{emoji} *{name}* moved from {old} to *{escape(notice.new_tier)}*: "
-        f"churn probability {notice.probability:.1%}"
+        f"churn probability {notice.probability:.1%}{_within(notice)}"
     ).strip()
+
+
+def _within(notice: TierChangeNotice) -> str:
+    return f" within {notice.horizon_days} days" if notice.horizon_days else ""
 
 
 def _fields(notice: TierChangeNotice) -> list[str]:
