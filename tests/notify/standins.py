@@ -232,6 +232,7 @@ class HubSpotStandIn(StandIn):
         self.companies: dict[str, dict[str, str]] = {}
         self.batch_sizes: list[int] = []
         self.updates: list[str] = []
+        self.id_properties: list[str | None] = []
 
     def answer(self, method: str, path: str, query: dict[str, str], headers: Any, body: Any) -> Answer:
         if headers.get("Authorization") != f"Bearer {CRM_TOKEN}":
@@ -249,6 +250,7 @@ class HubSpotStandIn(StandIn):
             self.batch_sizes.append(len(inputs))
             results, missing = [], []
             for entry in inputs:
+                self.id_properties.append(entry.get("idProperty"))
                 if entry["id"] in self.known:
                     self.companies.setdefault(entry["id"], {}).update(entry["properties"])
                     self.updates.append(entry["id"])

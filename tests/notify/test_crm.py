@@ -129,3 +129,22 @@ def test_crm_csv_path_follows_the_config(tmp_path: Path):
 
     workspace = Workspace(parse_config({"notify": {"crm_file": {"enabled": True}}}), tmp_path)
     assert crm_csv_path(workspace, AS_OF) == tmp_path / "exports" / "crm-updates-2026-12-04.csv"
+
+
+def test_hubspot_id_property_addresses_by_account_id(sqlite_engine, crm_env, hubspot: HubSpotStandIn):
+    hubspot.known = {"A00001"}
+    settings = _settings(hubspot, id_property="account_health_account_id")
+    _enqueue(sqlite_engine, [notice(1, crm_id=None)], settings)
+
+    report = deliver(sqlite_engine, settings)
+
+    assert report.sent == 1
+    assert hubspot.id_properties == ["account_health_account_id"]
+    assert hubspot.companies["A00001"]["account_health_tier"] == "Orange"
+
+
+def test_disabled_destinations_enqueue_nothing(sqlite_engine):
+    with sqlite_engine.begin() as connection:
+        added = enqueue(connection, [notice(1, new_tier="Red")], NotifySettings())
+    assert added == 0
+    assert outbox_counts(sqlite_engine) == {}
