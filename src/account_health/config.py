@@ -270,6 +270,146 @@ class TierConfig(TierSettings):
         return self
 
 
+class RetrySettings(_Section):
+    """Time-out, retries and back-off of one notification destination."""
+
+    timeout_seconds: float = Field(10.0, gt=0)
+    # Every failed request counts, rate limits included; after this many the message stays in the
+    # outbox with its error until the next delivery.
+    max_attempts: int = Field(6, ge=1, le=100)
+    # Back-off after a 5xx or a time-out: backoff_seconds doubled per attempt, up to max_backoff_seconds.
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_backoff_seconds: float = Field(60.0, ge=0)
+    # A Retry-After longer than this ends the destination's delivery; its messages wait for the next one.
+    max_retry_after_seconds: float = Field(300.0, ge=0)
+
+
+class SlackSettings(RetrySettings):
+    """The [notify.slack] section: where tier changes are posted and how."""
+
+    enabled: bool = False
+    method: Literal["web_api", "webhook"] = "web_api"
+    base_url: str = "https://slack.com/api"
+    # Names of the environment variables holding the secrets; the values never appear in the config.
+    token_env: str = "ACCOUNT_HEALTH_SLACK_TOKEN"
+    channel_env: str = "ACCOUNT_HEALTH_SLACK_CHANNEL"
+    webhook_url_env: str = "ACCOUNT_HEALTH_SLACK_WEBHOOK_URL"
+    # Changes into these tiers get a message each; every other change goes into one digest per run.
+    immediate_tiers: list[str] = Field(default_factory=lambda: ["Red", "Orange"])
+    digest: bool = True
+    # How far before a lost attempt the Web API path searches the channel's history for its message,
+    # to allow for a difference between this machine's clock and Slack's.
+    history_margin_seconds: float = Field(600.0, ge=0)
+
+    @field_validator("immediate_tiers")
+    @classmethod
+    def _known_tiers(cls, value: list[str]) -> list[str]:
+        # The tier names of training.evaluate.TIER_NAMES, which this module cannot import cheaply.
+        names = ("Red", "Orange", "Yellow", "Green", "Dark-Green")
+        unknown = [tier for tier in value if tier not in names]
+        if unknown:
+            raise ValueError(f"{unknown[0]!r} is not a tier; use some of {', '.join(names)}")
+        return value
+
+
+CRM_FIELDS = (
+    "tier",
+    "previous_tier",
+    "probability",
+    "top_signals",
+    "action",
+    "due_date",
+    "owner",
+    "renewal_stage",
+    "watch_reason",
+    "as_of",
+)
+
+
+def _crm_field_keys(value: dict[str, str]) -> dict[str, str]:
+    unknown = sorted(set(value) - set(CRM_FIELDS))
+    if unknown:
+        raise ValueError(f"unknown health field {unknown[0]!r}; the fields are {', '.join(CRM_FIELDS)}")
+    return value
+
+
+CrmFields = Annotated[dict[str, str], AfterValidator(_crm_field_keys)]
+
+
+class HubSpotSettings(RetrySettings):
+    """The [notify.hubspot] section: health fields written to HubSpot companies."""
+
+    enabled: bool = False
+    base_url: str = "https://api.hubapi.com"
+    token_env: str = "ACCOUNT_HEALTH_HUBSPOT_TOKEN"
+    batch_size: int = Field(100, ge=1, le=100)
+    # None addresses companies by the account's crm_id; a unique company property (holding the
+    # account id) addresses them by that property instead.
+    id_property: str | None = None
+    fields: CrmFields = Field(
+        default_factory=lambda: {
+            "tier": "account_health_tier",
+            "previous_tier": "account_health_previous_tier",
+            "probability": "account_health_churn_probability",
+            "top_signals": "account_health_top_signals",
+            "action": "account_health_action",
+            "due_date": "account_health_action_due_date",
+            "watch_reason": "account_health_watch_reason",
+            "as_of": "account_health_as_of",
+        }
+    )
+
+
+class SalesforceSettings(RetrySettings):
+    """The [notify.salesforce] section: health fields written to Salesforce accounts."""
+
+    enabled: bool = False
+    # The org's instance URL, such as https://example.my.salesforce.com.
+    base_url: str | None = None
+    api_version: str = Field("v62.0", pattern=r"^v\d+\.\d$")
+    token_env: str = "ACCOUNT_HEALTH_SALESFORCE_TOKEN"
+    sobject: str = "Account"
+    batch_size: int = Field(200, ge=1, le=200)
+    fields: CrmFields = Field(
+        default_factory=lambda: {
+            "tier": "Health_Tier__c",
+            "previous_tier": "Health_Previous_Tier__c",
+            "probability": "Churn_Probability__c",
+            "top_signals": "Health_Top_Signals__c",
+            "action": "Health_Action__c",
+            "due_date": "Health_Action_Due_Date__c",
+            "watch_reason": "Health_Watch_Reason__c",
+            "as_of": "Health_As_Of__c",
+        }
+    )
+
+    @model_validator(mode="after")
+    def _instance_url_when_enabled(self) -> SalesforceSettings:
+        if self.enabled and not self.base_url:
+            raise ValueError(
+                "base_url is required when Salesforce is enabled; set it to the org's instance URL, "
+                "such as https://example.my.salesforce.com"
+            )
+        return self
+
+
+class CrmFileSettings(_Section):
+    """The [notify.crm_file] section: a CSV of each run's CRM updates, for teams that import by file."""
+
+    enabled: bool = False
+    # Relative to the config file; {as_of} becomes the as-of date (YYYY-MM-DD).
+    path: str = "exports/crm-updates-{as_of}.csv"
+
+
+class NotifySettings(_Section):
+    """The [notify] section: Slack messages and CRM write-back, all sent through the outbox."""
+
+    slack: SlackSettings = SlackSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
+    crm_file: CrmFileSettings = CrmFileSettings()
+
+
 class Config(_Section):
     """The whole account-health.toml."""
 
@@ -279,6 +419,7 @@ class Config(_Section):
     spark: SparkSettings = SparkSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()
+    notify: NotifySettings = NotifySettings()
 
 
 class Workspace:

@@ -388,6 +388,56 @@ def quickstart(
     run_quickstart(console, directory, accounts, seed, _progress)
 
 
+@app.command()
+def outbox(
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="List the messages with this status: pending, failed or sent. Default: every unsent message.",
+            case_sensitive=False,
+        ),
+    ] = None,
+    retry: Annotated[
+        bool,
+        typer.Option("--retry", help="Deliver every pending and failed message now, then list what is left."),
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="List at most this many messages.")] = 50,
+) -> None:
+    """Show the notification outbox (Slack messages, CRM updates); with --retry, deliver what is unsent."""
+    from account_health.cli.outbox import counts_table, delivery_lines, entries_table
+    from account_health.notify import deliver, outbox_counts, outbox_entries
+    from account_health.store.operational import open_operational_store
+    from account_health.store.outbox import STATUSES
+
+    if status is not None and status.lower() not in STATUSES:
+        raise typer.BadParameter(f"--status {status!r} is not one of {', '.join(STATUSES)}")
+    workspace = _workspace()
+    engine = open_operational_store(workspace.operational_store_url)
+    try:
+        report = None
+        if retry:
+            with _progress() as progress:
+                tasks: dict[str, Any] = {}
+
+                def advance(destination: str, done: int, total: int) -> None:
+                    if destination not in tasks:
+                        tasks[destination] = progress.add_task(f"{destination}: delivering", total=total)
+                    progress.update(tasks[destination], completed=done)
+
+                report = deliver(engine, workspace.config.notify, progress=advance)
+            for line in delivery_lines(report):
+                console.print(line)
+        console.print(counts_table(outbox_counts(engine)))
+        entries = outbox_entries(engine, status.lower() if status else None, limit)
+        title = f"{status.lower()} messages" if status else "unsent messages (pending and failed)"
+        console.print(entries_table(entries, f"{title}, at most {limit}" if entries else f"no {title}"))
+    finally:
+        engine.dispose()
+    if report is not None and not report.ok:
+        raise typer.Exit(1)
+
+
 def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) -> datetime:
     if requested is not None:
         return requested

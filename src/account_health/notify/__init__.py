@@ -1,0 +1,23 @@
+"""Notifications: tier changes to Slack and health fields to the CRM, through the outbox.
+
+The nightly run calls `enqueue` inside its transaction and `deliver` after it commits.
+"""
+
+from account_health.notify.crm_records import crm_csv_path, write_crm_csv
+from account_health.notify.delivery import DeliveryReport, DestinationReport, deliver
+from account_health.notify.enqueue import enqueue
+from account_health.notify.notice import TierChangeNotice
+from account_health.notify.status import OutboxEntry, outbox_counts, outbox_entries
+
+__all__ = [
+    "DeliveryReport",
+    "DestinationReport",
+    "OutboxEntry",
+    "TierChangeNotice",
+    "crm_csv_path",
+    "deliver",
+    "enqueue",
+    "outbox_counts",
+    "outbox_entries",
+    "write_crm_csv",
+]
