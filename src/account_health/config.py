@@ -251,6 +251,30 @@ class TierConfig(TierSettings):
         return self
 
 
+# Texts of the in-app prompts, keyed by the prompt keys that the tier playbook hands to the app.
+DEFAULT_PROMPT_TEXTS = {
+    "talk-to-your-csm": "Talk to your CSM now",
+    "expansion-offer": "See what more your plan can do for your team",
+    "refer-a-colleague": "Know a team that would like this? Refer a colleague",
+}
+
+
+class ExperienceSettings(_Section):
+    """The [experience] section: texts of the in-app prompts served by the HTTP API, by prompt key."""
+
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+    def prompt_text(self, key: str) -> str | None:
+        """Return the configured text of a prompt key, else its default text, else None."""
+        return self.prompts.get(key, DEFAULT_PROMPT_TEXTS.get(key))
+
+
+class DashboardSettings(_Section):
+    """The [dashboard] section: the healthy share of Red plus Orange accounts drawn on the dashboard."""
+
+    healthy_red_orange_share: ChurnBand = (0.05, 0.10)
+
+
 class Config(_Section):
     """The whole account-health.toml."""
 
@@ -259,6 +283,8 @@ class Config(_Section):
     signals: SignalSettings = SignalSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()
+    experience: ExperienceSettings = ExperienceSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 class Workspace:

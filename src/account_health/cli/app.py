@@ -347,6 +347,12 @@ def quickstart(
     run_quickstart(console, directory, accounts, seed, _progress)
 
 
+from account_health.cli.api_commands import serve, token_app  # noqa: E402
+
+app.command()(serve)
+app.add_typer(token_app, name="token")
+
+
 def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) -> datetime:
     if requested is not None:
         return requested

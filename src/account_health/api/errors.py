@@ -1,0 +1,48 @@
+"""HTTP errors of the API, each with a short code and a message that says what to do next."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from account_health.errors import ModelArtifactError, NoDataError, UnknownAccountError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered with `status` and a JSON body {"error": code, "message": message}."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or ({"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+def problem(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Translate the library's errors into JSON problems at the edge."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(UnknownAccountError)
+    async def _unknown_account(_request: Request, exc: UnknownAccountError) -> JSONResponse:
+        return problem(404, "unknown_account", str(exc))
+
+    @app.exception_handler(NoDataError)
+    async def _no_data(_request: Request, exc: NoDataError) -> JSONResponse:
+        return problem(404, "no_data", str(exc))
+
+    @app.exception_handler(ModelArtifactError)
+    async def _bad_model(request: Request, exc: ModelArtifactError) -> JSONResponse:
+        log.error("invalid model artifact while serving %s: %s", request.url.path, exc)
+        return problem(500, "invalid_model", str(exc))
