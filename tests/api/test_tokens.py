@@ -36,3 +36,17 @@ def test_read_token_cannot_write(engine):
     assert grant is not None
     assert grant.allows("read")
     assert not grant.allows("write")
+
+
+def test_revoked_token_stops_after_cache_lifetime(engine):
+    from account_health.store.operational import now
+    from account_health.store.tokens import TokenCache, create_token
+
+    token_id, token = create_token(engine, "read")
+    cache = TokenCache(engine, ttl_seconds=0.0)
+    assert cache.lookup(token) is not None
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(api_tokens).where(api_tokens.c.token_id == token_id).values(revoked_at=now())
+        )
+    assert cache.lookup(token) is None

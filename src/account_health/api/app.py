@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from importlib import resources
 from importlib.metadata import version
 
@@ -18,8 +19,12 @@ from account_health.api.routes import router as api_router
 from account_health.config import Config, Workspace
 from account_health.errors import ConfigError
 from account_health.store.operational import open_operational_store
+from account_health.store.tokens import TokenCache
 
 log = logging.getLogger(__name__)
+
+# The workspace folder of `account-health serve --workers N`, read by each worker process.
+ENV_WORKSPACE = "ACCOUNT_HEALTH_SERVE_WORKSPACE"
 
 DESCRIPTION = """Churn-risk health of each account: tier, probability, reasons, in-app experience, model card.
 
@@ -41,6 +46,7 @@ def create_app(engine: Engine, config: Config) -> FastAPI:
     )
     app.state.engine = engine
     app.state.reader = StoreReader(engine)
+    app.state.tokens = TokenCache(engine)
     app.state.config = config
     install_handlers(app)
     app.include_router(api_router)
@@ -67,3 +73,10 @@ def app_for_workspace(workspace: Workspace) -> FastAPI:
                 "first, or fix [workspace] operational_store or ACCOUNT_HEALTH_OPERATIONAL_STORE"
             )
     return create_app(open_operational_store(url), workspace.config)
+
+
+def app_from_environment() -> FastAPI:
+    """Build the application for the workspace folder in ACCOUNT_HEALTH_SERVE_WORKSPACE (server workers)."""
+    from account_health.config import load_workspace
+
+    return app_for_workspace(load_workspace(os.environ.get(ENV_WORKSPACE, ".")))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from account_health.api.errors import ApiError
-from account_health.store.tokens import Scope, TokenGrant, find_token
+from account_health.store.tokens import Scope, TokenCache, TokenGrant
 
 COOKIE_NAME = "account_health_token"
 
@@ -19,10 +20,10 @@ bearer = HTTPBearer(
 )
 
 
-def require(scope: Scope) -> Callable[..., TokenGrant]:
+def require(scope: Scope) -> Callable[..., Awaitable[TokenGrant]]:
     """Return a dependency that admits a valid bearer token whose scope covers `scope`."""
 
-    def check(
+    async def check(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)]
     ) -> TokenGrant:
         if credentials is None:
@@ -32,14 +33,17 @@ def require(scope: Scope) -> Callable[..., TokenGrant]:
                 "this endpoint needs a bearer token: send `Authorization: Bearer TOKEN`, with a token from "
                 "`account-health token create`",
             )
-        return grant_for(request, credentials.credentials, scope)
+        cache: TokenCache = request.app.state.tokens
+        grant = cache.get(credentials.credentials)
+        if grant is cache.MISS:
+            grant = await run_in_threadpool(cache.lookup, credentials.credentials)
+        return _allowed(grant, scope)
 
     return check
 
 
-def grant_for(request: Request, token: str, scope: Scope) -> TokenGrant:
-    """Return the token's grant, or raise 401 for an unknown token and 403 for too narrow a scope."""
-    grant = find_token(request.app.state.engine, token)
+def _allowed(grant: TokenGrant | None, scope: Scope) -> TokenGrant:
+    """Return the grant, or raise 401 for an unknown token and 403 for too narrow a scope."""
     if grant is None:
         raise ApiError(
             401,
@@ -61,4 +65,5 @@ def cookie_grant(request: Request) -> TokenGrant | None:
     token = request.cookies.get(COOKIE_NAME)
     if not token:
         return None
-    return find_token(request.app.state.engine, token)
+    cache: TokenCache = request.app.state.tokens
+    return cache.lookup(token)

@@ -52,7 +52,7 @@ def sign_in(
     token: Annotated[str, Form(max_length=200)],
     next: Annotated[str, Form()] = "/dashboard",
 ) -> Response:
-    if find_token(request.app.state.engine, token.strip()) is None:
+    if find_token(request.app.state.engine, token.strip()) is None:  # uncached, so a new token works at once
         context = {"next": _safe_next(next), "error": "That token is not known or was revoked."}
         return templates.TemplateResponse(request, "sign_in.html", context, status_code=401)
     response = RedirectResponse(_safe_next(next), status_code=303)

@@ -36,6 +36,9 @@ OPTIONAL_TABLES = (ACCOUNT_ACTIONS, TASKS, WATCH_LIST, TIER_CHANGES)
 # A table created by a migration while the server runs is found within this many seconds.
 TABLE_RECHECK_SECONDS = 30.0
 
+# Models kept in memory by version; a store holds one per training run, so this is rarely reached.
+MODELS_CACHED = 64
+
 # Columns written to watch_list, in the order tried; only those the table has are written.
 WATCH_COLUMNS = ("account_id", "reason", "expires_at", "created_at", "created_by", "source")
 
@@ -76,6 +79,7 @@ class StoreReader:
         self._tables: dict[str, sa.Table | None] = {}
         self._checked_at = -TABLE_RECHECK_SECONDS
         self._artifacts: dict[tuple[str, str], dict[str, Any]] = {}
+        self._models: dict[str, ModelInfo] = {}
 
     # -- optional tables ---------------------------------------------------------------------------
 
@@ -219,7 +223,13 @@ class StoreReader:
     # -- models ------------------------------------------------------------------------------------
 
     def model(self, model_version: str | None = None) -> ModelInfo | None:
-        """Return a registered model (the newest by default) with its parsed artifact, or None."""
+        """Return a registered model (the newest by default) with its parsed artifact, or None.
+
+        A model named by version is served from memory after its first read: a version names one
+        training run, and every score refers to its model by version.
+        """
+        if model_version is not None and model_version in self._models:
+            return self._models[model_version]
         query = sa.select(models.c.model_version, models.c.created_at, models.c.validated, models.c.sha256)
         if model_version is None:
             query = query.order_by(models.c.created_at.desc(), models.c.model_version.desc()).limit(1)
@@ -229,7 +239,13 @@ class StoreReader:
             row = connection.execute(query).first()
         if row is None:
             return None
-        return ModelInfo(row.model_version, row.created_at, bool(row.validated), self._artifact(row))
+        info = ModelInfo(row.model_version, row.created_at, bool(row.validated), self._artifact(row))
+        if model_version is not None:
+            with self._lock:
+                if len(self._models) >= MODELS_CACHED:
+                    self._models.clear()
+                self._models[model_version] = info
+        return info
 
     def _artifact(self, row: Any) -> dict[str, Any]:
         # A version is re-registered only with new content, so (version, sha256) names one artifact.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,10 @@ def serve(
     context: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8080,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Server processes; each opens its own connections to the store."),
+    ] = 1,
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log one line per request to stderr (off by default).")
     ] = False,
@@ -23,13 +28,28 @@ def serve(
     """Serve the HTTP API under /v1 and the dashboard under /dashboard, with uvicorn."""
     import uvicorn
 
-    from account_health.api.app import app_for_workspace
+    from account_health.api.app import ENV_WORKSPACE, app_for_workspace
 
-    application = app_for_workspace(_workspace(context))
+    workspace = _workspace(context)
+    # Migrate and check the store once here, so a bad workspace fails before any worker starts.
+    application = app_for_workspace(workspace)
     typer.echo(
         f"serving the API on http://{host}:{port}/v1 and the dashboard on http://{host}:{port}/dashboard"
     )
-    uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, access_log=access_log, log_level="info")
+        return
+    # Several processes need an import string; each worker builds its app from the workspace folder.
+    os.environ[ENV_WORKSPACE] = str(workspace.root)
+    uvicorn.run(
+        "account_health.api.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+    )
 
 
 @token_app.command("create")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -73,3 +75,39 @@ def find_token(engine: Engine, token: str) -> TokenGrant | None:
     if row is None or row.scope not in SCOPES:
         return None
     return TokenGrant(int(row.token_id), row.scope, row.name)
+
+
+class TokenCache:
+    """Token lookups remembered for a few seconds, so a busy API does not query the store per request.
+
+    A token revoked in the store stops working within `ttl_seconds`. Unknown tokens are remembered too,
+    so a client retrying with a wrong token cannot make every request reach the store.
+    """
+
+    MISS: Final[Any] = object()
+
+    def __init__(self, engine: Engine, ttl_seconds: float = 10.0, max_entries: int = 10_000) -> None:
+        self.engine = engine
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, TokenGrant | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Any:
+        """Return the remembered grant (None for an unknown token), or `MISS` when it must be looked up."""
+        entry = self._entries.get(hash_token(token))
+        if entry is None or entry[0] < time.monotonic():
+            return self.MISS
+        return entry[1]
+
+    def lookup(self, token: str) -> TokenGrant | None:
+        """Return the token's grant from the cache, else from the store, remembering the answer."""
+        cached = self.get(token)
+        if cached is not self.MISS:
+            return cached  # type: ignore[no-any-return]
+        grant = find_token(self.engine, token)
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[hash_token(token)] = (time.monotonic() + self.ttl_seconds, grant)
+        return grant
