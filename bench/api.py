@@ -46,6 +46,7 @@ class LoadResult:
     errors: list[str]
     load_before: float
     load_after: float
+    server_cpu_ms_per_request: float = float("nan")
     scoring_runs: int | None = None
 
 
@@ -78,9 +79,18 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}/v1/accounts/{riskiest['account_id']}/health"
     server = _start_server(folder, port, arguments.workers)
     try:
-        results = [_drive(url, token, arguments, "alone")]
-        if not arguments.no_scoring:
-            results.append(_drive_during_scoring(url, token, arguments, folder, riskiest["as_of"]))
+        results = []
+        for phase in ("alone", "during scoring"):
+            if phase == "during scoring" and arguments.no_scoring:
+                continue
+            cpu_before = _server_cpu_seconds(server.pid)
+            if phase == "alone":
+                result = _drive(url, token, arguments, phase)
+            else:
+                result = _drive_during_scoring(url, token, arguments, folder, riskiest["as_of"])
+            served = max(result.ok + result.not_ok, 1)
+            result.server_cpu_ms_per_request = 1000 * (_server_cpu_seconds(server.pid) - cpu_before) / served
+            results.append(result)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -89,15 +99,19 @@ def main() -> None:
         f"\n{scored:,} accounts scored; {arguments.rate} requests/s requested for {arguments.seconds} s over "
         f"{CONNECTIONS} connections by hey; {arguments.workers} server worker(s); {os.cpu_count()} cores\n"
     )
-    print("| phase | achieved requests/s | p50 | p99 | 200 | other | load average before, after |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| phase | achieved requests/s | p50 | p99 | 200 | other | server CPU per request "
+        "| load average before, after |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for result in results:
         phase = result.phase + (
             f" ({result.scoring_runs} scoring runs)" if result.scoring_runs is not None else ""
         )
         print(
             f"| {phase} | {result.requests_per_second:.0f} | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
-            f"{result.ok:,} | {result.not_ok:,} | {result.load_before:.1f}, {result.load_after:.1f} |"
+            f"{result.ok:,} | {result.not_ok:,} | {result.server_cpu_ms_per_request:.2f} ms | "
+            f"{result.load_before:.1f}, {result.load_after:.1f} |"
         )
         for error in result.errors:
             print(f"    {error}")
@@ -180,6 +194,23 @@ def _start_server(folder: Path, port: int, workers: int) -> subprocess.Popen[byt
             time.sleep(0.3)
     server.terminate()
     sys.exit(f"account-health serve did not answer on port {port} within 60 s")
+
+
+def _server_cpu_seconds(pid: int) -> float:
+    """Return the user plus system CPU seconds of the server process and its worker processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # After the command name: state, ppid, ..., utime and stime are the 12th and 13th fields.
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def _free_port() -> int:

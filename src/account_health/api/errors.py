@@ -31,15 +31,20 @@ def install_handlers(app: FastAPI) -> None:
     """Translate the library's errors into JSON problems at the edge."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        # Client errors are routine at request rates, so they are logged at debug level only.
+        level = logging.WARNING if exc.status >= 500 else logging.DEBUG
+        log.log(level, "%s %s: %d %s", request.method, request.url.path, exc.status, exc.code)
         return problem(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(UnknownAccountError)
-    async def _unknown_account(_request: Request, exc: UnknownAccountError) -> JSONResponse:
+    async def _unknown_account(request: Request, exc: UnknownAccountError) -> JSONResponse:
+        log.debug("%s %s: unknown account %r", request.method, request.url.path, exc.account_id)
         return problem(404, "unknown_account", str(exc))
 
     @app.exception_handler(NoDataError)
-    async def _no_data(_request: Request, exc: NoDataError) -> JSONResponse:
+    async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
+        log.debug("%s %s: %s", request.method, request.url.path, exc)
         return problem(404, "no_data", str(exc))
 
     @app.exception_handler(ModelArtifactError)
