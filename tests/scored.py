@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -55,3 +63,41 @@ def rewrite_scores(url: str, seconds: float, ready_file: str) -> int:
             Path(ready_file).touch()
     engine.dispose()
     return passes
+
+
+@contextmanager
+def serve(folder: Path, *options: str) -> Iterator[str]:
+    """Run `account-health serve` for the workspace on a free loopback port; yield its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    command = [
+        sys.executable,
+        "-m",
+        "account_health.cli.app",
+        "-w",
+        str(folder),
+        "serve",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/v1/status", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    output = process.stdout.read() if process.stdout else ""
+                    raise RuntimeError(f"account-health serve did not start on {base}: {output}") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
