@@ -1,4 +1,4 @@
-"""Readers keep getting answers while another process rewrites the scores, on SQLite and PostgreSQL."""
+"""Reads keep succeeding while another process rewrites the scores, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP errors of the API, each with a short code and a message that says what to do next."""
+"""HTTP errors of the API, each with a short code and a message that names the next step."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error answered with `status` and a JSON body {"error": code, "message": message}."""
+    """An error sent as `status` with the JSON body {"error": code, "message": message}."""
 
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)

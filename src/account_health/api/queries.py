@@ -36,7 +36,7 @@ OPTIONAL_TABLES = (ACCOUNT_ACTIONS, TASKS, WATCH_LIST, TIER_CHANGES)
 # A table created by a migration while the server runs is found within this many seconds.
 TABLE_RECHECK_SECONDS = 30.0
 
-# Models kept in memory by version; a store holds one per training run, so this is rarely reached.
+# Models kept in memory by version. A store contains one per training run, so this is rarely reached.
 MODELS_CACHED = 64
 
 # Columns written to watch_list, in the order tried; only those the table has are written.

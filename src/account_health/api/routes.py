@@ -171,7 +171,7 @@ def job_change(request: Request, grant: Write, body: schemas.JobChange) -> schem
     service.current_score(reader, body.account_id)
     reason = service.watch_reason_for_job_change(body)
     # TODO: once the nightly run and the outbox are merged, re-score the account at once and queue an
-    # outbox alert when a champion left; until then the change only reaches the watch-list.
+    # outbox alert when a champion left. Until then the change only reaches the watch-list.
     _add_watch(reader, body.account_id, reason, None, f"job-change feed, api token {grant.token_id}")
     return schemas.JobChangeAccepted(
         account_id=body.account_id, contact_id=body.contact_id, change=body.change, watch_reason=reason

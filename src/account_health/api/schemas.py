@@ -20,7 +20,7 @@ class Body(BaseModel):
 
 
 class Problem(Body):
-    """An error: a short machine-readable code and a message that says what to do."""
+    """An error: a short machine-readable code and a message that names the next step."""
 
     error: str
     message: str
@@ -69,7 +69,7 @@ class Prompt(Body):
 
 
 class Experience(Body):
-    """What the product shows this account: in-app prompt, chat persona and expansion policy."""
+    """The product experience of this account: in-app prompt, chat persona and expansion policy."""
 
     account_id: str
     as_of: datetime

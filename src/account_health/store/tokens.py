@@ -1,6 +1,6 @@
 """API bearer tokens: created once, stored only as a SHA-256 hash with a scope (read or write).
 
-A token is 32 random bytes, so a plain SHA-256 of it cannot be reversed by guessing; a slow password
+A token is 32 random bytes, so a plain SHA-256 of it cannot be reversed by guessing. A slow password
 hash would only add latency to every request.
 """
 
@@ -36,7 +36,7 @@ api_tokens = sa.Table(
 
 @dataclass(frozen=True)
 class TokenGrant:
-    """What a valid token allows: its id, its scope and its name."""
+    """The grant of a valid token: its id, its scope and its name."""
 
     token_id: int
     scope: Scope
@@ -101,7 +101,7 @@ class TokenCache:
         return entry[1]
 
     def lookup(self, token: str) -> TokenGrant | None:
-        """Return the token's grant from the cache, else from the store, remembering the answer."""
+        """Return the token's grant from the cache, else from the store, and cache the result."""
         cached = self.get(token)
         if cached is not self.MISS:
             return cached  # type: ignore[no-any-return]
