@@ -214,3 +214,19 @@ def test_openapi_document_is_published(client):
     document = client.get("/v1/openapi.json").json()
     assert "/v1/accounts/{account_id}/health" in document["paths"]
     assert "HTTPBearer" in document["components"]["securitySchemes"]
+
+
+def test_prompt_texts_come_from_config(engine, read_token):
+    from fastapi.testclient import TestClient
+
+    from account_health.api.app import create_app
+    from account_health.config import parse_config
+
+    config = parse_config({"experience": {"prompts": {"talk-to-your-csm": "Your CSM would like a call"}}})
+    with TestClient(create_app(engine, config)) as client:
+        red = client.get(f"/v1/accounts/{_account_in(engine, 'Red')}/experience", headers=bearer(read_token))
+        green = client.get(
+            f"/v1/accounts/{_account_in(engine, 'Green')}/experience", headers=bearer(read_token)
+        )
+    assert red.json()["prompt"]["text"] == "Your CSM would like a call"
+    assert green.json()["prompt"]["text"] == "See what more your plan can do for your team"
