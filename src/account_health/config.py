@@ -408,6 +408,28 @@ class NotifySettings(_Section):
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     crm_file: CrmFileSettings = CrmFileSettings()
+# Texts of the in-app prompts, keyed by the prompt keys that the tier playbook hands to the app.
+DEFAULT_PROMPT_TEXTS = {
+    "talk-to-your-csm": "Talk to your CSM now",
+    "expansion-offer": "See what more your plan can do for your team",
+    "refer-a-colleague": "Know a team that would like this? Refer a colleague",
+}
+
+
+class ExperienceSettings(_Section):
+    """The [experience] section: texts of the in-app prompts served by the HTTP API, by prompt key."""
+
+    prompts: dict[str, str] = Field(default_factory=dict)
+
+    def prompt_text(self, key: str) -> str | None:
+        """Return the configured text of a prompt key, else its default text, else None."""
+        return self.prompts.get(key, DEFAULT_PROMPT_TEXTS.get(key))
+
+
+class DashboardSettings(_Section):
+    """The [dashboard] section: the healthy share of Red plus Orange accounts drawn on the dashboard."""
+
+    healthy_red_orange_share: ChurnBand = (0.05, 0.10)
 
 
 class Config(_Section):
@@ -420,6 +442,8 @@ class Config(_Section):
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()
     notify: NotifySettings = NotifySettings()
+    experience: ExperienceSettings = ExperienceSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
 
 class Workspace:

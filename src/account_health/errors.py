@@ -59,3 +59,14 @@ class SeparationWarning(AccountHealthWarning):
 
 class HistoryOrderWarning(AccountHealthWarning):
     """A date was scored before later dates that already have scores, whose tiers are not recomputed."""
+
+
+class UnknownAccountError(NoDataError):
+    """The operational store has no score for the requested account."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(
+            f"account {account_id!r} has no score in this workspace; check the id, or wait for the next "
+            "scoring run if the account is new"
+        )
+        self.account_id = account_id

@@ -210,3 +210,9 @@ def test_latest_score_on_or_before_includes_the_date(engine):
     assert between is not None and between["as_of"] == january
     assert operational.latest_score_on_or_before(engine, "a", datetime(2024, 12, 31)) is None
     assert operational.account_score_dates(engine, "a") == [january, february]
+
+
+def test_migration_0005_creates_the_token_table(engine):
+    operational.upgrade(engine)
+    columns = {column["name"] for column in sa.inspect(engine).get_columns("api_tokens")}
+    assert columns == {"token_id", "token_hash", "scope", "name", "created_at", "revoked_at"}

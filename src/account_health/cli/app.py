@@ -436,6 +436,10 @@ def outbox(
         engine.dispose()
     if report is not None and not report.ok:
         raise typer.Exit(1)
+from account_health.cli.api_commands import serve, token_app  # noqa: E402
+
+app.command()(serve)
+app.add_typer(token_app, name="token")
 
 
 def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) -> datetime:

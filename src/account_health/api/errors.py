@@ -1,0 +1,53 @@
+"""HTTP errors of the API, each with a short code and a message that names the next step."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from account_health.errors import ModelArtifactError, NoDataError, UnknownAccountError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error sent as `status` with the JSON body {"error": code, "message": message}."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or ({"WWW-Authenticate": "Bearer"} if status == 401 else None)
+
+
+def problem(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Translate the library's errors into JSON problems at the edge."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        # Client errors are routine at request rates, so they are logged at debug level only.
+        level = logging.WARNING if exc.status >= 500 else logging.DEBUG
+        log.log(level, "%s %s: %d %s", request.method, request.url.path, exc.status, exc.code)
+        return problem(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(UnknownAccountError)
+    async def _unknown_account(request: Request, exc: UnknownAccountError) -> JSONResponse:
+        log.debug("%s %s: unknown account %r", request.method, request.url.path, exc.account_id)
+        return problem(404, "unknown_account", str(exc))
+
+    @app.exception_handler(NoDataError)
+    async def _no_data(request: Request, exc: NoDataError) -> JSONResponse:
+        log.debug("%s %s: %s", request.method, request.url.path, exc)
+        return problem(404, "no_data", str(exc))
+
+    @app.exception_handler(ModelArtifactError)
+    async def _bad_model(request: Request, exc: ModelArtifactError) -> JSONResponse:
+        log.error("invalid model artifact while serving %s: %s", request.url.path, exc)
+        return problem(500, "invalid_model", str(exc))

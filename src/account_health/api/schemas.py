@@ -1,0 +1,233 @@
+"""Request and response bodies of the HTTP API, as published in its OpenAPI document.
+
+Missing values are JSON null. A non-finite float that slips through is written as null too
+(`ser_json_inf_nan`), so no response ever carries NaN, which JSON does not allow.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Tier = Literal["Red", "Orange", "Yellow", "Green", "Dark-Green"]
+Expansion = Literal["suppressed", "after-workshop", "allowed", "aggressive"]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="null")
+
+
+class Problem(Body):
+    """An error: a short machine-readable code and a message that names the next step."""
+
+    error: str
+    message: str
+
+
+class Reason(Body):
+    """One signal's push on the churn odds."""
+
+    signal: str
+    text: str = Field(description="The signal's value in words, with its unit and window.")
+    log_odds: float | None = Field(description="Contribution to the log-odds of churn.")
+    points: float | None = Field(
+        description="Percentage points of churn probability against the same account with this signal at its "
+        "training average."
+    )
+
+
+class WatchEntry(Body):
+    reason: str | None
+    expires_at: datetime | None
+    created_at: datetime | None
+    created_by: str | None
+
+
+class Health(Body):
+    """An account's current health: its newest stored score."""
+
+    account_id: str
+    as_of: datetime
+    tier: Tier
+    raw_tier: Tier | None = Field(description="The tier from the cut-offs alone, before hysteresis.")
+    probability: float = Field(description="Churn probability within the horizon, 0 to 1.")
+    horizon_days: int | None
+    model_version: str
+    validated: bool = Field(description="False when the model could not be shown to beat the base rate.")
+    top_reasons: list[Reason] = Field(description="Signals with the largest contributions, at most three.")
+    watched: bool | None = Field(
+        description="Whether a watch-list entry is in force; null when the store has no watch-list yet."
+    )
+    watch: list[WatchEntry]
+
+
+class Prompt(Body):
+    key: str
+    text: str | None
+
+
+class Experience(Body):
+    """The product experience of this account: in-app prompt, chat persona and expansion policy."""
+
+    account_id: str
+    as_of: datetime
+    tier: Tier
+    prompt: Prompt | None
+    persona_key: str
+    expansion: Expansion
+    expansion_allowed: bool
+    source: Literal["account_actions", "tier defaults"] = Field(
+        description="account_actions when the nightly run stored this account's actions, else the tier's "
+        "defaults."
+    )
+
+
+class AccountSummary(Body):
+    account_id: str
+    name: str | None
+    owner: str | None
+    arr: float | None
+    renewal_stage: str | None
+    tier: Tier
+    probability: float
+    model_version: str
+    validated: bool
+    watched: bool | None
+
+
+class AccountList(Body):
+    as_of: datetime | None
+    total: int
+    limit: int
+    offset: int
+    items: list[AccountSummary]
+
+
+class HistoryPoint(Body):
+    as_of: datetime
+    probability: float
+    tier: Tier
+    raw_tier: Tier | None
+    model_version: str
+    validated: bool
+    model_changed: bool = Field(description="True when this score's model differs from the previous score's.")
+
+
+class History(Body):
+    account_id: str
+    items: list[HistoryPoint]
+
+
+class Interval(Body):
+    value: float | None
+    low: float | None
+    high: float | None
+
+
+class Coefficient(Body):
+    column: str
+    value: float | None = Field(description="Standardised coefficient, in log-odds per standard deviation.")
+    low: float | None
+    high: float | None
+    spans_zero: bool | None
+
+
+class Weight(Body):
+    signal: str
+    share: float | None = Field(description="Share of the total absolute standardised weight, 0 to 1.")
+    flagged: bool | None
+    coefficients: list[Coefficient]
+
+
+class TierCalibration(Body):
+    tier: Tier
+    cutoff: float | None = Field(
+        description="Lower bound of churn probability, inclusive; null for Dark-Green."
+    )
+    rows: int | None
+    churned: int | None
+    mean_predicted: float | None
+    observed: float | None
+    observed_low: float | None
+    observed_high: float | None
+    consistent: bool | None
+    band_low: float | None
+    band_high: float | None
+
+
+class Model(Body):
+    model_version: str
+    created_at: datetime
+    training_start: str | None
+    training_end: str | None
+    horizon_days: int | None
+    validated: bool
+    validation_reason: str | None
+    signals_used: list[str]
+    weights: list[Weight]
+    cutoffs: dict[str, float]
+    metrics: dict[str, Any] = Field(
+        description="Hold-out metrics: roc_auc and pr_auc with 95 % intervals, brier, log_loss, "
+        "top_decile_lift, calibration_slope and calibration_intercept."
+    )
+    tiers: list[TierCalibration]
+    caveats: list[str]
+
+
+class TierCount(Body):
+    tier: Tier
+    accounts: int
+    share: float
+
+
+class Distribution(Body):
+    as_of: datetime | None
+    total: int
+    tiers: list[TierCount]
+    red_orange_share: float | None
+    healthy_red_orange_share: tuple[float, float]
+
+
+class DistributionHistory(Body):
+    items: list[Distribution]
+
+
+class WatchRequest(Body):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000)
+    expires_at: datetime | None = None
+
+
+class WatchCreated(Body):
+    account_id: str
+    reason: str
+    expires_at: datetime | None
+    created_by: str
+
+
+JobChangeKind = Literal["left_company", "title_change", "email_bounced"]
+
+
+class JobChange(Body):
+    model_config = ConfigDict(extra="forbid")
+
+    account_id: str = Field(min_length=1, max_length=255)
+    contact_id: str = Field(min_length=1, max_length=255)
+    change: JobChangeKind
+    changed_at: datetime | None = None
+    note: str | None = Field(None, max_length=1000)
+
+
+class JobChangeAccepted(Body):
+    account_id: str
+    contact_id: str
+    change: JobChangeKind
+    watch_reason: str
+
+
+class Status(Body):
+    status: Literal["ok"]
+    latest_as_of: datetime | None

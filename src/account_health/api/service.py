@@ -1,0 +1,323 @@
+"""Plain functions that build the API's responses from the operational store.
+
+The routes and the dashboard call these and only translate errors to HTTP at the edge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from account_health.api import schemas
+from account_health.api.experience import TIER_EXPERIENCE
+from account_health.api.queries import StoreReader
+from account_health.config import Config
+from account_health.errors import NoDataError, UnknownAccountError
+from account_health.scoring.explain import reasons_for
+from account_health.scoring.points import log_odds_of, probability_points
+from account_health.store.operational import now
+from account_health.training.evaluate import TIER_NAMES
+
+TOP_REASONS = 3
+CUTOFF_KEYS = {"Red": "red", "Orange": "orange", "Yellow": "yellow", "Green": "green"}
+BAND_KEYS = {
+    "Red": "red",
+    "Orange": "orange",
+    "Yellow": "yellow",
+    "Green": "green",
+    "Dark-Green": "dark_green",
+}
+
+
+def finite(value: Any) -> float | None:
+    """Return the value as a finite float, or None when it is missing, NaN or infinite."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Mark a naive UTC datetime from the store as UTC, so it serialises with a Z."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def current_score(reader: StoreReader, account_id: str) -> dict[str, Any]:
+    """Return the account's newest score, or raise UnknownAccountError."""
+    row = reader.latest_score(account_id)
+    if row is None:
+        raise UnknownAccountError(account_id)
+    return row
+
+
+def reasons(reader: StoreReader, row: dict[str, Any]) -> list[schemas.Reason]:
+    """Return every signal's reason for a stored score, largest contribution first."""
+    contributions = json.loads(row["contributions"])
+    probability = float(row["probability"])
+    if row.get("probability_points"):
+        points = json.loads(row["probability_points"])
+    else:
+        points = probability_points(log_odds_of(probability), contributions)
+    model = reader.model(row["model_version"])
+    settings = model.artifact.get("signal_settings", {}) if model is not None else {}
+    found = reasons_for(json.loads(row["signals"]), contributions, settings, points)
+    return [
+        schemas.Reason(
+            signal=reason.signal,
+            text=reason.text,
+            log_odds=finite(reason.log_odds),
+            points=finite(reason.points),
+        )
+        for reason in found
+    ]
+
+
+def health(reader: StoreReader, account_id: str) -> schemas.Health:
+    row = current_score(reader, account_id)
+    model = reader.model(row["model_version"])
+    used = [reason for reason in reasons(reader, row) if reason.log_odds is not None]
+    entries = reader.watch_entries(account_id, now())
+    return schemas.Health(
+        account_id=account_id,
+        as_of=utc(row["as_of"]),
+        tier=row["tier"],
+        raw_tier=row.get("raw_tier"),
+        probability=float(row["probability"]),
+        horizon_days=model.artifact.get("horizon_days") if model is not None else None,
+        model_version=row["model_version"],
+        validated=bool(row["validated"]),
+        top_reasons=used[:TOP_REASONS],
+        watched=None if entries is None else bool(entries),
+        watch=[_watch_entry(entry) for entry in entries or []],
+    )
+
+
+def experience(reader: StoreReader, config: Config, account_id: str) -> schemas.Experience:
+    """Return the account's prompt, persona and expansion policy, preferring its stored actions."""
+    row = current_score(reader, account_id)
+    defaults = TIER_EXPERIENCE[row["tier"]]
+    action = reader.account_action(account_id, row["as_of"])
+    if action is None:
+        prompt_key, persona_key = defaults.prompt_key, defaults.persona_key
+        expansion, allowed, source = defaults.expansion, defaults.expansion_allowed, "tier defaults"
+    else:
+        prompt_key = action.get("prompt_key") or None
+        persona_key = action.get("persona_key") or defaults.persona_key
+        expansion = action.get("expansion") or defaults.expansion
+        stored_allowed = action.get("expansion_allowed")
+        allowed = defaults.expansion_allowed if stored_allowed is None else bool(stored_allowed)
+        source = "account_actions"
+    prompt = None
+    if prompt_key is not None:
+        prompt = schemas.Prompt(key=prompt_key, text=config.experience.prompt_text(prompt_key))
+    return schemas.Experience(
+        account_id=account_id,
+        as_of=utc(row["as_of"]),
+        tier=row["tier"],
+        prompt=prompt,
+        persona_key=persona_key,
+        expansion=expansion,
+        expansion_allowed=allowed,
+        source=source,
+    )
+
+
+def accounts(
+    reader: StoreReader,
+    tiers: list[str],
+    owner: str | None,
+    renewal_stage: str | None,
+    limit: int,
+    offset: int,
+) -> schemas.AccountList:
+    page = reader.list_accounts(tiers, owner, renewal_stage, limit, offset)
+    items = [
+        schemas.AccountSummary(
+            account_id=row["account_id"],
+            name=row.get("name"),
+            owner=row.get("owner"),
+            arr=finite(row.get("arr")),
+            renewal_stage=row.get("renewal_stage"),
+            tier=row["tier"],
+            probability=float(row["probability"]),
+            model_version=row["model_version"],
+            validated=bool(row["validated"]),
+            watched=row["watched"],
+        )
+        for row in page.rows
+    ]
+    return schemas.AccountList(
+        as_of=utc(page.as_of), total=page.total, limit=limit, offset=offset, items=items
+    )
+
+
+def history(reader: StoreReader, account_id: str) -> schemas.History:
+    rows = reader.account_history(account_id)
+    if not rows:
+        raise UnknownAccountError(account_id)
+    items = []
+    previous_model = None
+    for row in rows:
+        items.append(
+            schemas.HistoryPoint(
+                as_of=utc(row["as_of"]),
+                probability=float(row["probability"]),
+                tier=row["tier"],
+                raw_tier=row.get("raw_tier"),
+                model_version=row["model_version"],
+                validated=bool(row["validated"]),
+                model_changed=previous_model is not None and row["model_version"] != previous_model,
+            )
+        )
+        previous_model = row["model_version"]
+    return schemas.History(account_id=account_id, items=items)
+
+
+def model_card(reader: StoreReader, config: Config, model_version: str | None = None) -> schemas.Model:
+    """Return a model's weights with intervals, hold-out metrics, cut-offs and tier calibration."""
+    model = reader.model(model_version)
+    if model is None:
+        if model_version is None:
+            raise NoDataError("no model is registered in this workspace; run `account-health train` first")
+        raise NoDataError(f"model {model_version!r} is not registered; GET /v1/model shows the newest one")
+    artifact = model.artifact
+    metrics = dict(artifact.get("metrics") or {})
+    cutoffs = {key: float(value) for key, value in (artifact.get("tiers") or {}).items()}
+    return schemas.Model(
+        model_version=model.model_version,
+        created_at=utc(model.created_at),
+        training_start=artifact.get("training_start"),
+        training_end=artifact.get("training_end"),
+        horizon_days=artifact.get("horizon_days"),
+        validated=model.validated,
+        validation_reason=artifact.get("validation_reason"),
+        signals_used=list(artifact.get("signals_used") or []),
+        weights=_weights(artifact),
+        cutoffs=cutoffs,
+        metrics=_plain_metrics(metrics),
+        tiers=_tier_calibration(metrics.get("tiers") or [], cutoffs, config),
+        caveats=[str(caveat) for caveat in artifact.get("caveats") or []],
+    )
+
+
+def distribution(reader: StoreReader, config: Config, as_of: datetime | None = None) -> schemas.Distribution:
+    used, counts = reader.tier_counts(as_of)
+    return _distribution(used, counts, config)
+
+
+def distribution_history(reader: StoreReader, config: Config) -> schemas.DistributionHistory:
+    items = [_distribution(as_of, counts, config) for as_of, counts in reader.tier_counts_over_time().items()]
+    return schemas.DistributionHistory(items=items)
+
+
+def watch_reason_for_job_change(change: schemas.JobChange) -> str:
+    words = {
+        "left_company": "left the company",
+        "title_change": "changed title",
+        "email_bounced": "email bounced",
+    }
+    when = f" on {change.changed_at:%Y-%m-%d}" if change.changed_at else ""
+    note = f": {change.note}" if change.note else ""
+    return f"job change: contact {change.contact_id} {words[change.change]}{when}{note}"
+
+
+def _distribution(as_of: datetime | None, counts: dict[str, int], config: Config) -> schemas.Distribution:
+    total = sum(counts.values())
+    tiers = [
+        schemas.TierCount(
+            tier=tier, accounts=counts.get(tier, 0), share=counts.get(tier, 0) / total if total else 0.0
+        )
+        for tier in TIER_NAMES
+    ]
+    red_orange = (counts.get("Red", 0) + counts.get("Orange", 0)) / total if total else None
+    return schemas.Distribution(
+        as_of=utc(as_of),
+        total=total,
+        tiers=tiers,
+        red_orange_share=red_orange,
+        healthy_red_orange_share=config.dashboard.healthy_red_orange_share,
+    )
+
+
+def _watch_entry(entry: dict[str, Any]) -> schemas.WatchEntry:
+    return schemas.WatchEntry(
+        reason=entry.get("reason"),
+        expires_at=utc(entry.get("expires_at")),
+        created_at=utc(entry.get("created_at")),
+        created_by=entry.get("created_by") or entry.get("source"),
+    )
+
+
+def _weights(artifact: dict[str, Any]) -> list[schemas.Weight]:
+    intervals = artifact.get("coefficient_intervals") or {}
+    weights = []
+    for signal, weight in (artifact.get("weights") or {}).items():
+        coefficients = []
+        for column, value in (weight.get("coefficients") or {}).items():
+            interval = intervals.get(column) or {}
+            coefficients.append(
+                schemas.Coefficient(
+                    column=column,
+                    value=finite(value),
+                    low=finite(interval.get("low")),
+                    high=finite(interval.get("high")),
+                    spans_zero=interval.get("spans_zero"),
+                )
+            )
+        weights.append(
+            schemas.Weight(
+                signal=signal,
+                share=finite(weight.get("share")),
+                flagged=weight.get("flagged"),
+                coefficients=coefficients,
+            )
+        )
+    return sorted(weights, key=lambda weight: -(weight.share or 0.0))
+
+
+def _plain_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Keep the scalar metrics and the intervals; curves and per-tier rows have their own fields."""
+    plain: dict[str, Any] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict) and "value" in value:
+            plain[key] = {part: finite(value.get(part)) for part in ("value", "low", "high")}
+        elif isinstance(value, (bool, int)) or value is None:
+            plain[key] = value
+        elif isinstance(value, (int, float)):
+            plain[key] = finite(value)
+    return plain
+
+
+def _tier_calibration(
+    entries: list[dict[str, Any]], cutoffs: dict[str, float], config: Config
+) -> list[schemas.TierCalibration]:
+    bands = config.tiers.bands
+    result = []
+    for entry in entries:
+        tier = entry.get("tier")
+        if tier not in BAND_KEYS:
+            continue
+        low, high = getattr(bands, BAND_KEYS[tier])
+        result.append(
+            schemas.TierCalibration(
+                tier=tier,
+                cutoff=cutoffs.get(CUTOFF_KEYS.get(tier, "")),
+                rows=entry.get("rows"),
+                churned=entry.get("churned"),
+                mean_predicted=finite(entry.get("mean_predicted")),
+                observed=finite(entry.get("observed")),
+                observed_low=finite(entry.get("observed_low")),
+                observed_high=finite(entry.get("observed_high")),
+                consistent=entry.get("consistent"),
+                band_low=low,
+                band_high=high,
+            )
+        )
+    return result

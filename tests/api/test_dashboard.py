@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from scored import latest_scores
+
+PAGES = ["/dashboard", "/dashboard/accounts", "/dashboard/accounts?tier=Red", "/dashboard/model"]
+
+
+def _sign_in(client, token: str):
+    return client.post(
+        "/dashboard/sign-in", data={"token": token, "next": "/dashboard/model"}, follow_redirects=False
+    )
+
+
+def test_pages_redirect_to_sign_in(client):
+    response = client.get("/dashboard/accounts?tier=Red", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/sign-in?next=%2Fdashboard%2Faccounts%3Ftier%3DRed"
+
+
+def test_sign_in_sets_a_strict_httponly_cookie(client, read_token):
+    response = _sign_in(client, read_token)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard/model"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+
+
+def test_sign_in_rejects_unknown_token(client):
+    response = _sign_in(client, "ah_wrong")
+    assert response.status_code == 401
+    assert "not known" in response.text
+    assert "set-cookie" not in response.headers
+
+
+def test_sign_in_never_redirects_off_site(client, read_token):
+    response = client.post(
+        "/dashboard/sign-in", data={"token": read_token, "next": "//evil.example/"}, follow_redirects=False
+    )
+    assert response.headers["location"] == "/dashboard"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_render_without_external_resources(client, read_token, path):
+    _sign_in(client, read_token)
+    response = client.get(path)
+    assert response.status_code == 200
+    # Every script, stylesheet and image is served from this server or inlined.
+    assert not re.findall(r'(?:src|href)="(?:https?:)?//', response.text)
+
+
+def test_account_page_shows_waterfall_history_and_top_reason(client, engine, read_token):
+    _sign_in(client, read_token)
+    riskiest = latest_scores(engine)[0]
+    response = client.get(f"/dashboard/accounts/{riskiest['account_id']}")
+    assert response.status_code == 200
+    assert "Top reason:" in response.text
+    assert response.text.count("<svg") == 2
+    assert "No watch-list table in this store yet" in response.text
+
+
+def test_unknown_account_page_is_404(client, read_token):
+    _sign_in(client, read_token)
+    response = client.get("/dashboard/accounts/NO-SUCH")
+    assert response.status_code == 404
+    assert "&#39;NO-SUCH&#39;" in response.text
+
+
+def test_accounts_page_filters_by_tier(client, engine, read_token):
+    _sign_in(client, read_token)
+    response = client.get("/dashboard/accounts?tier=Red")
+    red = [row["account_id"] for row in latest_scores(engine) if row["tier"] == "Red"]
+    for account in red:
+        assert f">{account}</a>" in response.text
+    assert response.text.count('class="tier tier-') == len(red)
+
+
+def test_sign_out_clears_the_cookie(client, read_token):
+    _sign_in(client, read_token)
+    client.post("/dashboard/sign-out")
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_static_stylesheet_is_served(client):
+    assert client.get("/static/style.css").status_code == 200
