@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from account_health.actions.settings import ActionSettings
 from account_health.errors import ConfigError, WorkspaceNotFoundError
 
 CONFIG_FILE = "account-health.toml"
@@ -259,6 +260,7 @@ class Config(_Section):
     signals: SignalSettings = SignalSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()
+    actions: ActionSettings = ActionSettings()
 
 
 class Workspace:
