@@ -104,8 +104,9 @@ def run_nightly(
     try:
         result = _run(workspace, store, engine, as_of, ingest_sources, run_id, steps)
     except BaseException as exc:
-        operational.finish_run(engine, run_id, "failed", {"error": str(exc), "step": steps.current})
-        log.error("nightly run %d failed in step %s: %s", run_id, steps.current, exc)
+        step = steps.current or "(between steps)"
+        operational.finish_run(engine, run_id, "failed", {"error": str(exc), "step": step})
+        log.error("nightly run %d failed in step %s: %s", run_id, step, exc)
         raise
     result.abandoned_runs = abandoned
     warn_if_later_scores(engine, result.as_of)
@@ -213,6 +214,7 @@ class _Step:
     def __exit__(self, kind: object, *_rest: object) -> None:
         if kind is not None:
             return
+        self.steps.current = None
         seconds = round(time.perf_counter() - self.started, 3)
         self.steps.timings[self.name] = seconds
         log.info("step %s finished in %.2f s", self.name, seconds)

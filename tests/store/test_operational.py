@@ -159,7 +159,7 @@ def test_migration_0002_upgrades_a_0001_store_with_rows(engine):
         _insert_0001_score(connection, "a", datetime(2025, 1, 1), "Red")
         _insert_0001_score(connection, "b", datetime(2025, 1, 1), "Dark-Green")
 
-    operational.upgrade(engine)
+    operational.upgrade(engine, "0002")
 
     with engine.connect() as connection:
         version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one()
