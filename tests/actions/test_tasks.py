@@ -70,8 +70,8 @@ def test_capacity_keeps_the_highest_arr_at_risk_and_overflows_the_rest():
     assert [action.task_status for action in actions] == ["overflow", "open", "open", "overflow", "open"]
 
 
-def test_standing_tasks_block_the_motion_and_use_capacity():
-    standing = [
+def test_tasks_in_force_block_motion_and_capacity():
+    in_force = [
         {"account_id": "a", "motion": "m", "owner": "ana", "completed_at": None},
         {"account_id": "b", "motion": "m", "owner": "ana", "completed_at": datetime(2025, 11, 20)},
     ]
@@ -81,14 +81,14 @@ def test_standing_tasks_block_the_motion_and_use_capacity():
         _action("a", "ana", 0.9, 1.0, motion="other"),
         _action("c", "ana", 0.9, 1.0),
     ]
-    allocation = allocate_tasks(actions, standing, AS_OF, capacity=2, run_id=1)
+    allocation = allocate_tasks(actions, in_force, AS_OF, capacity=2, run_id=1)
     # a/m and b/m are in cooldown; a's open task uses one of two slots, b's completed one none.
     assert [action.task_status for action in actions] == ["cooldown", "cooldown", "open", "overflow"]
     assert allocation.cooldown == 2
     assert allocation.carried_by_owner == {"ana": 1}
 
 
-def test_task_stands_until_due_when_that_is_after_the_cooldown():
+def test_task_in_force_until_due_date():
     action = _action("a", "ana", 0.9, 1.0)
     action.due_date = date(2027, 6, 1)
     row = allocate_tasks([action], [], AS_OF, capacity=5, run_id=1).rows[0]

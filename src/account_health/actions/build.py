@@ -69,8 +69,8 @@ def build_actions(
                 ranked.get(account_id, []),
             )
         )
-    standing = action_store.standing_tasks(engine, as_of)
-    allocation = allocate_tasks(actions, standing, as_of, settings.owner_capacity, run_id)
+    in_force = action_store.tasks_in_force(engine, as_of)
+    allocation = allocate_tasks(actions, in_force, as_of, settings.owner_capacity, run_id)
     no_activity = bool(len(candidates)) and not (
         candidates[["product_events", "emails", "meetings"]].to_numpy().any()
     )

@@ -17,7 +17,7 @@ from account_health.signals.context import SignalContext, build_context
 from account_health.store.analytical import AnalyticalStore
 
 # Contact changes after which a contact cannot be a replacement champion.
-_GONE = ("left_company", "email_bounced")
+_DEPARTURE_CHANGES = ("left_company", "email_bounced")
 CANDIDATE_COLUMNS = [
     "account_id",
     "contact_id",
@@ -89,10 +89,10 @@ def contact_candidates(
     """Return the contacts of `account_ids` who could replace a departed champion, with their activity.
 
     A candidate is a contact known before `as_of`, not tagged champion, with no left_company or
-    email_bounced change before `as_of`. Activity covers the `window_days` days before `as_of`:
-    product events and active days of the product user with the contact's email (usage_events joined
-    to users by email), plus the product events, emails and meetings of the contact_activity table
-    when that table is fed. Columns: CANDIDATE_COLUMNS.
+    email_bounced change before `as_of`. Activity covers the `window_days` days before `as_of`. It is
+    the product events and active days of the product user with the contact's email (usage_events
+    joined to users by email). The contact_activity table, when a source feeds it, adds product
+    events, emails and meetings. Columns: CANDIDATE_COLUMNS.
     """
     if not account_ids or not _fed(workspace, store, "contacts"):
         return pd.DataFrame(columns=CANDIDATE_COLUMNS)
@@ -101,8 +101,10 @@ def contact_candidates(
     contacts = contacts.filter(contacts.account_id.isin(account_ids) & ~contacts.is_champion.fill_null(False))
     if _fed(workspace, store, "contact_changes"):
         changes = context.known_at("contact_changes")
-        gone = changes.filter(changes.change.isin(_GONE) & (changes.changed_at < changes.as_of))
-        contacts = contacts.anti_join(gone, "contact_id")
+        departed = changes.filter(
+            changes.change.isin(_DEPARTURE_CHANGES) & (changes.changed_at < changes.as_of)
+        )
+        contacts = contacts.anti_join(departed, "contact_id")
     frame = store.ibis.execute(contacts.select("account_id", "contact_id", "email", "title"))
     if frame.empty:
         return pd.DataFrame(columns=CANDIDATE_COLUMNS)
@@ -125,12 +127,12 @@ def _product_activity(
     empty = pd.DataFrame(columns=["contact_id", "product_events", "active_days"])
     if not (_fed(workspace, store, "usage_events") and _fed(workspace, store, "users")):
         return empty
-    wanted = contacts.dropna(subset=["email"])
-    if wanted.empty:
+    with_email = contacts.dropna(subset=["email"])
+    if with_email.empty:
         return empty
     emails = ibis.memtable(
         pd.DataFrame(
-            {"contact_id": wanted["contact_id"], "email_key": wanted["email"].str.strip().str.lower()}
+            {"contact_id": with_email["contact_id"], "email_key": with_email["email"].str.strip().str.lower()}
         )
     )
     users = store.table("users")

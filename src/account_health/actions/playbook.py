@@ -154,7 +154,7 @@ def predicted_ltv(
 
 
 def deciles(values: pd.Series) -> pd.Series:
-    """Return each value's decile among the non-missing values: 10 holds the highest tenth, 1 the lowest.
+    """Return each value's decile among the non-missing values: 10 contains the highest tenth, 1 the lowest.
 
     Ties are broken by position, so sort the series by a stable key (the account id) first.
     """

@@ -19,7 +19,7 @@ class _Section(BaseModel):
 
 
 class Playbook(_Section):
-    """What a CSM does for an account of one tier, and what the product shows it."""
+    """The CSM motion, due date, expansion policy, in-app prompt and chat persona of one tier."""
 
     # A short key naming the CSM motion; tasks are de-duplicated per account and motion.
     motion: str = Field(min_length=1)

@@ -1,7 +1,7 @@
 """Turn account actions into CSM tasks: cooldown per account and motion, then capacity per owner.
 
 Tasks are ranked by expected ARR at risk (churn probability x ARR), riskiest first. Each owner gets
-open tasks until the tasks still standing from earlier dates plus the new ones reach the capacity;
+open tasks until the tasks of earlier dates still in force plus the new ones reach the capacity;
 the rest are stored with status "overflow", so they are reported and never dropped. An overflow task
 does not start a cooldown, so the next run considers the account again.
 """
@@ -31,21 +31,21 @@ class TaskAllocation:
 
 def allocate_tasks(
     actions: Sequence[AccountAction],
-    standing: Sequence[Mapping[str, Any]],
+    in_force: Sequence[Mapping[str, Any]],
     as_of: datetime,
     capacity: int,
     run_id: int,
 ) -> TaskAllocation:
     """Return the task rows of `as_of` and set each action's `task_status`.
 
-    `standing` are the open tasks of earlier dates whose cooldown has not ended (completed or not).
+    `in_force` are the open tasks of earlier dates whose cooldown has not ended (completed or not).
     Any of them blocks a new task for the same account and motion. Those not completed before
     `as_of` count against their owner's capacity.
     """
-    blocked = {(task["account_id"], task["motion"]) for task in standing}
+    blocked = {(task["account_id"], task["motion"]) for task in in_force}
     carried = Counter(
         task["owner"]
-        for task in standing
+        for task in in_force
         if task.get("completed_at") is None or task["completed_at"] >= as_of
     )
     candidates = []
@@ -78,7 +78,7 @@ def allocate_tasks(
 
 
 def _task_row(action: AccountAction, rank: int, run_id: int) -> dict[str, Any]:
-    # A task stands for its motion's cooldown, and at least until it is due (a save plan due months out).
+    # A task is in force for its motion's cooldown, and at least until it is due (a save plan due months out).
     expires_at = max(action.as_of + timedelta(days=action.cooldown_days), as_datetime(action.due_date))
     return {
         "account_id": action.account_id,

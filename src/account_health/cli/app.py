@@ -441,7 +441,7 @@ def tasks(
         str, typer.Option("--format", help="Output format: table, csv or json.", case_sensitive=False)
     ] = "table",
 ) -> None:
-    """List the tasks standing on the latest nightly run's date (or --as-of), riskiest first."""
+    """List the tasks in force on the latest nightly run's date (or --as-of), riskiest first."""
     from account_health.actions.export import tasks_json, write_tasks_csv
     from account_health.cli.nightly import tasks_table
     from account_health.store.actions import read_tasks

@@ -46,6 +46,7 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
         f"run {summary['run_id']}: {summary['accounts_scored']:,} accounts as of {summary['as_of'][:10]} "
         f"with model {escape(summary['model_version'])}"
     )
+
     tiers = ", ".join(f"{tier} {count:,}" for tier, count in summary["tiers"].items())
     console.print(f"tiers: {tiers}", markup=False)
     changes = summary["tier_changes"]
@@ -53,14 +54,16 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
         f"tier changes: {changes['total']:,} ({changes['into_red_or_orange']:,} into Red or Orange)",
         markup=False,
     )
+
     tasks = summary["tasks"]
     console.print(
         f"tasks: {tasks['open']:,} open, {tasks['overflow']:,} overflow (beyond owner capacity), "
-        f"{tasks['cooldown']:,} skipped because an earlier task for the same motion still stands",
+        f"{tasks['cooldown']:,} skipped because an earlier task for the same motion is still in force",
         markup=False,
     )
     for owner, count in tasks["overflow_by_owner"].items():
         console.print(f"  [yellow]overflow[/yellow] {escape(owner)}: {count:,} tasks")
+
     if summary["watched_accounts"]:
         console.print(f"watch list: {summary['watched_accounts']:,} accounts flagged", markup=False)
     if summary["abandoned_runs"]:

@@ -61,7 +61,7 @@ tasks = sa.Table(
     sa.Column("rank", sa.Integer, nullable=False),
     # "open" (within its owner's capacity) or "overflow" (beyond it).
     sa.Column("status", sa.String(16), nullable=False),
-    # End of the motion's cooldown: until then the task stands and blocks a new one for the same motion.
+    # End of the motion's cooldown: until then the task is in force and blocks a new one for the same motion.
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Column("workshop", sa.Boolean, nullable=False),
     sa.Column("watch_reason", sa.Text),
@@ -107,7 +107,7 @@ account_actions = sa.Table(
     # JSON list of extra steps from the cross-cuts (renewal stage, champion strength).
     sa.Column("steps", sa.Text, nullable=False),
     sa.Column("due_date", sa.Date, nullable=False),
-    # "open", "overflow", "cooldown" (an earlier task for the motion still stands) or "none".
+    # "open", "overflow", "cooldown" (an earlier task for the motion is still in force) or "none".
     sa.Column("task_status", sa.String(16), nullable=False),
     sa.Column("expansion", sa.String(16), nullable=False),
     sa.Column("expansion_allowed", sa.Boolean, nullable=False),
@@ -149,8 +149,8 @@ def sync_tasks(connection: Connection, as_of: datetime, rows: Sequence[Mapping[s
             sa.select(tasks.c.task_id, tasks.c.account_id, tasks.c.motion).where(tasks.c.as_of == as_of)
         )
     }
-    wanted = {(row["account_id"], row["motion"]) for row in rows}
-    stale = [task_id for key, task_id in existing.items() if key not in wanted]
+    new_keys = {(row["account_id"], row["motion"]) for row in rows}
+    stale = [task_id for key, task_id in existing.items() if key not in new_keys]
     if stale:
         connection.execute(sa.delete(tasks).where(tasks.c.task_id.in_(stale)))
     for row in rows:
@@ -193,7 +193,7 @@ def abandon_running(engine: Engine, kind: str = NIGHTLY) -> list[int]:
 # Reading, for the nightly run itself.
 
 
-def standing_tasks(engine: Engine, as_of: datetime) -> list[dict[str, Any]]:
+def tasks_in_force(engine: Engine, as_of: datetime) -> list[dict[str, Any]]:
     """Return open tasks of earlier dates whose cooldown has not ended by `as_of`."""
     query = sa.select(tasks).where(
         tasks.c.as_of < as_of, tasks.c.expires_at > as_of, tasks.c.status == "open"
@@ -306,9 +306,9 @@ def _parsed_action(row: dict[str, Any]) -> dict[str, Any]:
 def tier_changes_of_run(engine: Engine, run_id: int) -> list[dict[str, Any]]:
     """Return the tier changes written by a run, each with what a Slack message needs.
 
-    Each dict has the tier change's columns (account_id, as_of, old_tier, new_tier, probability,
-    previous_probability, top_signal_1/2 and their points, top_signals parsed, validated) and the
-    account's action on that date: name, owner, arr, motion, description, due_date, renewal_stage,
+    Each dict has the tier change's columns: account_id, as_of, old_tier, new_tier, probability,
+    previous_probability, top_signal_1/2 and their points, top_signals parsed, validated. It also
+    has the account's action on that date: name, owner, arr, motion, description, due_date, renewal_stage,
     renewal_date, pltv_decile, champion_strength, expansion, watch_reason, watch_until, task_status
     and replacement_candidates. Riskiest new tier first.
     """
@@ -367,7 +367,7 @@ def read_tasks(
     owner: str | None = None,
     tiers: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Return the tasks standing on `on` (the latest nightly run's as-of date when None).
+    """Return the tasks in force on `on` (the latest nightly run's as-of date when None).
 
     These are the tasks created on that date (open and overflow) and the open, uncompleted tasks of
     earlier dates whose cooldown has not ended. Ordered by rank within their date, newest date first.
@@ -411,19 +411,25 @@ def as_datetime(value: date) -> datetime:
 
 __all__ = [
     "NIGHTLY",
+    "abandon_running",
     "account_actions",
     "accounts_with_completed_workshop",
     "active_watches",
     "add_watch",
+    "as_datetime",
     "complete_task",
+    "finish_run_in",
     "latest_nightly_run",
     "list_watches",
     "read_account_actions",
     "read_tasks",
     "read_tier_changes",
     "remove_watch",
-    "standing_tasks",
+    "replace_account_actions",
+    "replace_tier_changes",
+    "sync_tasks",
     "tasks",
+    "tasks_in_force",
     "tier_changes",
     "tier_changes_of_run",
     "watch_list",
