@@ -18,6 +18,7 @@ from account_health.store.actions import (
     latest_nightly_run,
     read_account_actions,
     read_tasks,
+    tier_changes,
     tier_changes_of_run,
 )
 from account_health.workspace import open_stores
@@ -223,3 +224,20 @@ def _url(folder: Path) -> str:
     from account_health.config import load_workspace
 
     return load_workspace(folder).operational_store_url
+
+
+@pytest.mark.parametrize("fresh", ["sqlite"], indirect=True)
+def test_tier_changes_read_through_a_transaction(fresh):
+    with open_stores(fresh) as (store, engine):
+        result = run_nightly(fresh, store, engine, SECOND)
+        with engine.begin() as connection:
+            # An uncommitted change is visible to the transaction that made it, as in `_notify`.
+            connection.execute(
+                sa.update(tier_changes).where(tier_changes.c.run_id == result.run_id).values(validated=False)
+            )
+            inside = tier_changes_of_run(connection, result.run_id)
+            connection.rollback()
+        outside = tier_changes_of_run(engine, result.run_id)
+    assert len(inside) == len(outside) > 0
+    assert not any(change["validated"] for change in inside)
+    assert all(change["validated"] for change in outside)

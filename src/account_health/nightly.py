@@ -183,6 +183,9 @@ def _write(engine: Engine, result: NightlyResult, artifact: dict[str, Any], step
 def _notify(connection: Connection, run_id: int, changes: Sequence[dict[str, Any]]) -> None:
     """Queue the run's tier changes for notification, inside the run's transaction.
 
+    `store.actions.tier_changes_of_run(connection, run_id)` returns each change with the fields a
+    message needs, read through this uncommitted transaction.
+
     TODO: write the outbox rows here once the notify stage exists; until then nothing is queued.
     """
 

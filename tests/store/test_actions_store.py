@@ -140,3 +140,25 @@ def test_due_dates_round_trip_as_dates(engine):
     with engine.begin() as connection:
         actions.sync_tasks(connection, as_of, [_task(run, "a", as_of, due_date=date(2026, 1, 2))])
     assert actions.read_tasks(engine, as_of)[0]["due_date"] == date(2026, 1, 2)
+
+
+def test_migrations_match_the_table_definitions(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    ours = {"tier_changes", "tasks", "watch_list", "account_actions"}
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), operational.metadata)
+
+    def table_of(difference) -> str | None:
+        for item in difference if isinstance(difference, list) else [difference]:
+            for part in item[1:] if isinstance(item, tuple) else []:
+                name = getattr(part, "name", None) if not isinstance(part, str) else part
+                table = getattr(part, "table", None)
+                if table is not None and getattr(table, "name", None) in ours:
+                    return table.name
+                if name in ours:
+                    return name
+        return None
+
+    assert [difference for difference in differences if table_of(difference) in ours] == []

@@ -444,7 +444,7 @@ def tasks(
     """List the tasks in force on the latest nightly run's date (or --as-of), riskiest first."""
     from account_health.actions.export import tasks_json, write_tasks_csv
     from account_health.cli.nightly import tasks_table
-    from account_health.store.actions import read_tasks
+    from account_health.store.actions import latest_nightly_run, read_tasks
     from account_health.training.evaluate import TIER_NAMES
 
     if output_format not in ("table", "csv", "json"):
@@ -456,10 +456,13 @@ def tasks(
     workspace = _workspace()
     with open_stores(workspace, create=False) as (_store, engine):
         rows = read_tasks(engine, requested, owner, tier)
+        never_run = requested is None and latest_nightly_run(engine) is None
     if output_format == "csv":
         write_tasks_csv(rows, sys.stdout)
     elif output_format == "json":
         sys.stdout.write(tasks_json(rows))
+    elif never_run:
+        console.print("no tasks: no nightly run has succeeded yet; run `account-health run`", markup=False)
     else:
         console.print(tasks_table(rows))
 

@@ -119,6 +119,12 @@ account_actions = sa.Table(
     sa.Column("replacement_candidates", sa.Text, nullable=False),
 )
 
+sa.Index("ix_tier_changes_run_id", tier_changes.c.run_id)
+sa.Index("ix_tasks_as_of", tasks.c.as_of)
+sa.Index("ix_tasks_owner", tasks.c.owner)
+sa.Index("ix_watch_list_account_id", watch_list.c.account_id)
+sa.Index("ix_account_actions_as_of", account_actions.c.as_of)
+
 
 # Writing, inside the nightly run's transaction.
 
@@ -303,8 +309,11 @@ def _parsed_action(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def tier_changes_of_run(engine: Engine, run_id: int) -> list[dict[str, Any]]:
+def tier_changes_of_run(bind: Engine | Connection, run_id: int) -> list[dict[str, Any]]:
     """Return the tier changes written by a run, each with what a Slack message needs.
+
+    `bind` may be the connection of the run's own transaction (as `nightly._notify` receives it),
+    which sees the run's rows before they commit, or an engine.
 
     Each dict has the tier change's columns: account_id, as_of, old_tier, new_tier, probability,
     previous_probability, top_signal_1/2 and their points, top_signals parsed, validated. It also
@@ -346,8 +355,11 @@ def tier_changes_of_run(engine: Engine, run_id: int) -> list[dict[str, Any]]:
         .where(tier_changes.c.run_id == run_id)
         .order_by(tier_changes.c.probability.desc(), tier_changes.c.account_id)
     )
-    with engine.connect() as connection:
-        rows = [dict(row._mapping) for row in connection.execute(query)]
+    if isinstance(bind, Connection):
+        rows = [dict(row._mapping) for row in bind.execute(query)]
+    else:
+        with bind.connect() as connection:
+            rows = [dict(row._mapping) for row in connection.execute(query)]
     for row in rows:
         row["top_signals"] = json.loads(row["top_signals"])
         row["replacement_candidates"] = json.loads(row["replacement_candidates"] or "[]")
