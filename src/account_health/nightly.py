@@ -102,13 +102,12 @@ def run_nightly(
     log.info("nightly run %d started", run_id)
     steps = _Steps(observer)
     try:
-        result = _run(workspace, store, engine, as_of, ingest_sources, run_id, steps)
+        result = _run(workspace, store, engine, as_of, ingest_sources, run_id, steps, abandoned)
     except BaseException as exc:
         step = steps.current or "(between steps)"
         operational.finish_run(engine, run_id, "failed", {"error": str(exc), "step": step})
         log.error("nightly run %d failed in step %s: %s", run_id, step, exc)
         raise
-    result.abandoned_runs = abandoned
     warn_if_later_scores(engine, result.as_of)
     log.info("nightly run %d succeeded for %s", run_id, f"{result.as_of:%Y-%m-%d}")
     return result
@@ -122,6 +121,7 @@ def _run(
     ingest_sources: bool,
     run_id: int,
     steps: _Steps,
+    abandoned: list[int],
 ) -> NightlyResult:
     report = None
     if ingest_sources and workspace.config.sources:
@@ -152,7 +152,17 @@ def _run(
         plan = build_actions(workspace, store, engine, scores, as_of, run_id, model_version, validated)
 
     result = NightlyResult(
-        run_id, as_of, model_version, validated, scores, changes, plan, steps.timings, report, stale_days
+        run_id,
+        as_of,
+        model_version,
+        validated,
+        scores,
+        changes,
+        plan,
+        steps.timings,
+        report,
+        stale_days,
+        abandoned,
     )
     _write(engine, result, artifact, steps)
     return result
