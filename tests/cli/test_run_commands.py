@@ -51,6 +51,7 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
     )
 
     account = rows[0]["account_id"]
+    tier_before = rows[0]["tier"]
     flagged = _invoke(folder, "watch", account, "--reason", "CEO asked for a call", "--until", "2099-01-01")
     assert flagged.exit_code == 0, flagged.output
     listed = _invoke(folder, "watch", "--list")
@@ -65,6 +66,7 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
         task for task in tasks if task["account_id"] == account and task["as_of"].startswith("2025-12-01")
     ]
     assert watched and watched[0]["watch_reason"] == "CEO asked for a call"
+    assert watched[0]["tier"] == tier_before
 
     done = _invoke(folder, "task-done", str(watched[0]["task_id"]), "--on", "2025-12-02")
     assert done.exit_code == 0, done.output
