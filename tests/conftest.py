@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 
+# Fixtures of the nightly-run tests (a trained company with a run done, copied per test and backend).
+pytest_plugins = ["nightly_fixtures"]
+
 # Third-party datasets live outside the checkout, in ../shared/data next to it.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REQUIRE_SHARED_DATA = "ACCOUNT_HEALTH_REQUIRE_SHARED_DATA"

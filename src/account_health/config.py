@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from account_health.actions.settings import ActionSettings
 from account_health.errors import ConfigError, WorkspaceNotFoundError
 
 CONFIG_FILE = "account-health.toml"
@@ -408,6 +409,8 @@ class NotifySettings(_Section):
     hubspot: HubSpotSettings = HubSpotSettings()
     salesforce: SalesforceSettings = SalesforceSettings()
     crm_file: CrmFileSettings = CrmFileSettings()
+
+
 # Texts of the in-app prompts, keyed by the prompt keys that the tier playbook hands to the app.
 DEFAULT_PROMPT_TEXTS = {
     "talk-to-your-csm": "Talk to your CSM now",
@@ -444,6 +447,7 @@ class Config(_Section):
     notify: NotifySettings = NotifySettings()
     experience: ExperienceSettings = ExperienceSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    actions: ActionSettings = ActionSettings()
 
 
 class Workspace:

@@ -15,7 +15,7 @@ import sqlalchemy.exc
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from account_health.asof import default_as_of, newest_data, parse_as_of, start_of_day
 from account_health.config import Workspace, load_workspace
@@ -351,6 +351,7 @@ def explain(
     ] = None,
 ) -> None:
     """Explain an account's score: tier, probability, and each signal's value and push, largest first."""
+    from account_health.cli.nightly import watch_line
     from account_health.cli.render import explanation, score_change
     from account_health.scoring.explain import explain as run_explain
     from account_health.scoring.explain import explain_change
@@ -361,10 +362,13 @@ def explain(
     since_instant = _as_of_option(since, "--since")
     with open_stores(workspace, create=False) as (_store, engine):
         if since_instant is None:
-            explanation(console, run_explain(engine, account_id, as_of_instant), horizon_days)
+            result = run_explain(engine, account_id, as_of_instant)
+            explanation(console, result, horizon_days)
         else:
             change = explain_change(engine, account_id, since_instant, as_of_instant)
             score_change(console, change, horizon_days)
+            result = change.after
+        watch_line(console, engine, account_id, result.as_of)
 
 
 @app.command()
@@ -436,10 +440,160 @@ def outbox(
         engine.dispose()
     if report is not None and not report.ok:
         raise typer.Exit(1)
+
+
 from account_health.cli.api_commands import serve, token_app  # noqa: E402
 
 app.command()(serve)
 app.add_typer(token_app, name="token")
+
+
+@app.command("run")
+def run_command(
+    as_of: AsOfOption = None,
+    ingest_sources: Annotated[
+        bool,
+        typer.Option(
+            "--ingest/--no-ingest",
+            help="Load the configured exports first (default), or score the data already ingested.",
+        ),
+    ] = True,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the run's summary as JSON to stdout instead of text.")
+    ] = False,
+) -> None:
+    """Run the nightly job: ingest, signals, score, tier changes, actions and tasks, as one run."""
+    from account_health.cli.nightly import ProgressObserver, run_report
+    from account_health.nightly import run_nightly
+    from account_health.training.artifact import dumps
+
+    requested = _as_of_option(as_of)
+    workspace = _workspace()
+    with open_stores(workspace, create=False) as (store, engine), _step_progress() as progress:
+        result = run_nightly(workspace, store, engine, requested, ingest_sources, ProgressObserver(progress))
+        progress.stop()
+    summary = result.summary()
+    if json_output:
+        sys.stdout.write(dumps(summary))
+        return
+    run_report(console, summary)
+
+
+@app.command()
+def watch(
+    account_id: Annotated[
+        str | None,
+        typer.Argument(metavar="ACCOUNT", help="The account to flag, or to un-flag with --remove."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why the account is watched; shown in explain and tasks.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="Last as-of date (YYYY-MM-DD) the flag applies to. Default: [actions] watch_default_days from today.",
+        ),
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the account's current flags.")] = False,
+    list_entries: Annotated[bool, typer.Option("--list", help="List the flags in force.")] = False,
+    include_all: Annotated[
+        bool, typer.Option("--all", help="With --list, include expired and removed flags.")
+    ] = False,
+) -> None:
+    """Flag an account for CSM attention with a reason and an expiry; the flag never changes its tier."""
+    from account_health.actions.watch import add_watch_entry, remove_watch_entries
+    from account_health.cli.nightly import watch_table
+    from account_health.store.actions import list_watches
+
+    workspace = _workspace()
+    until_instant = _as_of_option(until, "--until")
+    with open_stores(workspace, create=False) as (_store, engine):
+        if list_entries:
+            console.print(watch_table(list_watches(engine, include_inactive=include_all)))
+            return
+        if account_id is None:
+            raise typer.BadParameter("give an ACCOUNT to flag or remove, or --list")
+        if remove:
+            removed = remove_watch_entries(engine, account_id)
+            console.print(f"removed {removed} watch-list entries of {account_id}", markup=False)
+            return
+        if not reason:
+            raise typer.BadParameter("--reason TEXT is required to flag an account")
+        entry = add_watch_entry(workspace, engine, account_id, reason, until_instant)
+        console.print(
+            f"watching {account_id} until {entry['until']:%Y-%m-%d}: {reason} (entry {entry['watch_id']})",
+            markup=False,
+        )
+
+
+@app.command()
+def tasks(
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this owner's tasks.")] = None,
+    tier: Annotated[
+        list[str] | None, typer.Option("--tier", help="Only tasks of this tier (repeatable), e.g. Red.")
+    ] = None,
+    as_of: AsOfOption = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Output format: table, csv or json.", case_sensitive=False)
+    ] = "table",
+) -> None:
+    """List the tasks in force on the latest nightly run's date (or --as-of), riskiest first."""
+    from account_health.actions.export import tasks_json, write_tasks_csv
+    from account_health.cli.nightly import tasks_table
+    from account_health.store.actions import latest_nightly_run, read_tasks
+    from account_health.training.evaluate import TIER_NAMES
+
+    if output_format not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
+    for name in tier or []:
+        if name not in TIER_NAMES:
+            raise typer.BadParameter(f"--tier {name!r} is not one of {', '.join(TIER_NAMES)}")
+    requested = _as_of_option(as_of)
+    workspace = _workspace()
+    with open_stores(workspace, create=False) as (_store, engine):
+        rows = read_tasks(engine, requested, owner, tier)
+        never_run = requested is None and latest_nightly_run(engine) is None
+    if output_format == "csv":
+        write_tasks_csv(rows, sys.stdout)
+    elif output_format == "json":
+        sys.stdout.write(tasks_json(rows))
+    elif never_run:
+        console.print("no tasks: no nightly run has succeeded yet; run `account-health run`", markup=False)
+    else:
+        console.print(tasks_table(rows))
+
+
+@app.command("task-done")
+def task_done(
+    task_id: Annotated[
+        int, typer.Argument(metavar="TASK_ID", help="The task's id, as `account-health tasks` lists it.")
+    ],
+    on: Annotated[
+        str | None, typer.Option("--on", help="When it was done (YYYY-MM-DD or an instant). Default: now.")
+    ] = None,
+) -> None:
+    """Mark a task completed; a completed workshop task lets a Yellow account's expansion resume."""
+    from account_health.store.actions import complete_task
+
+    completed_at = _as_of_option(on, "--on")
+    workspace = _workspace()
+    with open_stores(workspace, create=False) as (_store, engine):
+        row = complete_task(engine, task_id, completed_at)
+    if row is None:
+        raise AccountHealthError(f"no task with id {task_id}; list the ids with `account-health tasks`")
+    console.print(f"task {task_id} ({row['account_id']}, {row['motion']}) completed", markup=False)
+
+
+def _step_progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=True,
+    )
 
 
 def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) -> datetime:

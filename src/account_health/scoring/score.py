@@ -71,7 +71,7 @@ def score(
     """Score every account at risk on `as_of` and replace that date's scores in one transaction."""
     artifact = latest_artifact(engine)
     as_of = as_of or default_as_of(store)
-    stale_days = _staleness(artifact, as_of, workspace.config.training.max_model_age_days)
+    stale_days = staleness(artifact, as_of, workspace.config.training.max_model_age_days)
 
     run_id = operational.start_run(engine, "score", as_of)
     try:
@@ -83,7 +83,7 @@ def score(
     except BaseException as exc:
         operational.finish_run(engine, run_id, "failed", {"error": str(exc)})
         raise
-    _warn_if_later_scores(engine, as_of)
+    warn_if_later_scores(engine, as_of)
     operational.finish_run(
         engine, run_id, "succeeded", {"accounts": len(rows), "model_version": artifact["model_version"]}
     )
@@ -93,7 +93,7 @@ def score(
     )
 
 
-def _warn_if_later_scores(engine: Engine, as_of: datetime) -> None:
+def warn_if_later_scores(engine: Engine, as_of: datetime) -> None:
     latest = operational.latest_score_date(engine)
     if latest is not None and latest > as_of:
         warnings.warn(
@@ -117,6 +117,17 @@ def score_frame(
     `raw_tier` comes from the artifact's cut-offs alone. `tier` is the declared tier: it leaves the
     account's tier in `previous_tiers` only when a cut-off is crossed by the [tiers] hysteresis margin.
     """
+    return apply_model(workspace, signal_frame(workspace, store, as_of), artifact, previous_tiers)
+
+
+def signal_frame(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> pd.DataFrame:
+    """Return the signals as of `as_of` of every account at risk then.
+
+    Raises
+    ------
+    NoDataError
+        When no account is at risk on `as_of`.
+    """
     at_risk = at_risk_accounts(workspace, store, [as_of])
     if at_risk.empty:
         raise NoDataError(
@@ -126,7 +137,17 @@ def score_frame(
     from account_health.signals import compute_signals
 
     signals = compute_signals(workspace, store, [as_of])
-    frame = at_risk.merge(signals, on=["account_id", "as_of"], how="inner")
+    return at_risk.merge(signals, on=["account_id", "as_of"], how="inner")
+
+
+def apply_model(
+    workspace: Workspace,
+    frame: pd.DataFrame,
+    artifact: dict[str, Any],
+    previous_tiers: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Add probability, raw and declared tier and contributions to a `signal_frame`, riskiest first."""
+    frame = frame.copy()
     model = ChurnModel.from_dict(artifact["model"])
     log_odds = model.decision_function(frame)
     frame["probability"] = model.predict_proba(frame)
@@ -156,7 +177,7 @@ def score_frame(
     return frame.sort_values(["probability", "account_id"], ascending=[False, True]).reset_index(drop=True)
 
 
-def _staleness(artifact: dict[str, Any], as_of: datetime, max_age_days: int) -> int | None:
+def staleness(artifact: dict[str, Any], as_of: datetime, max_age_days: int) -> int | None:
     training_end = datetime.fromisoformat(artifact["training_end"])
     age = (as_of - training_end).days
     if age > max_age_days:
@@ -180,6 +201,13 @@ def _plain(value: Any) -> Any:
     if value is pd.NA or value is None:
         return None
     return value
+
+
+def score_rows(
+    scores: pd.DataFrame, as_of: datetime, artifact: dict[str, Any], run_id: int
+) -> list[dict[str, Any]]:
+    """Return the scores history rows of a scored frame."""
+    return [_score_row(record, as_of, artifact, run_id) for record in scores.to_dict("records")]
 
 
 def _score_row(
@@ -208,4 +236,13 @@ def tier_distribution(scores: pd.DataFrame) -> list[tuple[str, int, float]]:
     return [(name, int(counts.get(name, 0)), int(counts.get(name, 0)) / total) for name in TIER_NAMES]
 
 
-__all__ = ["ScoringResult", "latest_artifact", "score", "score_frame", "tier_distribution"]
+__all__ = [
+    "ScoringResult",
+    "apply_model",
+    "latest_artifact",
+    "score",
+    "score_frame",
+    "score_rows",
+    "signal_frame",
+    "tier_distribution",
+]

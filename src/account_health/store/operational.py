@@ -192,13 +192,20 @@ def replace_scores(
     engine: Engine, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]
 ) -> int:
     """Replace every score of (as_of, model_version) with `rows`, in one transaction."""
-    rows = list(rows)
     with engine.begin() as connection:
-        connection.execute(
-            sa.delete(scores).where(scores.c.as_of == as_of, scores.c.model_version == model_version)
-        )
-        if rows:
-            connection.execute(scores.insert(), rows)
+        return replace_scores_in(connection, as_of, model_version, rows)
+
+
+def replace_scores_in(
+    connection: sa.Connection, as_of: datetime, model_version: str, rows: Iterable[Mapping[str, Any]]
+) -> int:
+    """Replace every score of (as_of, model_version) with `rows` inside the caller's transaction."""
+    rows = list(rows)
+    connection.execute(
+        sa.delete(scores).where(scores.c.as_of == as_of, scores.c.model_version == model_version)
+    )
+    if rows:
+        connection.execute(scores.insert(), rows)
     return len(rows)
 
 
@@ -230,6 +237,11 @@ def previous_tiers(engine: Engine, as_of: datetime) -> dict[str, str]:
     When one date contains scores of several models, the score written by the latest run counts.
     """
     return {row["account_id"]: row["tier"] for row in _latest_scores(engine, scores.c.as_of < as_of)}
+
+
+def previous_scores(engine: Engine, as_of: datetime) -> dict[str, dict[str, Any]]:
+    """Return each account's latest score strictly before `as_of`, the one `previous_tiers` reads."""
+    return {row["account_id"]: row for row in _latest_scores(engine, scores.c.as_of < as_of)}
 
 
 def latest_score_on_or_before(engine: Engine, account_id: str, when: datetime) -> dict[str, Any] | None:

@@ -1,15 +1,14 @@
 """Create the notification outbox.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-# NOTE: the nightly run's revision 0003 is developed beside this one; once both exist, 0004 follows 0003.
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

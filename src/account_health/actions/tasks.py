@@ -1,0 +1,104 @@
+"""Turn account actions into CSM tasks: cooldown per account and motion, then capacity per owner.
+
+Tasks are ranked by expected ARR at risk (churn probability x ARR), riskiest first. Each owner gets
+open tasks until the tasks of earlier dates still in force plus the new ones reach the capacity;
+the rest are stored with status "overflow", so they are reported and never dropped. An overflow task
+does not start a cooldown, so the next run considers the account again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from account_health.actions.playbook import AccountAction
+from account_health.store.actions import as_datetime
+
+
+@dataclass
+class TaskAllocation:
+    rows: list[dict[str, Any]]
+    open: int = 0
+    overflow: int = 0
+    cooldown: int = 0
+    overflow_by_owner: dict[str, int] = field(default_factory=dict)
+    # Open tasks of earlier dates still counted against each owner's capacity.
+    carried_by_owner: dict[str, int] = field(default_factory=dict)
+
+
+def allocate_tasks(
+    actions: Sequence[AccountAction],
+    in_force: Sequence[Mapping[str, Any]],
+    as_of: datetime,
+    capacity: int,
+    run_id: int,
+) -> TaskAllocation:
+    """Return the task rows of `as_of` and set each action's `task_status`.
+
+    `in_force` are the open tasks of earlier dates whose cooldown has not ended (completed or not).
+    Any of them blocks a new task for the same account and motion. Those not completed before
+    `as_of` count against their owner's capacity.
+    """
+    blocked = {(task["account_id"], task["motion"]) for task in in_force}
+    carried = Counter(
+        task["owner"]
+        for task in in_force
+        if task.get("completed_at") is None or task["completed_at"] >= as_of
+    )
+    candidates = []
+    cooldown = 0
+    for action in actions:
+        if not action.creates_task:
+            action.task_status = "none"
+        elif (action.account_id, action.motion) in blocked:
+            action.task_status = "cooldown"
+            cooldown += 1
+        else:
+            candidates.append(action)
+    candidates.sort(key=lambda action: (-action.arr_at_risk, -action.probability, action.account_id))
+
+    used = Counter(carried)
+    allocation = TaskAllocation([], cooldown=cooldown, carried_by_owner=dict(carried))
+    overflow: Counter[str] = Counter()
+    for rank, action in enumerate(candidates, start=1):
+        if used[action.owner] < capacity:
+            used[action.owner] += 1
+            action.task_status = "open"
+            allocation.open += 1
+        else:
+            action.task_status = "overflow"
+            overflow[action.owner] += 1
+            allocation.overflow += 1
+        allocation.rows.append(_task_row(action, rank, run_id))
+    allocation.overflow_by_owner = dict(sorted(overflow.items()))
+    return allocation
+
+
+def _task_row(action: AccountAction, rank: int, run_id: int) -> dict[str, Any]:
+    # A task is in force for its motion's cooldown, and at least until it is due (a save plan due months out).
+    expires_at = max(action.as_of + timedelta(days=action.cooldown_days), as_datetime(action.due_date))
+    return {
+        "account_id": action.account_id,
+        "as_of": action.as_of,
+        "motion": action.motion,
+        "run_id": run_id,
+        "owner": action.owner,
+        "tier": action.tier,
+        "description": action.description,
+        "due_date": action.due_date,
+        "probability": action.probability,
+        "arr": action.arr,
+        "arr_at_risk": action.arr_at_risk,
+        "rank": rank,
+        "status": action.task_status,
+        "expires_at": expires_at,
+        "workshop": action.workshop,
+        "watch_reason": action.watch_reason,
+        "validated": action.validated,
+    }
+
+
+__all__ = ["TaskAllocation", "allocate_tasks"]

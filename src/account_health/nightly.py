@@ -1,0 +1,369 @@
+"""The nightly run: ingest, signals, score, tier changes, actions and notifications as one run.
+
+Atomicity across the two stores rests on two facts:
+
+- The ingest is one DuckDB transaction, and loading an export again changes nothing. Rows loaded
+  after an as-of date become available after it, so a re-run of that date computes the same signals.
+- Everything the run writes to the operational store (scores, tier changes, tasks, account actions,
+  the notification outbox and the run's "succeeded" status) is written in one transaction.
+
+So a run killed at any step leaves the previous complete run visible and both stores consistent, and
+the next run completes the date. A run killed before that transaction commits stays recorded as
+"running" until the next nightly run marks it "abandoned". Re-running a date rewrites that date: the
+same scores, tier changes, tasks (with the same task ids) and account actions, under a new run id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.engine import Connection, Engine
+
+from account_health.actions.build import ActionPlan, build_actions
+from account_health.actions.facts import crm_ids
+from account_health.asof import default_as_of
+from account_health.config import Workspace
+from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
+from account_health.scoring.changes import tier_changes
+from account_health.scoring.score import (
+    apply_model,
+    latest_artifact,
+    score_rows,
+    signal_frame,
+    staleness,
+    tier_distribution,
+    warn_if_later_scores,
+)
+from account_health.sources.ingest import IngestReport, ingest
+from account_health.store import actions as action_store
+from account_health.store import operational
+from account_health.store.analytical import AnalyticalStore
+
+log = logging.getLogger(__name__)
+
+STEPS = ("ingest", "signals", "score", "tier-changes", "actions", "write", "notify", "deliver")
+
+
+class RunObserver:
+    """Receives the run's progress; the CLI draws it with Rich. Every method may be left as is."""
+
+    def step_started(self, step: str) -> None:
+        """Called when a step begins; "write" and "notify" begin inside the store transaction."""
+
+    def step_finished(self, step: str, seconds: float) -> None:
+        """Called when a step ends without error."""
+
+    def progress(self, step: str, label: str, done: int, total: int) -> None:
+        """Called as a step advances: files read by the ingest, tables written by the write step."""
+
+
+@dataclass
+class NightlyResult:
+    run_id: int
+    as_of: datetime
+    model_version: str
+    validated: bool
+    scores: pd.DataFrame
+    changes: list[dict[str, Any]]
+    plan: ActionPlan
+    timings: dict[str, float]
+    ingest: IngestReport | None
+    stale_days: int | None
+    abandoned_runs: list[int] = field(default_factory=list)
+    crm_ids: dict[str, str] = field(default_factory=dict)
+    # Outbox rows this run's changes describe, and what the delivery after the commit did.
+    notices: int = 0
+    delivery: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Return the run's summary as JSON-ready values; also stored in the run's details."""
+        return run_summary(self)
+
+
+def run_nightly(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    engine: Engine,
+    as_of: datetime | None = None,
+    ingest_sources: bool = True,
+    observer: RunObserver | None = None,
+) -> NightlyResult:
+    """Run every nightly step for `as_of` (the default as-of date when None) and commit them as one run.
+
+    `store` must be open for writing: DuckDB then admits no other writing process, which is what makes
+    marking earlier runs still recorded as running "abandoned" safe.
+    """
+    observer = observer or RunObserver()
+    abandoned = action_store.abandon_running(engine)
+    if abandoned:
+        log.warning("marked nightly runs %s abandoned: they stopped before committing", abandoned)
+    run_id = operational.start_run(engine, action_store.NIGHTLY, as_of)
+    log.info("nightly run %d started", run_id)
+    steps = _Steps(observer)
+    try:
+        result = _run(workspace, store, engine, as_of, ingest_sources, run_id, steps, abandoned)
+    except BaseException as exc:
+        step = steps.current or "(between steps)"
+        operational.finish_run(engine, run_id, "failed", {"error": str(exc), "step": step})
+        log.error("nightly run %d failed in step %s: %s", run_id, step, exc)
+        raise
+    warn_if_later_scores(engine, result.as_of)
+    log.info("nightly run %d succeeded for %s", run_id, f"{result.as_of:%Y-%m-%d}")
+    return result
+
+
+def _run(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    engine: Engine,
+    requested: datetime | None,
+    ingest_sources: bool,
+    run_id: int,
+    steps: _Steps,
+    abandoned: list[int],
+) -> NightlyResult:
+    report = None
+    if ingest_sources and workspace.config.sources:
+        with steps("ingest"):
+            report = ingest(
+                workspace,
+                store,
+                progress=lambda source, file, done, total: steps.observer.progress(
+                    "ingest", f"{source}: {file}", done, total
+                ),
+            )
+    as_of = requested or default_as_of(store)
+    artifact = latest_artifact(engine)
+    model_version = artifact["model_version"]
+    validated = bool(artifact["validated"])
+    stale_days = staleness(artifact, as_of, workspace.config.training.max_model_age_days)
+
+    with steps("signals"):
+        signals = signal_frame(workspace, store, as_of)
+    with steps("score"):
+        previous = operational.previous_scores(engine, as_of)
+        previous_tiers = {account: row["tier"] for account, row in previous.items()}
+        scores = apply_model(workspace, signals, artifact, previous_tiers)
+    with steps("tier-changes"):
+        settings = artifact.get("signal_settings", {})
+        changes = tier_changes(scores, previous, as_of, run_id, model_version, validated, settings)
+    with steps("actions"):
+        plan = build_actions(workspace, store, engine, scores, as_of, run_id, model_version, validated)
+        crm = crm_ids(workspace, store, as_of) if _crm_enabled(workspace) else {}
+
+    result = NightlyResult(
+        run_id,
+        as_of,
+        model_version,
+        validated,
+        scores,
+        changes,
+        plan,
+        steps.timings,
+        report,
+        stale_days,
+        abandoned,
+        crm,
+    )
+    notices = _write(workspace, engine, result, artifact, steps)
+    result.notices = len(notices)
+    with steps("deliver"):
+        result.delivery = _deliver(workspace, engine, result, notices, steps)
+    return result
+
+
+def _crm_enabled(workspace: Workspace) -> bool:
+    notify = workspace.config.notify
+    return notify.hubspot.enabled or notify.salesforce.enabled or notify.crm_file.enabled
+
+
+def _deliver(
+    workspace: Workspace,
+    engine: Engine,
+    result: NightlyResult,
+    notices: list[TierChangeNotice],
+    steps: _Steps,
+) -> dict[str, Any]:
+    """Send the outbox after the run committed; a failed delivery leaves its messages for the next run."""
+    notify = workspace.config.notify
+    csv_path = None
+    if notify.crm_file.enabled:
+        csv_path = write_crm_csv(crm_csv_path(workspace, result.as_of), notices)
+    report = deliver(
+        engine,
+        notify,
+        progress=lambda destination, done, total: steps.observer.progress(
+            "deliver", destination, done, total
+        ),
+    )
+    return {
+        "sent": report.sent,
+        "unsent": report.unsent,
+        "errors": {item.destination: item.error for item in report.destinations if item.error},
+        "crm_file": str(csv_path) if csv_path else None,
+    }
+
+
+def _write(
+    workspace: Workspace, engine: Engine, result: NightlyResult, artifact: dict[str, Any], steps: _Steps
+) -> list[TierChangeNotice]:
+    """Write the date's rows, queue their notifications and mark the run succeeded, in one transaction."""
+    as_of, run_id = result.as_of, result.run_id
+    action_rows = [action.row(run_id) for action in result.plan.actions]
+    with engine.begin() as connection:
+        with steps("write"):
+            writes = [
+                ("scores", lambda: operational.replace_scores_in(
+                    connection, as_of, result.model_version, score_rows(result.scores, as_of, artifact, run_id)
+                )),
+                ("tier_changes", lambda: action_store.replace_tier_changes(connection, as_of, result.changes)),
+                ("tasks", lambda: action_store.sync_tasks(connection, as_of, result.plan.tasks.rows)),
+                ("account_actions", lambda: action_store.replace_account_actions(connection, as_of, action_rows)),
+            ]  # fmt: skip
+            for done, (table, write) in enumerate(writes, start=1):
+                write()
+                steps.observer.progress("write", table, done, len(writes))
+        with steps("notify"):
+            notices = _notify(connection, workspace, result, result.crm_ids)
+        result.notices = len(notices)
+        action_store.finish_run_in(connection, run_id, "succeeded", as_of, run_summary(result))
+    return notices
+
+
+def _notify(
+    connection: Connection, workspace: Workspace, result: NightlyResult, crm: dict[str, str]
+) -> list[TierChangeNotice]:
+    """Queue the run's tier changes in the outbox, inside the run's transaction; return them.
+
+    `tier_changes_of_run` reads the changes through this uncommitted transaction, with each account's
+    action on the date, so the outbox rows commit or roll back with the run's scores.
+    """
+    horizon = workspace.config.training.horizon_days
+    notices = [
+        TierChangeNotice(
+            run_id=result.run_id,
+            as_of=result.as_of,
+            account_id=change["account_id"],
+            account_name=change["name"],
+            old_tier=change["old_tier"],
+            new_tier=change["new_tier"],
+            probability=float(change["probability"]),
+            top_signals=tuple(
+                (signal["signal"], float(signal["points_move"]))
+                for signal in (change["top_signals"] or [])[:2]
+            ),
+            action=change["description"] or change["motion"],
+            due_date=change["due_date"],
+            owner=change["owner"],
+            renewal_stage=change["renewal_stage"],
+            watch_reason=change["watch_reason"],
+            arr=change["arr"],
+            crm_id=crm.get(change["account_id"]),
+            horizon_days=horizon,
+            validated=bool(change["validated"]),
+        )
+        for change in action_store.tier_changes_of_run(connection, result.run_id)
+    ]
+    enqueue(connection, notices, workspace.config.notify)
+    return notices
+
+
+class _Steps:
+    """Times each step and reports it to the observer; `current` names the step that is running."""
+
+    def __init__(self, observer: RunObserver) -> None:
+        self.observer = observer
+        self.timings: dict[str, float] = {}
+        self.current: str | None = None
+
+    def __call__(self, step: str) -> _Step:
+        return _Step(self, step)
+
+
+class _Step:
+    def __init__(self, steps: _Steps, name: str) -> None:
+        self.steps = steps
+        self.name = name
+        self.started = 0.0
+
+    def __enter__(self) -> None:
+        self.steps.current = self.name
+        self.started = time.perf_counter()
+        log.info("step %s started", self.name)
+        self.steps.observer.step_started(self.name)
+
+    def __exit__(self, kind: object, *_rest: object) -> None:
+        if kind is not None:
+            return
+        self.steps.current = None
+        seconds = round(time.perf_counter() - self.started, 3)
+        self.steps.timings[self.name] = seconds
+        log.info("step %s finished in %.2f s", self.name, seconds)
+        self.steps.observer.step_finished(self.name, seconds)
+
+
+def run_summary(result: NightlyResult) -> dict[str, Any]:
+    """Return the summary of a run: counts per tier, tier changes, tasks, overflow and step timings."""
+    tasks = result.plan.tasks
+    new_tiers = Counter(change["new_tier"] for change in result.changes)
+    return {
+        "run_id": result.run_id,
+        "as_of": f"{result.as_of:%Y-%m-%dT%H:%M:%S}",
+        "model_version": result.model_version,
+        "validated": result.validated,
+        "stale_model_days": result.stale_days,
+        "abandoned_runs": result.abandoned_runs,
+        "ingest": _ingest_summary(result.ingest),
+        "accounts_scored": len(result.scores),
+        "tiers": {tier: count for tier, count, _share in tier_distribution(result.scores)},
+        "tier_changes": {
+            "total": len(result.changes),
+            "by_new_tier": dict(sorted(new_tiers.items())),
+            "into_red_or_orange": new_tiers.get("Red", 0) + new_tiers.get("Orange", 0),
+        },
+        "tasks": {
+            "open": tasks.open,
+            "overflow": tasks.overflow,
+            "cooldown": tasks.cooldown,
+            "overflow_by_owner": tasks.overflow_by_owner,
+            "carried_by_owner": tasks.carried_by_owner,
+        },
+        "watched_accounts": sum(1 for action in result.plan.actions if action.watch_reason),
+        "departed_champions": sum(
+            1 for action in result.plan.actions if action.champion_strength == "departed"
+        ),
+        "candidates_without_activity": result.plan.candidates_without_activity,
+        "notifications": {"queued": result.notices, "delivery": result.delivery},
+        "timings_seconds": dict(result.timings),
+    }
+
+
+def _ingest_summary(report: IngestReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "load_id": report.load_id,
+        "sources": [
+            {
+                "source": counts.source,
+                "table": counts.table,
+                "read": counts.read,
+                "inserted": counts.inserted,
+                "new_version": counts.new_version,
+                "unchanged": counts.unchanged,
+                "quarantined": counts.quarantined,
+                "unattributed": counts.unattributed,
+            }
+            for counts in report.sources
+        ],
+    }
+
+
+__all__ = ["STEPS", "NightlyResult", "RunObserver", "run_nightly", "run_summary"]
