@@ -1,7 +1,7 @@
 """Drift: each signal's distribution against the training data (PSI), and each weight against a refit.
 
-PSI is written out here rather than taken from a drift library (evidently, nannyml): it is a dozen
-lines, and those libraries would bring large dependency trees for one formula.
+PSI is a dozen lines here rather than a dependency: the drift packages on PyPI (evidently, nannyml)
+are whole monitoring frameworks, far more than one formula needs.
 """
 
 from __future__ import annotations
@@ -222,39 +222,36 @@ def _compare(
 ) -> WeightDrift:
     model_low = model_entry.get("low") if model_entry else None
     model_high = model_entry.get("high") if model_entry else None
+    drift = WeightDrift(
+        column=column,
+        signal=signal,
+        model=model_value,
+        model_low=model_low,
+        model_high=model_high,
+        refit=None,
+        refit_low=None,
+        refit_high=None,
+        z=None,
+        outside_model_interval=False,
+        changed=False,
+    )
     if not varies:
-        return WeightDrift(
-            column,
-            signal,
-            model_value,
-            model_low,
-            model_high,
-            None,
-            None,
-            None,
-            None,
-            False,
-            False,
-            note="no variation in the last closed horizon, so no refit weight",
-        )
-    refit_value = float(refit_entry["value"])
-    outside = model_low is not None and model_high is not None and not model_low <= refit_value <= model_high
+        drift.note = "no variation in the last closed horizon, so no refit weight"
+        return drift
+
+    drift.refit = float(refit_entry["value"])
+    drift.refit_low = refit_entry.get("low")
+    drift.refit_high = refit_entry.get("high")
+    if model_low is not None and model_high is not None:
+        drift.outside_model_interval = not model_low <= drift.refit <= model_high
     model_error = _standard_error(model_entry)
     refit_error = _standard_error(refit_entry)
-    z = None
     if model_error is not None and refit_error is not None and (model_error > 0 or refit_error > 0):
-        z = (refit_value - model_value) / float(np.hypot(model_error, refit_error))
-    changed = bool(outside and z is not None and critical is not None and abs(z) > critical)
-    return WeightDrift(
-        column,
-        signal,
-        model_value,
-        model_low,
-        model_high,
-        refit_value,
-        refit_entry.get("low"),
-        refit_entry.get("high"),
-        z,
-        bool(outside),
-        changed,
+        drift.z = (drift.refit - model_value) / float(np.hypot(model_error, refit_error))
+    drift.changed = bool(
+        drift.outside_model_interval
+        and drift.z is not None
+        and critical is not None
+        and abs(drift.z) > critical
     )
+    return drift
