@@ -6,7 +6,9 @@ from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from rich.console import Console
 
+from account_health.cli.render import monitor_summary
 from account_health.config import MonitorSettings
 from account_health.errors import AccountHealthWarning, NoDataError
 from account_health.monitor import MonitorReport, build_report
@@ -155,6 +157,11 @@ def test_cli_report_prints_json(monitored_company: MonitoredCompany, tmp_path):
         path.name for path in out.iterdir()
     )
 
-    summary = run_cli("-w", folder, "report", "--as-of", "2026-03-06", "--out", str(out))
-    assert summary.returncode == 0, summary.stderr
-    assert summary.stdout.startswith("No retrain needed"), summary.stdout
+
+def test_summary_names_verdict(unchanged: MonitorReport, changed: MonitorReport):
+    for report, first_line in ((unchanged, "No retrain needed"), (changed, "Retrain recommended")):
+        console = Console(record=True, width=200)
+        monitor_summary(console, report)
+        text = console.export_text()
+        assert text.startswith(first_line), text
+    assert "weight_drift: the usage signal's weight has moved" in text

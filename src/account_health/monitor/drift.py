@@ -18,6 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from account_health.training.intervals import Z_95, coefficient_intervals
 from account_health.training.model import ChurnModel
 
+# A two-valued column needs this many rows at each value, churned and retained among them, to be refitted.
+MIN_GROUP_ROWS = 10
 # Bin shares are floored here before the logarithm, so an empty bin adds a large but finite term.
 PSI_FLOOR = 1e-4
 
@@ -170,11 +172,11 @@ def weight_refit(
     intervals, caveats = coefficient_intervals(refit, frame)
     standardised = refit.standardised(frame)
     model_intervals = artifact.get("coefficient_intervals") or {}
-    varying = [bool(np.ptp(standardised[:, index]) > 0) for index in range(len(refit.specs_))]
+    problems = [_refit_problem(standardised[:, index], labels) for index in range(len(refit.specs_))]
     compared = [
         spec.name
-        for spec, moves in zip(refit.specs_, varying, strict=True)
-        if moves and _standard_error(model_intervals.get(spec.name)) is not None
+        for spec, problem in zip(refit.specs_, problems, strict=True)
+        if problem is None and _standard_error(model_intervals.get(spec.name)) is not None
     ]
     critical = float(norm.ppf(1 - alpha / (2 * len(compared)))) if compared else None
     columns = [
@@ -184,10 +186,10 @@ def weight_refit(
             float(model_coef),
             intervals[spec.name],
             model_intervals.get(spec.name),
-            moves,
+            problem,
             critical,
         )
-        for spec, model_coef, moves in zip(model.specs_, model.coef_, varying, strict=True)
+        for spec, model_coef, problem in zip(model.specs_, model.coef_, problems, strict=True)
     ]
     note = "; ".join(caveats)
     if not model_intervals:
@@ -205,6 +207,24 @@ def _refit(model: ChurnModel, frame: pd.DataFrame, labels: np.ndarray, model_row
     return refit
 
 
+def _refit_problem(column: np.ndarray, labels: np.ndarray) -> str | None:
+    """Return why a column cannot be refitted on these rows, or None when it can."""
+    if not np.ptp(column) > 0:
+        return "no variation in the last closed horizon, so no refit weight"
+    values = np.unique(column)
+    if len(values) == 2:
+        # A two-valued column (a missing-value indicator, champion in seat) whose rarer value has only
+        # churned or only retained rows separates them, so its weight would run off to infinity.
+        for value in values:
+            group = labels[column == value]
+            if len(group) < MIN_GROUP_ROWS or group.min() == group.max():
+                return (
+                    f"too few rows at one of its two values ({len(group)}, {int(group.sum())} churned) "
+                    "to refit its weight"
+                )
+    return None
+
+
 def _standard_error(entry: dict[str, Any] | None) -> float | None:
     if not entry or entry.get("low") is None or entry.get("high") is None:
         return None
@@ -217,7 +237,7 @@ def _compare(
     model_value: float,
     refit_entry: dict[str, Any],
     model_entry: dict[str, Any] | None,
-    varies: bool,
+    problem: str | None,
     critical: float | None,
 ) -> WeightDrift:
     model_low = model_entry.get("low") if model_entry else None
@@ -235,8 +255,8 @@ def _compare(
         outside_model_interval=False,
         changed=False,
     )
-    if not varies:
-        drift.note = "no variation in the last closed horizon, so no refit weight"
+    if problem is not None:
+        drift.note = problem
         return drift
 
     drift.refit = float(refit_entry["value"])

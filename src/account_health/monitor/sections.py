@@ -283,10 +283,11 @@ def _drift(report: MonitorReport, figures: dict[str, str]) -> list[Block]:
             (False, False, True, True, True, False),
         ),
         Paragraph(
-            f"Weights: the model's coefficients refitted on the last closed horizon (snapshots {snapshots or 'none'}; "
-            f"{weights.rows:,} account-snapshots, {weights.churned:,} churned), with the model's imputation and "
-            "scaler, so both are standardised on the model's scale. A weight has changed when the refit lies "
-            "outside the model's 95 % interval and the difference exceeds "
+            f"Weights: the model's coefficients refitted on the last closed horizon (snapshots "
+            f"{snapshots or 'none'}; {weights.rows:,} account-snapshots, {weights.churned:,} churned), with the "
+            "model's imputation and scaler, so both are standardised on the model's scale, and C scaled so "
+            "each row carries the model's L2 penalty. A weight has changed when the refit lies outside the "
+            "model's 95 % interval and the difference exceeds "
             f"z = {_fixed(weights.critical_z, 2)} ({settings['weight_alpha']:g} split over the compared columns)."
         ),
     ]
