@@ -296,6 +296,9 @@ class MonitorSettings(_Section):
     refit_every_days: int | None = Field(None, ge=1, le=365)
     # Significance level of a weight change, split over the model's columns (Bonferroni).
     weight_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    # Below this many churn events per compared column the refit is shown but not tested, because its
+    # interval would be too narrow to trust (10 events per variable is the usual rule of thumb).
+    weight_min_events_per_column: int = Field(10, ge=1)
     # Days of churn before the as-of date whose ARR the "caught in Red or Orange" figure counts.
     caught_window_days: int = Field(90, ge=1)
     # Unset, the retrain age limit is [training] max_model_age_days.

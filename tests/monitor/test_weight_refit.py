@@ -79,3 +79,16 @@ def test_refit_without_churn_is_noted():
     refit = weight_refit(_artifact(rng), rows, SNAPSHOT, alpha=0.05)
     assert refit.columns == []
     assert refit.note == "no refit: the last closed horizon has no churn"
+
+
+def test_refit_with_few_events_is_not_tested():
+    rng = np.random.default_rng(11)
+    doubled = TRUE_WEIGHTS.copy()
+    doubled[FEATURES.index("support_load")] *= 2
+    rows = _rows(rng, 1500, doubled, "N")
+    refit = weight_refit(
+        _artifact(np.random.default_rng(11)), rows, SNAPSHOT, 0.05, min_events_per_column=100
+    )
+    assert refit.changed_signals() == []
+    assert refit.note.startswith(f"not tested: {refit.churned} churn events in the last closed horizon for 7")
+    assert all(entry.refit is not None for entry in refit.columns)

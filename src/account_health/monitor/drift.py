@@ -149,7 +149,11 @@ def refit_snapshots(as_of: datetime, horizon_days: int, every_days: int) -> list
 
 
 def weight_refit(
-    artifact: dict[str, Any], frame: pd.DataFrame, snapshots: list[datetime], alpha: float
+    artifact: dict[str, Any],
+    frame: pd.DataFrame,
+    snapshots: list[datetime],
+    alpha: float,
+    min_events_per_column: int = 10,
 ) -> WeightRefit:
     """Refit the model's coefficients on `frame` (labelled rows of the last closed horizon) and compare.
 
@@ -157,6 +161,9 @@ def weight_refit(
     the model's training rows to the refit's rows, so each row carries the same L2 penalty as in
     training. A column changed when the refit lies outside the model's 95 % interval and the
     difference is significant at `alpha` split over the compared columns (Bonferroni).
+
+    With fewer than `min_events_per_column` churn events per compared column, the refit is shown but
+    no weight counts as changed: with so few events the refit's interval is too narrow to trust.
     """
     model = ChurnModel.from_dict(artifact["model"])
     labels = frame["label"].to_numpy().astype("int64") if len(frame) else np.array([], dtype="int64")
@@ -192,6 +199,14 @@ def weight_refit(
         for spec, model_coef, problem in zip(model.specs_, model.coef_, problems, strict=True)
     ]
     note = "; ".join(caveats)
+    churned = int(labels.sum())
+    if compared and churned < min_events_per_column * len(compared):
+        for entry in columns:
+            entry.changed = False
+        note = (
+            f"not tested: {churned} churn events in the last closed horizon for {len(compared)} compared columns, "
+            f"fewer than the {min_events_per_column} per column that [monitor] weight_min_events_per_column asks for"
+        )
     if not model_intervals:
         note = "the model file has no coefficient intervals (written by an earlier release), so no change is tested"
     return WeightRefit(snapshots, len(labels), int(labels.sum()), refit.C, critical, columns, note)

@@ -232,7 +232,9 @@ def _weight_refit(
     )
     snapshots = refit_snapshots(as_of, horizon, every)
     frame = build_training_frame(workspace, store, snapshots, horizon)
-    return weight_refit(artifact, frame, snapshots, settings.weight_alpha)
+    return weight_refit(
+        artifact, frame, snapshots, settings.weight_alpha, settings.weight_min_events_per_column
+    )
 
 
 def _model_age(workspace: Workspace, artifact: dict[str, Any], as_of: datetime) -> ModelAge:
