@@ -45,6 +45,9 @@ def test_fresh_model_needs_no_retrain(unchanged: MonitorReport):
     assert [alert.kind for alert in unchanged.alerts] == []
     assert unchanged.model_age.age_days == 0
     assert unchanged.weights.changed_signals() == []
+    assert unchanged.weights.note == ""
+    assert unchanged.weights.critical_z is not None
+    assert all(entry.z is None or abs(entry.z) < 2 for entry in unchanged.weights.columns)
     assert all(entry.level == "stable" for entry in unchanged.feature_drift), unchanged.feature_drift
     assert all(period.within_bounds for period in unchanged.calibration)
 
@@ -53,6 +56,7 @@ def test_doubled_weight_names_usage(changed: MonitorReport):
     kinds = [reason.kind for reason in changed.retrain_reasons]
     assert "weight_drift" in kinds
     assert changed.weights.changed_signals() == ["usage"]
+    assert changed.weights.note == ""
     (weight,) = [reason for reason in changed.retrain_reasons if reason.kind == "weight_drift"]
     assert weight.details["signal"] == "usage"
     assert "usage" in weight.message
