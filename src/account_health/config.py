@@ -394,6 +394,73 @@ class SalesforceSettings(RetrySettings):
         return self
 
 
+class DistributionBands(_Section):
+    """Healthy share of scored accounts in each tier, as [low, high]; Red and Orange count together."""
+
+    red_orange: ChurnBand = (0.05, 0.10)
+    yellow: ChurnBand = (0.20, 0.30)
+    green: ChurnBand = (0.50, 0.60)
+    dark_green: ChurnBand = (0.10, 0.20)
+
+
+class BusinessBands(TierBands):
+    """Observed churn within the horizon that customer-success practice expects of each tier.
+
+    Yellow has no rule of thumb, so its default band is the whole range [0, 1].
+    """
+
+    red: ChurnBand = (0.40, 0.60)
+    orange: ChurnBand = (0.15, 0.25)
+    yellow: ChurnBand = (0.00, 1.00)
+    green: ChurnBand = (0.00, 0.05)
+    dark_green: ChurnBand = (0.00, 0.01)
+
+
+class MonitorSettings(_Section):
+    """The [monitor] section: bands and thresholds of `account-health report`."""
+
+    # The Red + Orange share of the latest scoring date above which the team cannot act on every account.
+    red_orange_alert_share: float = Field(0.15, gt=0.0, le=1.0)
+    distribution_bands: DistributionBands = DistributionBands()
+    business_bands: BusinessBands = BusinessBands()
+    # Business bands are only reported unless this turns each miss into an alert.
+    business_alerts: bool = False
+    # Closed scoring dates from this many days before the as-of date are pooled for the business bands.
+    business_period_days: int = Field(365, ge=1)
+    # A calibration slope outside these bounds, with a 95 % interval that excludes 1, calls for a retrain.
+    calibration_slope_bounds: tuple[float, float] = (0.8, 1.25)
+    # Population stability index: at or above `psi_warning` a signal has moved, at or above `psi_alert`
+    # it calls for a retrain.
+    psi_warning: float = Field(0.10, gt=0.0)
+    psi_alert: float = Field(0.25, gt=0.0)
+    psi_bins: int = Field(10, ge=2, le=100)
+    # The weight refit uses the snapshots of the last closed horizon, this many days apart; unset, it
+    # uses [training] snapshot_every_days.
+    refit_every_days: int | None = Field(None, ge=1, le=365)
+    # Significance level of a weight change, split over the model's columns (Bonferroni).
+    weight_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    # Below this many churn events per compared column the refit is shown but not tested, because its
+    # interval would be too narrow to trust (10 events per variable is the usual rule of thumb).
+    weight_min_events_per_column: int = Field(10, ge=1)
+    # Days of churn before the as-of date whose ARR the "caught in Red or Orange" figure counts.
+    caught_window_days: int = Field(90, ge=1)
+    # Unset, the retrain age limit is [training] max_model_age_days.
+    max_model_age_days: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorSettings:
+        low, high = self.calibration_slope_bounds
+        if not 0.0 < low < 1.0 < high:
+            raise ValueError(
+                f"calibration_slope_bounds must be [low, high] with 0 < low < 1 < high, got [{low}, {high}]"
+            )
+        if self.psi_warning > self.psi_alert:
+            raise ValueError(
+                f"psi_warning = {self.psi_warning} is above psi_alert = {self.psi_alert}; the warning level must be the lower one"
+            )
+        return self
+
+
 class CrmFileSettings(_Section):
     """The [notify.crm_file] section: a CSV of each run's CRM updates, for teams that import by file."""
 
@@ -448,6 +515,7 @@ class Config(_Section):
     experience: ExperienceSettings = ExperienceSettings()
     dashboard: DashboardSettings = DashboardSettings()
     actions: ActionSettings = ActionSettings()
+    monitor: MonitorSettings = MonitorSettings()
 
 
 class Workspace:

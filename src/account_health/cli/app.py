@@ -372,6 +372,39 @@ def explain(
 
 
 @app.command()
+def report(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the report files. Default: the workspace's reports/ folder."),
+    ] = None,
+    json_output: Annotated[
+        bool,
+        typer.Option("--json", help="Print the report as JSON to stdout instead of the summary."),
+    ] = False,
+    as_of: AsOfOption = None,
+) -> None:
+    """Check the model against what happened since: tiers, calibration, ARR, drift, retrain advice."""
+    from account_health.cli.render import monitor_summary
+    from account_health.monitor import build_report
+    from account_health.monitor.files import write_report_files
+
+    requested = _as_of_option(as_of)
+    workspace = _workspace()
+    with open_stores(workspace, create=False) as (store, engine):
+        instant = _resolve_as_of(store, requested, quiet=json_output)
+        result = build_report(workspace, store, engine, instant, step=_step)
+    files = write_report_files(result, out if out is not None else workspace.root / "reports")
+    if json_output:
+        from account_health.training.artifact import dumps
+
+        sys.stdout.write(dumps({"files": [str(path) for path in files.paths()], **result.to_dict()}))
+        return
+    monitor_summary(console, result)
+    for path in files.paths():
+        console.print(f"saved {path}", markup=False)
+
+
+@app.command()
 def quickstart(
     directory: Annotated[
         Path, typer.Option("--dir", help="Folder for the generated company and its workspace.")

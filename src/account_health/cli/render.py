@@ -315,3 +315,25 @@ def _change_line(change: SignalChange) -> str:
         f"({change.log_odds_move:+.2f}), {value(change.points_before, 1)} -> {value(change.points_after, 1)} "
         f"points ({change.points_move:+.1f})"
     )
+
+
+def monitor_summary(console: Console, report: Any) -> None:
+    """Print the monitoring report's verdict, alerts and the latest tier distribution."""
+    if report.retrain_recommended:
+        console.print(
+            f"[bold red]Retrain recommended[/bold red] (model {escape(report.model_version)}, as of {report.as_of:%Y-%m-%d}):"
+        )
+        for reason in report.retrain_reasons:
+            console.print(f"  {reason.kind}: {escape(reason.message)}")
+    else:
+        console.print(
+            f"[green]No retrain needed[/green] (model {escape(report.model_version)}, as of {report.as_of:%Y-%m-%d}): "
+            "calibration, weights, drift and model age are within bounds"
+        )
+    for alert in report.alerts:
+        if alert.kind != "retrain":
+            console.print(f"[yellow]alert[/yellow] {alert.kind}: {escape(alert.message)}")
+    latest = report.latest_distribution
+    if latest is not None:
+        shares = ", ".join(f"{tier} {latest.shares[tier]:.1%}" for tier in TIER_STYLES)
+        console.print(f"tiers on {latest.last_date:%Y-%m-%d} ({latest.scores:,} accounts): {shares}")

@@ -2,5 +2,6 @@
 
 from account_health.synthetic.calendar import DATA_END
 from account_health.synthetic.company import GeneratedCompany, generate_company
+from account_health.synthetic.truth import WeightChange
 
-__all__ = ["DATA_END", "GeneratedCompany", "generate_company"]
+__all__ = ["DATA_END", "GeneratedCompany", "WeightChange", "generate_company"]

@@ -41,7 +41,7 @@ from account_health.synthetic.customers import (
     draw_history,
 )
 from account_health.synthetic.population import Population, build_population
-from account_health.synthetic.truth import FEATURES, TruthModel, calibrate_truth
+from account_health.synthetic.truth import FEATURES, TruthModel, WeightChange, calibrate_truth
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,7 @@ def generate_company(
     months: int = 24,
     seed: int = 0,
     progress: ProgressCallback | None = None,
+    weight_change: WeightChange | None = None,
 ) -> GeneratedCompany:
     """Write a synthetic company whose churn follows a known logistic model of the product's own signals.
 
@@ -115,12 +116,17 @@ def generate_company(
     Churn is drawn at each training snapshot T for every account with a contract active at T. Its
     probability is the true model applied to the features that the signal engine computes at T from
     the activity generated so far. A drawn account churns at a uniform instant in [T, T + 90 days).
+
+    With `weight_change`, snapshots from the change on draw churn with one feature's coefficient
+    multiplied, and `truth/truth.json` records the change; without it the output is unchanged.
     """
     _check_arguments(accounts, months)
     started = time.perf_counter()
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     calendar = build_calendar(months)
+    if weight_change is not None:
+        weight_change.first_snapshot(len(calendar.snapshots))
     report = _Progress(progress, total=len(calendar.snapshots) + 2)
 
     population = build_population(rng, accounts, calendar.local_days)
@@ -128,14 +134,14 @@ def generate_company(
     streams = _draw_streams(rng, population, calendar, history)
     report.step("drew accounts and activity")
 
-    truth, labels = _simulate_churn(rng, population, history, streams, calendar, report)
+    truth, labels = _simulate_churn(rng, population, history, streams, calendar, report, weight_change)
     contracts = build_contracts(rng, history, population.accounts, calendar)
     churns = churn_frame(history, population.accounts)
 
     _write_exports(out_dir, population, streams, contracts, churns)
     config_path = _write_config(out_dir, calendar)
     truth_dir = out_dir / "truth"
-    _write_truth(truth_dir, truth, labels, calendar, seed, accounts)
+    _write_truth(truth_dir, truth, labels, calendar, seed, accounts, weight_change)
     report.step("wrote exports, config and truth")
 
     returning = sum(1 for spans in history.intervals if len(spans) > 1)
@@ -204,6 +210,7 @@ def _simulate_churn(
     streams: _Streams,
     calendar: Calendar,
     report: _Progress,
+    weight_change: WeightChange | None = None,
 ) -> tuple[TruthModel, pd.DataFrame]:
     """Admit activity period by period, ingest it, compute signals at each snapshot and draw churn there.
 
@@ -235,7 +242,12 @@ def _simulate_churn(
                 features = _features_at_risk(workspace, store, history, population, upper)
                 if truth is None:
                     truth = calibrate_truth(features)
-                label_frames.append(_draw_churn(rng, truth, features, history, upper))
+                drawing = truth
+                if weight_change is not None and number >= weight_change.first_snapshot(
+                    len(calendar.snapshots)
+                ):
+                    drawing = truth.scaled(weight_change.feature, weight_change.factor)
+                label_frames.append(_draw_churn(rng, drawing, features, history, upper))
                 report.step(f"drew churn at snapshot {upper:%Y-%m-%d}")
         finally:
             store.close()
@@ -388,7 +400,13 @@ def _write_config(out_dir: Path, calendar: Calendar) -> Path:
 
 
 def _write_truth(
-    truth_dir: Path, truth: TruthModel, labels: pd.DataFrame, calendar: Calendar, seed: int, accounts: int
+    truth_dir: Path,
+    truth: TruthModel,
+    labels: pd.DataFrame,
+    calendar: Calendar,
+    seed: int,
+    accounts: int,
+    weight_change: WeightChange | None = None,
 ) -> None:
     truth_dir.mkdir(parents=True, exist_ok=True)
     per_snapshot = [
@@ -417,6 +435,9 @@ def _write_truth(
         **truth.as_dict(),
         "per_snapshot": per_snapshot,
     }
+    if weight_change is not None:
+        # Only a changed truth carries the key, so files generated without a change stay byte-identical.
+        document["weight_change"] = weight_change.as_dict(len(calendar.snapshots))
     (truth_dir / "truth.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     columns = ["account_id", "as_of", "true_probability", "label"]
     labels[columns].to_csv(truth_dir / "labels.csv", index=False, lineterminator="\n")

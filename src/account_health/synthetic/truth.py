@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -58,6 +58,12 @@ class TruthModel:
             self.intercept + _filled(features) @ np.asarray([self.coefficients[f] for f in FEATURES])
         )
 
+    def scaled(self, feature: str, factor: float) -> TruthModel:
+        """Return a copy whose coefficient of `feature` is multiplied by `factor`; the intercept stays."""
+        coefficients = dict(self.coefficients)
+        coefficients[feature] *= factor
+        return replace(self, coefficients=coefficients)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "intercept": self.intercept,
@@ -67,6 +73,42 @@ class TruthModel:
             "feature_means": self.means,
             "feature_sds": self.sds,
             "target_churn_rate": TARGET_CHURN_RATE,
+        }
+
+
+@dataclass(frozen=True)
+class WeightChange:
+    """A deliberate change of the truth: one feature's coefficient is multiplied from a snapshot on.
+
+    Monitoring tests use it to generate a company whose churn drivers move after the model was trained.
+    `from_snapshot` indexes the calendar's snapshots; None means the middle one (len // 2). The change
+    draws no random numbers, so with the same seed every snapshot before it is the same as without it.
+    """
+
+    feature: str
+    factor: float = 2.0
+    from_snapshot: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.feature not in FEATURES:
+            raise ValueError(
+                f"weight change names unknown feature {self.feature!r}; use one of {', '.join(FEATURES)}"
+            )
+        if not np.isfinite(self.factor):
+            raise ValueError(f"weight change factor must be a finite number, got {self.factor!r}")
+
+    def first_snapshot(self, snapshots: int) -> int:
+        """Return the index of the first snapshot drawn with the changed coefficient."""
+        first = snapshots // 2 if self.from_snapshot is None else self.from_snapshot
+        if not 0 <= first < snapshots:
+            raise ValueError(f"weight change from_snapshot must be in 0..{snapshots - 1}, got {first}")
+        return first
+
+    def as_dict(self, snapshots: int) -> dict[str, object]:
+        return {
+            "feature": self.feature,
+            "factor": self.factor,
+            "from_snapshot": self.first_snapshot(snapshots),
         }
 
 

@@ -81,17 +81,30 @@ def _log_loss_gain(base_rate: float):  # type: ignore[no-untyped-def]
 
 def calibration_line(labels: np.ndarray, probability: np.ndarray) -> tuple[float, float]:
     """Calibration slope and intercept: a logistic fit of the label on the model's log-odds."""
+    fit = calibration_fit(labels, probability)
+    return fit["slope"].value, fit["intercept"].value
+
+
+def calibration_fit(labels: np.ndarray, probability: np.ndarray) -> dict[str, Interval]:
+    """Calibration slope and intercept with their 95 % Wald intervals, NaN where the fit fails."""
     import statsmodels.api as sm
 
+    failed = {"slope": Interval(*[float("nan")] * 3), "intercept": Interval(*[float("nan")] * 3)}
     clipped = np.clip(probability, 1e-6, 1 - 1e-6)
     log_odds = np.log(clipped / (1 - clipped))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             fit = sm.GLM(labels, sm.add_constant(log_odds), family=sm.families.Binomial()).fit()
+            bounds = np.asarray(fit.conf_int(alpha=0.05))
         except (ValueError, np.linalg.LinAlgError):
-            return float("nan"), float("nan")
-    return float(fit.params[1]), float(fit.params[0])
+            return failed
+    if bounds.shape != (2, 2):
+        return failed
+    return {
+        "slope": Interval(float(fit.params[1]), float(bounds[1, 0]), float(bounds[1, 1])),
+        "intercept": Interval(float(fit.params[0]), float(bounds[0, 0]), float(bounds[0, 1])),
+    }
 
 
 def tier_calibration(
