@@ -382,6 +382,13 @@ def report(
         typer.Option("--json", help="Print the report as JSON to stdout instead of the summary."),
     ] = False,
     as_of: AsOfOption = None,
+    notify: Annotated[
+        bool,
+        typer.Option(
+            "--notify",
+            help="Post the report's alerts to Slack through the outbox ([notify.slack] must be enabled).",
+        ),
+    ] = False,
 ) -> None:
     """Check the model against what happened since: tiers, calibration, ARR, drift, retrain advice."""
     from account_health.cli.render import monitor_summary
@@ -390,9 +397,13 @@ def report(
 
     requested = _as_of_option(as_of)
     workspace = _workspace()
+    if notify and not workspace.config.notify.slack.enabled:
+        raise typer.BadParameter("--notify needs [notify.slack] enabled = true in the config")
     with open_stores(workspace, create=False) as (store, engine):
         instant = _resolve_as_of(store, requested, quiet=json_output)
         result = build_report(workspace, store, engine, instant, step=_step)
+        if notify:
+            _post_alerts(workspace, engine, result, quiet=json_output)
     files = write_report_files(result, out if out is not None else workspace.root / "reports")
     if json_output:
         from account_health.training.artifact import dumps
@@ -402,6 +413,24 @@ def report(
     monitor_summary(console, result)
     for path in files.paths():
         console.print(f"saved {path}", markup=False)
+
+
+def _post_alerts(workspace: Workspace, engine: Any, result: Any, quiet: bool) -> None:
+    """Queue the monitoring report's alerts as one Slack message and deliver the outbox."""
+    from account_health.notify import deliver
+    from account_health.notify.alerts import enqueue_alerts
+
+    with engine.begin() as connection:
+        added = enqueue_alerts(
+            connection, result.as_of, result.model_version, result.alerts, workspace.config.notify
+        )
+    delivery = deliver(engine, workspace.config.notify)
+    if not quiet:
+        queued = "queued" if added else "already queued or nothing to say"
+        errors.print(
+            f"alerts: {len(result.alerts)} ({queued}); outbox: {delivery.sent} sent, {delivery.unsent} left",
+            markup=False,
+        )
 
 
 @app.command()
