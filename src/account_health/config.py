@@ -496,12 +496,6 @@ class ExperienceSettings(_Section):
         return self.prompts.get(key, DEFAULT_PROMPT_TEXTS.get(key))
 
 
-class DashboardSettings(_Section):
-    """The [dashboard] section: the healthy share of Red plus Orange accounts drawn on the dashboard."""
-
-    healthy_red_orange_share: ChurnBand = (0.05, 0.10)
-
-
 class Config(_Section):
     """The whole account-health.toml."""
 
@@ -513,7 +507,6 @@ class Config(_Section):
     tiers: TierConfig = TierConfig()
     notify: NotifySettings = NotifySettings()
     experience: ExperienceSettings = ExperienceSettings()
-    dashboard: DashboardSettings = DashboardSettings()
     actions: ActionSettings = ActionSettings()
     monitor: MonitorSettings = MonitorSettings()
 

@@ -88,11 +88,11 @@ def overview(request: Request) -> Response:
         if today.total
         else None,
         "history_chart": (
-            charts.distribution_history_svg(history, config.dashboard.healthy_red_orange_share)
+            charts.distribution_history_svg(history, config.monitor.distribution_bands.red_orange)
             if history
             else None
         ),
-        "band": config.dashboard.healthy_red_orange_share,
+        "band": config.monitor.distribution_bands.red_orange,
         "model": reader.model(),
     }
     return templates.TemplateResponse(request, "overview.html", context)

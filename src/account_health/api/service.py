@@ -242,7 +242,7 @@ def _distribution(as_of: datetime | None, counts: dict[str, int], config: Config
         total=total,
         tiers=tiers,
         red_orange_share=red_orange,
-        healthy_red_orange_share=config.dashboard.healthy_red_orange_share,
+        healthy_red_orange_share=config.monitor.distribution_bands.red_orange,
     )
 
 
