@@ -14,7 +14,9 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
-from account_health.signals.context import SignalContext, glob_to_like, local_day
+from account_health.signals.aggregate import stored_user_days
+from account_health.signals.context import SignalContext, glob_to_like
+from account_health.signals.user_days import account_zones, superseded_versions, user_day_rows
 
 MAU_DAYS = 28
 
@@ -31,24 +33,15 @@ def usage_signal(context: SignalContext) -> ibis.Table | None:
 def active_user_days(context: SignalContext) -> ibis.Table:
     """Distinct (account_id, user_id, day) of non-internal users, with the instant each became known.
 
-    An event id counts once, in its first stored version.
+    Reads the stored aggregate when it covers every load (`signals.aggregate`), else the events.
     """
-    events = context.store.table("usage_events")
-    first_version = ibis.window(group_by="event_id", order_by=["_available_at", "_load_id", "_row_number"])
-    events = events.mutate(_rank=ibis.row_number().over(first_version)).filter(_._rank == 0)
-
-    events = events.filter(~_internal_user(context, events))
-    accounts = context.store.table("accounts")
-    newest = ibis.window(group_by="account_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
-    zones = (
-        accounts.mutate(_rank=ibis.row_number().over(newest))
-        .filter(_._rank == 0)
-        .select("account_id", zone=_.timezone.fill_null(context.settings.default_timezone))
-    )
-    events = events.left_join(zones, "account_id")
-    zone = events.zone.fill_null(context.settings.default_timezone)
-    events = events.mutate(day=local_day(events.occurred_at, zone))
-    return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
+    rows = stored_user_days(context.store, context.settings.default_timezone)
+    if rows is None:
+        events = context.store.table("usage_events")
+        default = context.settings.default_timezone
+        zones = account_zones(context.store.table("accounts"), default)
+        rows = user_day_rows(events, superseded_versions(events), zones, default)
+    return rows.filter(~_internal_user(context, rows))
 
 
 def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.BooleanValue:
