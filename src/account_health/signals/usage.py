@@ -91,54 +91,47 @@ def _from_events(context: SignalContext) -> ibis.Table:
         "account_id", "as_of", "end_day", "user_id", "day"
     )
 
-    daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(
-        dau=_.user_id.count()
-    )
-
-    in_order = ibis.window(group_by=["account_id", "as_of", "user_id"], order_by="day")
-    gaps = visible.mutate(previous=_.day.lag().over(in_order))
-    gaps = gaps.mutate(
-        starts_island=(
-            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=MAU_DAYS))
-        ).cast("int64")
-    )
-    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
-    spans = islands.group_by(["account_id", "as_of", "end_day", "user_id", "island"]).aggregate(
-        first=_.day.min(), last=_.day.max()
-    )
-    starts = spans.select(
-        "account_id",
-        "as_of",
-        "end_day",
-        day=_.first,
-        delta=ibis.literal(1, "int64"),
-        dau=ibis.literal(0, "int64"),
-    )
-    ends = spans.select(
-        "account_id",
-        "as_of",
-        "end_day",
-        day=_.last + ibis.interval(days=MAU_DAYS),
-        delta=ibis.literal(-1, "int64"),
-        dau=ibis.literal(0, "int64"),
-    )
-    actives = daily_active.select(
-        "account_id", "as_of", "end_day", "day", delta=ibis.literal(0, "int64"), dau=_.dau
-    )
-    changes = (
-        starts.union(ends)
-        .union(actives)
-        .group_by(["account_id", "as_of", "end_day", "day"])
-        .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
-    )
-    by_day = ibis.window(group_by=["account_id", "as_of"], order_by="day")
-    series = changes.mutate(mau=_.delta.cumsum().over(by_day))
-    series = series.filter((series.dau > 0) & (series.day > series.end_day - ibis.interval(days=days)))
+    series = active_and_trailing(visible, ["account_id", "as_of", "end_day"], MAU_DAYS)
+    series = series.filter(series.day > series.end_day - ibis.interval(days=days))
     series = series.mutate(
         ratio=series.dau.cast("float64") / series.mau.cast("float64"),
         position=(days - 1) - series.end_day.delta(series.day, unit="day").cast("float64"),
     )
     return _slope(series, "ratio", days, sum_of_squares, accounts, "dau_mau")
+
+
+def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: int) -> ibis.Table:
+    """(keys..., day, dau, mau) on every day with an active user: DAU and distinct users over the
+    trailing `trailing_days` days, from islands of each user's active days and a running sum.
+
+    `user_days` has one row per (keys..., user_id, day).
+    """
+    daily_active = user_days.group_by([*keys, "day"]).aggregate(dau=_.user_id.count())
+
+    in_order = ibis.window(group_by=[*keys, "user_id"], order_by="day")
+    gaps = user_days.mutate(previous=_.day.lag().over(in_order))
+    gaps = gaps.mutate(
+        starts_island=(
+            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=trailing_days))
+        ).cast("int64")
+    )
+    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
+    spans = islands.group_by([*keys, "user_id", "island"]).aggregate(first=_.day.min(), last=_.day.max())
+    zero = ibis.literal(0, "int64")
+    starts = spans.select(*keys, day=_.first, delta=ibis.literal(1, "int64"), dau=zero)
+    ends = spans.select(
+        *keys, day=_.last + ibis.interval(days=trailing_days), delta=ibis.literal(-1, "int64"), dau=zero
+    )
+    actives = daily_active.select(*keys, "day", delta=zero, dau=_.dau)
+    changes = (
+        starts.union(ends)
+        .union(actives)
+        .group_by([*keys, "day"])
+        .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
+    )
+    by_day = ibis.window(group_by=[key for key in keys if key != "end_day"], order_by="day")
+    series = changes.mutate(mau=_.delta.cumsum().over(by_day))
+    return series.filter(series.dau > 0)
 
 
 def _from_daily(context: SignalContext) -> ibis.Table:
