@@ -18,6 +18,8 @@ from account_health.signals import compute_signals
 from account_health.signals.aggregate import refresh_usage_aggregate, stored_user_days
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import open_analytical_store
+from account_health.store.operational import open_operational_store
+from console import run_cli
 from usage_loads import (
     START,
     ZONES,
@@ -96,6 +98,7 @@ import sys
 from account_health.config import load_workspace
 from account_health.signals.aggregate import refresh_usage_aggregate
 from account_health.store.analytical import open_analytical_store
+from account_health.store.operational import open_operational_store
 
 workspace = load_workspace(sys.argv[1])
 with open_analytical_store(workspace.analytical_store_path) as store:
@@ -133,3 +136,24 @@ def test_killed_refresh_leaves_the_previous_state(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
     )
+
+
+def test_signals_command_refreshes_and_rebuilds(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=29)
+    rng = np.random.default_rng(31)
+    write_events(tmp_path, load_events(rng, 2, 20, 10, []))
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        assert stored_user_days(store, "UTC") is None
+    open_operational_store(workspace.operational_store_url).dispose()
+
+    refreshed = run_cli("-w", str(tmp_path), "signals", "--as-of", "2024-02-10", "--format", "csv")
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        assert stored_user_days(store, "UTC") is not None
+    rebuilt = run_cli("-w", str(tmp_path), "signals", "--as-of", "2024-02-10", "--format", "csv", "--rebuild")
+
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert refreshed.stdout == rebuilt.stdout
+    assert "A3" in refreshed.stdout
