@@ -105,6 +105,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pandas-events", type=int, default=1_000_000, help="0 skips the pandas comparison")
     parser.add_argument("--pandas-repeat", type=int, default=3)
+    parser.add_argument(
+        "--reuse-store",
+        action="store_true",
+        help="keep a store loaded by an earlier run instead of loading again",
+    )
     arguments = parser.parse_args()
 
     size = Size(arguments.events, arguments.accounts, arguments.users, arguments.days, arguments.seed)
@@ -120,7 +125,8 @@ def main() -> None:
     runs = []
     for run in range(arguments.repeat):
         say(f"run {run + 1} of {arguments.repeat}")
-        runs.append(measure(data, arguments.dir / f"run-{size.label}", size, settings, memory))
+        folder = arguments.dir / f"run-{size.label}"
+        runs.append(measure(data, folder, size, settings, memory, arguments.reuse_store))
         say(f"run {run + 1}: {json.dumps({k: round(v, 2) for k, v in runs[-1].items()})}")
 
     summary: dict[str, Any] = {
@@ -173,6 +179,8 @@ def measure(
         started = time.perf_counter()
         aggregate = refresh_usage_aggregate(workspace, store, rebuild=True)
         result["b_aggregate_s"] = time.perf_counter() - started
+        for step, seconds in aggregate.steps.items():
+            result[f"b_aggregate_{step.replace(' ', '_').replace('-', '_')}_s"] = seconds
         say(f"(b) aggregate rebuilt: {aggregate.user_days:,} user-days in {result['b_aggregate_s']:.1f} s")
         instants = [START + timedelta(days=day) for day in range(1, size.days + 1)]
         report = backfill_signals(workspace, store, instants, progress=_progress)
