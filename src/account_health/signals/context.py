@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import ibis
 import ibis.expr.datatypes as dt
+from ibis import _
 
 from account_health.config import SignalSettings, Workspace
 from account_health.sources.canonical import TABLES
 from account_health.store.analytical import AnalyticalStore
 
 SECONDS_PER_DAY = 86_400.0
-# Stands in for "no later version" so that the validity test is two plain comparisons.
-_NEVER = ibis.literal(datetime(9999, 12, 31))
 
 
 @ibis.udf.scalar.builtin(name="timezone", signature=((dt.string, dt.Timestamp(timezone="UTC")), dt.timestamp))
@@ -51,25 +49,20 @@ class SignalContext:
         return feeds and self.store.has_rows(table)
 
     def known_at(self, table: str, extra: ibis.ir.BooleanValue | None = None) -> ibis.Table:
-        """Each row of `table` in its latest version available strictly before each snapshot's as_of.
-
-        A version is the latest before T when it is available before T and the key's next version
-        (by `_available_at`, load, row) is not, so the join needs no ranking of its (large) output.
-        """
+        """Each row of `table` in its latest version available strictly before each snapshot's as_of."""
         spec = TABLES[table]
         # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
         # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
         rows = self.store.table(table)
-        in_order = ibis.window(group_by=list(spec.key), order_by=["_available_at", "_load_id", "_row_number"])
-        following = rows._available_at.lead().over(in_order).fill_null(_NEVER)
-        rows = rows.mutate(_superseded_at=following)
-        joined = rows.join(
-            self.snapshots,
-            [rows._available_at < self.snapshots.as_of, rows._superseded_at >= self.snapshots.as_of],
-        )
+        joined = rows.join(self.snapshots, rows._available_at < self.snapshots.as_of)
         if extra is not None:
             joined = joined.filter(extra)
-        return joined.drop("_superseded_at")
+        newest_first = ibis.window(
+            group_by=[*spec.key, "as_of"],
+            order_by=[ibis.desc("_available_at"), ibis.desc("_load_id"), ibis.desc("_row_number")],
+        )
+        ranked = joined.mutate(_version_rank=ibis.row_number().over(newest_first))
+        return ranked.filter(_._version_rank == 0).drop("_version_rank")
 
 
 def days_between(later: ibis.TimestampValue, earlier: ibis.TimestampValue) -> ibis.FloatingValue:
