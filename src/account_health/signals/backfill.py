@@ -246,7 +246,7 @@ def _restricted_context(
 ) -> SignalContext:
     snapshots = _snapshots(context.store, "_instants_dirty", instants)
     accounts = context.accounts.semi_join(pairs, ["account_id", "as_of"])
-    return SignalContext(context.store, context.workspace, snapshots, accounts)
+    return SignalContext(context.store, context.workspace, snapshots, accounts, min(instants))
 
 
 def _write_block(
@@ -260,7 +260,7 @@ def _write_block(
     snapshots = _snapshots(store, "_instants_block", instants)
     spine = store.table("_spine")
     accounts = spine.semi_join(snapshots, "as_of")
-    context = SignalContext(store, workspace, snapshots, accounts)
+    context = SignalContext(store, workspace, snapshots, accounts, min(instants))
 
     result = accounts.select("account_id", "as_of")
     active_users = None

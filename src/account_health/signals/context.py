@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -38,6 +39,8 @@ class SignalContext:
     workspace: Workspace
     snapshots: ibis.Table
     accounts: ibis.Table
+    # The earliest as_of among the snapshots, when known, so that scans of dated rows can skip older days.
+    earliest_as_of: datetime | None = None
 
     @property
     def settings(self) -> SignalSettings:
@@ -76,7 +79,12 @@ def glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def build_context(workspace: Workspace, store: AnalyticalStore, snapshots: ibis.Table) -> SignalContext:
+def build_context(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    snapshots: ibis.Table,
+    earliest_as_of: datetime | None = None,
+) -> SignalContext:
     settings = workspace.config.signals
     partial = SignalContext(store, workspace, snapshots, snapshots)
     accounts = partial.known_at("accounts")
@@ -87,4 +95,4 @@ def build_context(workspace: Workspace, store: AnalyticalStore, snapshots: ibis.
         timezone=zone,
         end_day=local_day(accounts.as_of, zone) - ibis.interval(days=1),
     )
-    return SignalContext(store, workspace, snapshots, accounts)
+    return SignalContext(store, workspace, snapshots, accounts, earliest_as_of)

@@ -11,6 +11,8 @@ without activity have y = 0 and add nothing, so only active days need a row.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import ibis
 from ibis import _
 
@@ -62,8 +64,15 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
     return excluded
 
 
-def _visible_user_days(user_days: ibis.Table, accounts: ibis.Table, days: int) -> ibis.Table:
+def _visible_user_days(
+    user_days: ibis.Table, accounts: ibis.Table, days: int, earliest_as_of: datetime | None
+) -> ibis.Table:
     """Active user-days in the `days` local days up to each account's end day, known before as_of."""
+    if earliest_as_of is not None:
+        # An end day is at least two days before its as_of (UTC-12 at the latest), so older days cannot
+        # match; filtering them first spares the join a scan of the whole history.
+        oldest = earliest_as_of.date() - timedelta(days=days + 2)
+        user_days = user_days.filter(user_days.day >= ibis.literal(oldest))
     return user_days.join(
         accounts,
         [
@@ -87,7 +96,7 @@ def _from_events(context: SignalContext) -> ibis.Table:
     accounts = context.accounts
     lookback = days + MAU_DAYS - 1
 
-    visible = _visible_user_days(user_days, accounts, lookback).select(
+    visible = _visible_user_days(user_days, accounts, lookback, context.earliest_as_of).select(
         "account_id", "as_of", "end_day", "user_id", "day"
     )
 
@@ -190,5 +199,5 @@ def active_users_in_window(context: SignalContext) -> ibis.Table | None:
     days = context.settings.usage_window_days
     user_days = active_user_days(context)
     accounts = context.accounts
-    visible = _visible_user_days(user_days, accounts, days)
+    visible = _visible_user_days(user_days, accounts, days, context.earliest_as_of)
     return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())
