@@ -180,7 +180,7 @@ def _integrations(integrations: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFra
 
 
 def compare(ours: pd.DataFrame, theirs: pd.DataFrame) -> dict[str, float]:
-    """The largest absolute difference per numeric column between the two results (NaN equals NaN)."""
+    """Return the largest absolute difference per numeric column between the two results (NaN equals NaN)."""
     ours = ours.assign(as_of=pd.to_datetime(ours["as_of"]))
     theirs = theirs.assign(as_of=pd.to_datetime(theirs["as_of"]))
     merged = ours.merge(

@@ -161,7 +161,7 @@ def _write_new_day(
     rate: np.ndarray,
     trend: np.ndarray,
 ) -> None:
-    """The day after the period, for the incremental update: loaded two hours after it ends."""
+    """Write the day after the period, for the incremental update (loaded two hours after it ends)."""
     users, seconds = _day_events(rng, size, size.days, account_of_user, rate, trend)
     table = _event_table(rng, 10**12, users, seconds, account_of_user, size.days * 86_400)
     table = table.drop_columns(["loaded_at"])
@@ -246,7 +246,7 @@ def _write_account_tables(target: Path, rng: np.random.Generator, size: Size) ->
     )
     integrations = accounts * 3
     connected = instants(integrations)
-    gone = rng.random(integrations) < 0.3
+    disconnected_flag = rng.random(integrations) < 0.3
     disconnected = pc.add(
         connected,
         pa.array(rng.integers(86_400, 200 * 86_400, integrations) * 1_000_000).cast(pa.duration("us")),
@@ -260,7 +260,7 @@ def _write_account_tables(target: Path, rng: np.random.Generator, size: Size) ->
                 ),
                 "connected_at": connected,
                 "disconnected_at": pc.if_else(
-                    pa.array(gone), disconnected, pa.nulls(integrations, pa.timestamp("us"))
+                    pa.array(disconnected_flag), disconnected, pa.nulls(integrations, pa.timestamp("us"))
                 ),
             }
         ),

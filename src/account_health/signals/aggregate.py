@@ -41,7 +41,7 @@ _KEY = ("account_id", "user_id", "day")
 
 @dataclass
 class AggregateReport:
-    """What one refresh did: `mode` is rebuild, incremental or current (nothing new)."""
+    """Outcome of one refresh: `mode` is rebuild, incremental or current (nothing new)."""
 
     mode: str
     watermark: int
@@ -103,7 +103,7 @@ def refresh_usage_aggregate(
 
 
 def stored_user_days(store: AnalyticalStore, default_timezone: str) -> ibis.Table | None:
-    """The stored user-days when they cover every load and every account's current zone, else None."""
+    """Return the stored user-days when they cover every load and every account's current zone, else None."""
     # Ibis's list_tables calls a method DuckDB 2.0 no longer has, so ask the catalogue directly.
     tables = {
         row[0]

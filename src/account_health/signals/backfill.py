@@ -1,13 +1,13 @@
 """Point-in-time signals for every account at a run of daily as-of instants, written to a table.
 
 `compute_signals` joins each as-of instant to the rows it may see, which for the usage trend means
-every active user-day once per instant whose window holds it: 55 copies for a 28-day trend over a
+every active user-day once per instant whose window contains it: 55 copies for a 28-day trend over a
 28-day MAU. Over hundreds of daily instants that blows up. Here the usage trend comes from one daily
 series per account instead: DAU/MAU on every active day from all stored user-days, then sums over
 trailing range windows evaluated at each instant's end day (the slope is linear in the daily values).
 
 That series is exact for an (account, as-of) pair when every user-day in its lookback was already
-known at the as-of instant. A pair whose lookback holds a user-day that became known after it (a late
+known at the as-of instant. A pair whose lookback contains a user-day that became known after it (a late
 load) is *dirty*: it is recomputed with `compute_signals`' own expressions for those pairs only. The
 other four signals and the per-active-user support load use the engine's expressions, one block of
 instants at a time to bound the join sizes.
@@ -136,7 +136,7 @@ def backfill_signals(
 
 
 def _snapshots(store: AnalyticalStore, name: str, instants: Sequence[datetime]) -> ibis.Table:
-    """A temporary table of as-of instants (statements here are compiled to SQL, which memtables are not)."""
+    """Store `instants` in a temporary table (statements here are compiled to SQL, which memtables are not)."""
     frame = pd.DataFrame({"as_of": pd.to_datetime(list(instants)).astype("datetime64[us]")})
     store.connection.register("_instants_frame", frame)
     store.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT as_of FROM _instants_frame")
@@ -173,7 +173,7 @@ def _usage_by_series(context: SignalContext) -> int:
 
 
 def _series_usage(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
-    """Usage columns at every spine pair from one DAU/MAU series per account (exact for clean pairs)."""
+    """Compute the usage columns at every spine pair from one DAU/MAU series per account (exact for clean pairs)."""
     days = context.settings.usage_window_days
     week = min(7, days)
     sum_of_squares = days * (days * days - 1) / 12.0
@@ -214,7 +214,7 @@ def _series_usage(context: SignalContext, user_days: ibis.Table, spine: ibis.Tab
 
 
 def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
-    """(account_id, as_of) pairs whose usage lookback holds a user-day not yet known at as_of."""
+    """Return the (account_id, as_of) pairs whose usage lookback contains a user-day not yet known at as_of."""
     lookback = context.settings.usage_window_days + MAU_DAYS - 1
     first_instant = spine.group_by(["account_id", "end_day"]).aggregate(first_as_of=_.as_of.min())
     bounds = spine.group_by("account_id").aggregate(first_end_day=_.end_day.min(), first_as_of=_.as_of.min())
