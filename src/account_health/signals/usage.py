@@ -117,7 +117,9 @@ def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: i
     """
     daily_active = user_days.group_by([*keys, "day"]).aggregate(dau=_.user_id.count())
 
-    in_order = ibis.window(group_by=[*keys, "user_id"], order_by="day")
+    # end_day follows from (account_id, as_of), so it is left out of the windows' partitions, whose sort it would widen.
+    partition = [key for key in keys if key != "end_day"]
+    in_order = ibis.window(group_by=[*partition, "user_id"], order_by="day")
     gaps = user_days.mutate(previous=_.day.lag().over(in_order))
     gaps = gaps.mutate(
         starts_island=(
@@ -138,7 +140,7 @@ def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: i
         .group_by([*keys, "day"])
         .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
     )
-    by_day = ibis.window(group_by=[key for key in keys if key != "end_day"], order_by="day")
+    by_day = ibis.window(group_by=partition, order_by="day")
     series = changes.mutate(mau=_.delta.cumsum().over(by_day))
     return series.filter(series.dau > 0)
 
