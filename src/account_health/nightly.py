@@ -31,6 +31,7 @@ from account_health.asof import default_as_of
 from account_health.config import Workspace
 from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
 from account_health.scoring.changes import tier_changes
+from account_health.signals.aggregate import refresh_usage_aggregate
 from account_health.scoring.score import (
     apply_model,
     latest_artifact,
@@ -145,6 +146,9 @@ def _run(
     stale_days = staleness(artifact, as_of, workspace.config.training.max_model_age_days)
 
     with steps("signals"):
+        # Only the loads since the last refresh are read; the aggregate commits with its watermark.
+        if store.has_rows("usage_events"):
+            refresh_usage_aggregate(workspace, store)
         signals = signal_frame(workspace, store, as_of)
     with steps("score"):
         previous = operational.previous_scores(engine, as_of)

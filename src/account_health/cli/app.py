@@ -197,11 +197,15 @@ def signals(
     output_format: Annotated[
         str, typer.Option("--format", help="Output format: table, csv or json.", case_sensitive=False)
     ] = "table",
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Recompute the stored usage aggregate from every event.")
+    ] = False,
 ) -> None:
     """Print each account's signal values and their details as of a date."""
     from rich.table import Table
 
     from account_health.signals import FEATURES, compute_signals
+    from account_health.signals.aggregate import refresh_usage_aggregate
 
     if output_format not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
@@ -209,6 +213,8 @@ def signals(
     workspace = _workspace()
     with open_stores(workspace, create=False) as (store, _engine):
         instant = _resolve_as_of(store, requested, quiet=output_format != "table")
+        if store.has_rows("usage_events") or rebuild:
+            refresh_usage_aggregate(workspace, store, rebuild=rebuild)
         frame = compute_signals(workspace, store, [instant])
     if account is not None:
         frame = frame[frame["account_id"] == account]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 import ibis
@@ -76,6 +77,8 @@ class SignalContext:
     workspace: Workspace
     snapshots: ibis.Table
     accounts: ibis.Table
+    # The earliest as_of among the snapshots, when known, so that scans of dated rows can skip older days.
+    earliest_as_of: datetime | None = None
 
     @property
     def settings(self) -> SignalSettings:
@@ -143,7 +146,12 @@ def glob_to_regex(pattern: str) -> str:
     return "^" + "".join(parts) + "$"
 
 
-def build_context(workspace: Workspace, store: TableSource, snapshots: ibis.Table) -> SignalContext:
+def build_context(
+    workspace: Workspace,
+    store: TableSource,
+    snapshots: ibis.Table,
+    earliest_as_of: datetime | None = None,
+) -> SignalContext:
     settings = workspace.config.signals
     partial = SignalContext(store, workspace, snapshots, snapshots)
     accounts = partial.known_at("accounts")
@@ -154,4 +162,4 @@ def build_context(workspace: Workspace, store: TableSource, snapshots: ibis.Tabl
         timezone=zone,
         end_day=local_day(accounts.as_of, zone, store.ibis.name) - ibis.interval(days=1),
     )
-    return SignalContext(store, workspace, snapshots, accounts)
+    return SignalContext(store, workspace, snapshots, accounts, earliest_as_of)

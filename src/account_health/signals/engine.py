@@ -56,7 +56,7 @@ def compute_signals(
     source: TableSource = store if tables is None else tables
     instants = sorted({pd.Timestamp(value).to_pydatetime().replace(tzinfo=None) for value in as_of})
     snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(instants)}))
-    context = build_context(workspace, source, snapshots)
+    context = build_context(workspace, source, snapshots, instants[0] if instants else None)
 
     result = context.accounts.select("account_id", "as_of")
     active_users = active_users_in_window(context)

@@ -11,10 +11,15 @@ without activity have y = 0 and add nothing, so only active days need a row.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import ibis
 from ibis import _
 
+from account_health.signals.aggregate import stored_user_days
 from account_health.signals.context import SignalContext, glob_to_regex
+from account_health.signals.user_days import account_zones, superseded_versions, user_day_rows
+from account_health.store.analytical import AnalyticalStore
 
 MAU_DAYS = 28
 
@@ -31,24 +36,16 @@ def usage_signal(context: SignalContext) -> ibis.Table | None:
 def active_user_days(context: SignalContext) -> ibis.Table:
     """Distinct (account_id, user_id, day) of non-internal users, with the instant each became known.
 
-    An event id counts once, in its first stored version.
+    Reads the stored aggregate when it covers every load (`signals.aggregate`), else the events.
     """
-    events = context.store.table("usage_events")
-    first_version = ibis.window(group_by="event_id", order_by=["_available_at", "_load_id", "_row_number"])
-    events = events.mutate(_rank=ibis.row_number().over(first_version)).filter(_._rank == 0)
-
-    events = events.filter(~_internal_user(context, events))
-    accounts = context.store.table("accounts")
-    newest = ibis.window(group_by="account_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
-    zones = (
-        accounts.mutate(_rank=ibis.row_number().over(newest))
-        .filter(_._rank == 0)
-        .select("account_id", zone=_.timezone.fill_null(context.settings.default_timezone))
-    )
-    events = events.left_join(zones, "account_id")
-    zone = events.zone.fill_null(context.settings.default_timezone)
-    events = events.mutate(day=context.local_day(events.occurred_at, zone))
-    return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
+    default = context.settings.default_timezone
+    # The stored aggregate lives in the DuckDB store; Spark reads the exported events instead.
+    rows = stored_user_days(context.store, default) if isinstance(context.store, AnalyticalStore) else None
+    if rows is None:
+        events = context.store.table("usage_events")
+        zones = account_zones(context.store.table("accounts"), default)
+        rows = user_day_rows(events, superseded_versions(events), zones, default, context.store.ibis.name)
+    return rows.filter(~_internal_user(context, rows))
 
 
 def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.BooleanValue:
@@ -69,8 +66,15 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
     return excluded
 
 
-def _visible_user_days(user_days: ibis.Table, accounts: ibis.Table, days: int) -> ibis.Table:
+def _visible_user_days(
+    user_days: ibis.Table, accounts: ibis.Table, days: int, earliest_as_of: datetime | None
+) -> ibis.Table:
     """Active user-days in the `days` local days up to each account's end day, known before as_of."""
+    if earliest_as_of is not None:
+        # An end day is at least two days before its as_of (UTC-12 at the latest), so older days cannot
+        # match; filtering them first spares the join a scan of the whole history.
+        oldest = earliest_as_of.date() - timedelta(days=days + 2)
+        user_days = user_days.filter(user_days.day >= ibis.literal(oldest))
     return user_days.join(
         accounts,
         [
@@ -94,58 +98,53 @@ def _from_events(context: SignalContext) -> ibis.Table:
     accounts = context.accounts
     lookback = days + MAU_DAYS - 1
 
-    visible = _visible_user_days(user_days, accounts, lookback).select(
+    visible = _visible_user_days(user_days, accounts, lookback, context.earliest_as_of).select(
         "account_id", "as_of", "end_day", "user_id", "day"
     )
 
-    daily_active = visible.group_by(["account_id", "as_of", "end_day", "day"]).aggregate(
-        dau=_.user_id.count()
-    )
-
-    in_order = ibis.window(group_by=["account_id", "as_of", "user_id"], order_by="day")
-    gaps = visible.mutate(previous=_.day.lag().over(in_order))
-    gaps = gaps.mutate(
-        starts_island=(
-            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=MAU_DAYS))
-        ).cast("int64")
-    )
-    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
-    spans = islands.group_by(["account_id", "as_of", "end_day", "user_id", "island"]).aggregate(
-        first=_.day.min(), last=_.day.max()
-    )
-    starts = spans.select(
-        "account_id",
-        "as_of",
-        "end_day",
-        day=_.first,
-        delta=ibis.literal(1, "int64"),
-        dau=ibis.literal(0, "int64"),
-    )
-    ends = spans.select(
-        "account_id",
-        "as_of",
-        "end_day",
-        day=_.last + ibis.interval(days=MAU_DAYS),
-        delta=ibis.literal(-1, "int64"),
-        dau=ibis.literal(0, "int64"),
-    )
-    actives = daily_active.select(
-        "account_id", "as_of", "end_day", "day", delta=ibis.literal(0, "int64"), dau=_.dau
-    )
-    changes = (
-        starts.union(ends)
-        .union(actives)
-        .group_by(["account_id", "as_of", "end_day", "day"])
-        .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
-    )
-    by_day = ibis.window(group_by=["account_id", "as_of"], order_by="day")
-    series = changes.mutate(mau=_.delta.cumsum().over(by_day))
-    series = series.filter((series.dau > 0) & (series.day > series.end_day - ibis.interval(days=days)))
+    series = active_and_trailing(visible, ["account_id", "as_of", "end_day"], MAU_DAYS)
+    series = series.filter(series.day > series.end_day - ibis.interval(days=days))
     series = series.mutate(
         ratio=series.dau.cast("float64") / series.mau.cast("float64"),
         position=(days - 1) - series.end_day.delta(series.day, unit="day").cast("float64"),
     )
     return _slope(series, "ratio", days, sum_of_squares, accounts, "dau_mau")
+
+
+def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: int) -> ibis.Table:
+    """(keys..., day, dau, mau) on every day with an active user: DAU and distinct users over the
+    trailing `trailing_days` days, from islands of each user's active days and a running sum.
+
+    `user_days` has one row per (keys..., user_id, day).
+    """
+    daily_active = user_days.group_by([*keys, "day"]).aggregate(dau=_.user_id.count())
+
+    # end_day follows from (account_id, as_of), so it is left out of the windows' partitions, whose sort it would widen.
+    partition = [key for key in keys if key != "end_day"]
+    in_order = ibis.window(group_by=[*partition, "user_id"], order_by="day")
+    gaps = user_days.mutate(previous=_.day.lag().over(in_order))
+    gaps = gaps.mutate(
+        starts_island=(
+            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=trailing_days))
+        ).cast("int64")
+    )
+    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
+    spans = islands.group_by([*keys, "user_id", "island"]).aggregate(first=_.day.min(), last=_.day.max())
+    zero = ibis.literal(0, "int64")
+    starts = spans.select(*keys, day=_.first, delta=ibis.literal(1, "int64"), dau=zero)
+    ends = spans.select(
+        *keys, day=_.last + ibis.interval(days=trailing_days), delta=ibis.literal(-1, "int64"), dau=zero
+    )
+    actives = daily_active.select(*keys, "day", delta=zero, dau=_.dau)
+    changes = (
+        starts.union(ends)
+        .union(actives)
+        .group_by([*keys, "day"])
+        .aggregate(delta=_.delta.sum(), dau=_.dau.sum())
+    )
+    by_day = ibis.window(group_by=partition, order_by="day")
+    series = changes.mutate(mau=_.delta.cumsum().over(by_day))
+    return series.filter(series.dau > 0)
 
 
 def _from_daily(context: SignalContext) -> ibis.Table:
@@ -204,5 +203,5 @@ def active_users_in_window(context: SignalContext) -> ibis.Table | None:
     days = context.settings.usage_window_days
     user_days = active_user_days(context)
     accounts = context.accounts
-    visible = _visible_user_days(user_days, accounts, days)
+    visible = _visible_user_days(user_days, accounts, days, context.earliest_as_of)
     return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())

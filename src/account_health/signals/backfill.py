@@ -1,0 +1,300 @@
+"""Point-in-time signals for every account at a run of daily as-of instants, written to a table.
+
+`compute_signals` joins each as-of instant to the rows it may see, which for the usage trend means
+every active user-day once per instant whose window contains it: 55 copies for a 28-day trend over a
+28-day MAU. Over hundreds of daily instants that blows up. Here the usage trend comes from one daily
+series per account instead: DAU/MAU on every active day from all stored user-days, then sums over
+trailing range windows evaluated at each instant's end day (the slope is linear in the daily values).
+
+That series is exact for an (account, as-of) pair when every user-day in its lookback was already
+known at the as-of instant. A pair whose lookback contains a user-day that became known after it (a late
+load) is *dirty*: it is recomputed with `compute_signals`' own expressions for those pairs only. The
+other four signals and the per-active-user support load use the engine's expressions, one block of
+instants at a time to bound the join sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import ibis
+import pandas as pd
+from ibis import _
+
+from account_health.config import Workspace
+from account_health.signals.champion import champion_signal
+from account_health.signals.context import SignalContext, build_context
+from account_health.signals.integrations import integrations_signal
+from account_health.signals.registry import DETAILS, FEATURES
+from account_health.signals.sentiment import sentiment_signal
+from account_health.signals.support import support_signal
+from account_health.signals.usage import (
+    MAU_DAYS,
+    active_and_trailing,
+    active_user_days,
+    active_users_in_window,
+    usage_signal,
+)
+from account_health.store.analytical import AnalyticalStore
+
+log = logging.getLogger(__name__)
+
+BACKFILL_TABLE = "signal_backfill"
+_BASE_DAY = date(2000, 1, 1)
+_USAGE_COLUMNS = ("usage_trend", "usage_level", "usage_start", "usage_end", "usage_measure")
+
+BackfillProgress = Callable[[str, int, int], None]
+
+
+@dataclass
+class BackfillReport:
+    rows: int
+    instants: int
+    dirty_pairs: int
+    seconds: dict[str, float]
+
+
+def backfill_signals(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    as_of: Sequence[datetime],
+    table: str = BACKFILL_TABLE,
+    block_instants: int = 92,
+    progress: BackfillProgress | None = None,
+) -> BackfillReport:
+    """Write one row per (account_id, as_of) with every feature and detail into `table`, replacing it.
+
+    Parameters
+    ----------
+    workspace, store
+        As for `compute_signals`, whose values this reproduces (floating-point sums aside).
+    as_of
+        Naive-UTC instants, typically every midnight of a period.
+    block_instants
+        How many instants the non-usage signals join at once.
+    progress
+        Called with (step, done, total).
+    """
+    instants = sorted({pd.Timestamp(value).to_pydatetime().replace(tzinfo=None) for value in as_of})
+    timings: dict[str, float] = {}
+    connection = store.connection
+
+    started = time.perf_counter()
+    context = build_context(workspace, store, _snapshots(store, "_instants_all", instants))
+    # Ibis types date - interval as a date but DuckDB returns a timestamp, and Ibis drops a cast it
+    # thinks is a no-op, so the stored spine is cast in SQL.
+    spine_sql = _sql(store, context.accounts)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP TABLE _spine AS SELECT * REPLACE (CAST(end_day AS DATE) AS end_day) FROM ({spine_sql})"
+    )
+    spine = store.table("_spine")
+    context = SignalContext(store, workspace, context.snapshots, spine)
+    timings["accounts"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    dirty_pairs = 0
+    usage: ibis.Table | None = None
+    if context.configured("usage_events"):
+        dirty_pairs = _usage_by_series(context)
+        usage = store.table("_usage")
+    timings["usage"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for done in range(0, len(instants), block_instants):
+            block = instants[done : done + block_instants]
+            _write_block(workspace, store, table, block, usage, first=done == 0)
+            if progress is not None:
+                progress("signals", min(done + block_instants, len(instants)), len(instants))
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    timings["other signals"] = time.perf_counter() - started
+    for name in (
+        "_spine",
+        "_user_days",
+        "_usage",
+        "_dirty",
+        "_instants_all",
+        "_instants_dirty",
+        "_instants_block",
+    ):
+        connection.execute(f"DROP TABLE IF EXISTS {name}")
+
+    rows = int(connection.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0])
+    log.info(
+        "backfilled signals: %d rows at %d instants, %d dirty usage pairs", rows, len(instants), dirty_pairs
+    )
+    return BackfillReport(rows, len(instants), dirty_pairs, timings)
+
+
+def _snapshots(store: AnalyticalStore, name: str, instants: Sequence[datetime]) -> ibis.Table:
+    """Store `instants` in a temporary table (statements here are compiled to SQL, which memtables are not)."""
+    frame = pd.DataFrame({"as_of": pd.to_datetime(list(instants)).astype("datetime64[us]")})
+    store.connection.register("_instants_frame", frame)
+    store.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT as_of FROM _instants_frame")
+    store.connection.unregister("_instants_frame")
+    return store.table(name)
+
+
+def _usage_by_series(context: SignalContext) -> int:
+    """Fill `_usage` with the usage columns of every spine pair; return how many pairs were dirty."""
+    store = context.store
+    spine = context.accounts
+    _temp(
+        store, "_user_days", active_user_days(context).select("account_id", "user_id", "day", "first_known")
+    )
+    user_days = store.table("_user_days")
+
+    _temp(store, "_usage", _series_usage(context, user_days, spine))
+    _temp(store, "_dirty", _dirty_pairs(context, user_days, spine))
+    dirty = store.table("_dirty")
+    count = int(store.connection.execute("SELECT count(*) FROM _dirty").fetchall()[0][0])
+    if count:
+        instants = store.connection.execute("SELECT DISTINCT as_of FROM _dirty ORDER BY 1").fetchall()
+        restricted = _restricted_context(context, [row[0] for row in instants], dirty)
+        recomputed = usage_signal(restricted)
+        assert recomputed is not None
+        columns = ", ".join(("account_id", "as_of", *_USAGE_COLUMNS))
+        store.connection.execute(
+            "DELETE FROM _usage USING _dirty d WHERE _usage.account_id = d.account_id AND _usage.as_of = d.as_of"
+        )
+        store.connection.execute(
+            f"INSERT INTO _usage ({columns}) SELECT {columns} FROM ({_sql(store, recomputed)})"
+        )
+    return count
+
+
+def _series_usage(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
+    """Compute the usage columns at every spine pair from one DAU/MAU series per account (exact for clean pairs)."""
+    days = context.settings.usage_window_days
+    week = min(7, days)
+    sum_of_squares = days * (days * days - 1) / 12.0
+
+    series = active_and_trailing(user_days.select("account_id", "user_id", "day"), ["account_id"], MAU_DAYS)
+    ratios = series.select("account_id", "day", ratio=series.dau.cast("float64") / series.mau.cast("float64"))
+    ends = spine.select("account_id", day=spine.end_day).distinct().mutate(ratio=ibis.literal(0.0))
+    points = ratios.union(ends).group_by(["account_id", "day"]).aggregate(ratio=_.ratio.sum())
+    points = points.mutate(number=points.day.delta(ibis.literal(_BASE_DAY), unit="day").cast("float64"))
+
+    def trailing(length: int) -> ibis.expr.types.WindowSpec:  # type: ignore[name-defined]
+        return ibis.window(group_by="account_id", order_by="day", range=(-ibis.interval(days=length - 1), 0))
+
+    sums = points.mutate(
+        total=points.ratio.sum().over(trailing(days)),
+        moment=(points.number * points.ratio).sum().over(trailing(days)),
+        last_week=points.ratio.sum().over(trailing(week)),
+        after_first_week=points.ratio.sum().over(trailing(days - week)),
+    )
+    fitted = sums.select(
+        "account_id",
+        "day",
+        usage_trend=(sums.moment - (sums.number - (days - 1) / 2.0) * sums.total) / sum_of_squares,
+        usage_level=sums.total / days,
+        usage_start=(sums.total - sums.after_first_week) / week,
+        usage_end=sums.last_week / week,
+    )
+    joined = spine.join(fitted, [spine.account_id == fitted.account_id, spine.end_day == fitted.day])
+    return joined.select(
+        spine.account_id,
+        spine.as_of,
+        usage_trend=joined.usage_trend.fill_null(0.0),
+        usage_level=joined.usage_level.fill_null(0.0),
+        usage_start=joined.usage_start.fill_null(0.0),
+        usage_end=joined.usage_end.fill_null(0.0),
+        usage_measure=ibis.literal("dau_mau"),
+    )
+
+
+def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
+    """Return the (account_id, as_of) pairs whose usage lookback contains a user-day not yet known at as_of."""
+    lookback = context.settings.usage_window_days + MAU_DAYS - 1
+    first_instant = spine.group_by(["account_id", "end_day"]).aggregate(first_as_of=_.as_of.min())
+    bounds = spine.group_by("account_id").aggregate(first_end_day=_.end_day.min(), first_as_of=_.as_of.min())
+
+    rows = user_days.join(bounds, "account_id").left_join(
+        first_instant,
+        [user_days.account_id == first_instant.account_id, user_days.day == first_instant.end_day],
+    )
+    late = ibis.cases(
+        (rows.day < rows.first_end_day, rows.first_known >= rows.first_as_of),
+        (rows.first_as_of_right.isnull(), ibis.literal(True)),
+        else_=rows.first_known >= rows.first_as_of_right,
+    )
+    late_rows = rows.filter(late).select("account_id", "day", "first_known")
+    pairs = late_rows.join(
+        spine,
+        [
+            late_rows.account_id == spine.account_id,
+            spine.end_day >= late_rows.day,
+            spine.end_day < late_rows.day + ibis.interval(days=lookback),
+            spine.as_of <= late_rows.first_known,
+        ],
+    )
+    return pairs.select(spine.account_id, spine.as_of).distinct()
+
+
+def _restricted_context(
+    context: SignalContext, instants: Sequence[datetime], pairs: ibis.Table
+) -> SignalContext:
+    snapshots = _snapshots(context.store, "_instants_dirty", instants)
+    accounts = context.accounts.semi_join(pairs, ["account_id", "as_of"])
+    return SignalContext(context.store, context.workspace, snapshots, accounts, min(instants))
+
+
+def _write_block(
+    workspace: Workspace,
+    store: AnalyticalStore,
+    table: str,
+    instants: Sequence[datetime],
+    usage: ibis.Table | None,
+    first: bool,
+) -> None:
+    snapshots = _snapshots(store, "_instants_block", instants)
+    spine = store.table("_spine")
+    accounts = spine.semi_join(snapshots, "as_of")
+    context = SignalContext(store, workspace, snapshots, accounts, min(instants))
+
+    result = accounts.select("account_id", "as_of")
+    active_users = None
+    if workspace.config.signals.support_normalisation == "per_active_user":
+        active_users = active_users_in_window(context)
+    parts = [
+        usage.semi_join(snapshots, "as_of") if usage is not None else usage_signal(context),
+        sentiment_signal(context),
+        support_signal(context, active_users),
+        champion_signal(context),
+        integrations_signal(context),
+    ]
+    for part in parts:
+        if part is not None:
+            result = result.left_join(part, ["account_id", "as_of"]).drop("account_id_right", "as_of_right")
+    present = set(result.columns)
+    columns = {}
+    for column in (*FEATURES, *DETAILS):
+        if column == "usage_measure":
+            columns[column] = result[column] if column in present else ibis.null("string")
+        else:
+            columns[column] = result[column].cast("float64") if column in present else ibis.null("float64")
+    result = result.select("account_id", "as_of", **columns)
+
+    sql = _sql(store, result)
+    if first:
+        store.connection.execute(f'CREATE TABLE "{table}" AS {sql}')
+    else:
+        store.connection.execute(f'INSERT INTO "{table}" {sql}')
+
+
+def _sql(store: AnalyticalStore, expression: ibis.Table) -> str:
+    return str(store.ibis.compile(expression))
+
+
+def _temp(store: AnalyticalStore, name: str, expression: ibis.Table) -> None:
+    store.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {_sql(store, expression)}")

@@ -1,0 +1,159 @@
+"""The stored usage aggregate: incremental refreshes equal a rebuild, and a crash leaves the previous state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from account_health.signals import compute_signals
+from account_health.signals.aggregate import refresh_usage_aggregate, stored_user_days
+from account_health.sources.ingest import ingest
+from account_health.store.analytical import open_analytical_store
+from account_health.store.operational import open_operational_store
+from console import run_cli
+from usage_loads import (
+    START,
+    ZONES,
+    ingest_loads,
+    load_events,
+    rebuilt_copy,
+    stored_days,
+    usage_workspace,
+    write_accounts,
+    write_events,
+)
+
+
+def test_incremental_after_several_loads_equals_rebuild(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+
+    ingest_loads(workspace, loads=5, seed=3)
+
+    incremental = stored_days(workspace.analytical_store_path)
+    rebuilt = rebuilt_copy(workspace, tmp_path)
+    assert len(incremental) > 100
+    pd.testing.assert_frame_equal(incremental, rebuilt)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        superseded = store.connection.execute("SELECT count(*) FROM usage_superseded").fetchall()[0][0]
+    assert superseded > 0, "the generated loads should contain repeated event ids"
+
+
+def test_signals_from_the_aggregate_equal_signals_from_events(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=4, seed=5)
+    as_of = [START + timedelta(days=day) for day in (12, 25, 33, 41, 60)]
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        assert stored_user_days(store, "UTC") is not None
+        from_aggregate = compute_signals(workspace, store, as_of)
+        store.connection.execute("DROP TABLE aggregate_state")
+        assert stored_user_days(store, "UTC") is None
+        from_events = compute_signals(workspace, store, as_of)
+
+    assert from_aggregate["usage_trend"].abs().sum() > 0
+    pd.testing.assert_frame_equal(from_aggregate, from_events)
+
+
+def test_timezone_change_recomputes_that_account(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=7)
+    write_accounts(tmp_path, {**ZONES, "A1": "Pacific/Auckland"})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store, sources=["accounts"])
+        assert stored_user_days(store, "UTC") is None, "a zone change makes the stored days stale"
+        report = refresh_usage_aggregate(workspace, store)
+        assert stored_user_days(store, "UTC") is not None
+
+    assert report.recomputed_accounts == 1
+    pd.testing.assert_frame_equal(
+        stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
+    )
+
+
+def test_rebuild_recomputes_what_was_lost(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=11)
+    expected = stored_days(workspace.analytical_store_path)
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        store.connection.execute("DELETE FROM usage_user_days WHERE account_id = 'A2'")
+        assert refresh_usage_aggregate(workspace, store).mode == "current"
+        assert refresh_usage_aggregate(workspace, store, rebuild=True).mode == "rebuild"
+
+    pd.testing.assert_frame_equal(stored_days(workspace.analytical_store_path), expected)
+
+
+CHILD = """\
+import sys
+from account_health.config import load_workspace
+from account_health.signals.aggregate import refresh_usage_aggregate
+from account_health.store.analytical import open_analytical_store
+from account_health.store.operational import open_operational_store
+
+workspace = load_workspace(sys.argv[1])
+with open_analytical_store(workspace.analytical_store_path) as store:
+    print("refreshing", flush=True)
+    refresh_usage_aggregate(workspace, store)
+    print("done", flush=True)
+"""
+
+
+def test_killed_refresh_leaves_the_previous_state(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=13)
+    before = stored_days(workspace.analytical_store_path)
+    rng = np.random.default_rng(17)
+    rows = [row for load in range(2, 40) for row in load_events(rng, load, load * 3, 10, [])]
+    write_events(tmp_path, rows)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(CHILD), encoding="utf-8")
+
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "refreshing"
+    time.sleep(0.05)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+
+    after = stored_days(workspace.analytical_store_path)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        current = stored_user_days(store, "UTC") is not None
+        if not current:
+            pd.testing.assert_frame_equal(after, before)
+        refresh_usage_aggregate(workspace, store)
+    pd.testing.assert_frame_equal(
+        stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
+    )
+
+
+def test_signals_command_refreshes_and_rebuilds(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=29)
+    rng = np.random.default_rng(31)
+    write_events(tmp_path, load_events(rng, 2, 20, 10, []))
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        assert stored_user_days(store, "UTC") is None
+    open_operational_store(workspace.operational_store_url).dispose()
+
+    refreshed = run_cli("-w", str(tmp_path), "signals", "--as-of", "2024-02-10", "--format", "csv")
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        assert stored_user_days(store, "UTC") is not None
+    rebuilt = run_cli("-w", str(tmp_path), "signals", "--as-of", "2024-02-10", "--format", "csv", "--rebuild")
+
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert refreshed.stdout == rebuilt.stdout
+    assert "A3" in refreshed.stdout
