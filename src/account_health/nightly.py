@@ -31,7 +31,6 @@ from account_health.asof import default_as_of
 from account_health.config import Workspace
 from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
 from account_health.scoring.changes import tier_changes
-from account_health.signals.aggregate import refresh_usage_aggregate
 from account_health.scoring.score import (
     apply_model,
     latest_artifact,
@@ -41,6 +40,7 @@ from account_health.scoring.score import (
     tier_distribution,
     warn_if_later_scores,
 )
+from account_health.signals.aggregate import refresh_usage_aggregate
 from account_health.sources.ingest import IngestReport, ingest
 from account_health.store import actions as action_store
 from account_health.store import operational
