@@ -47,6 +47,17 @@ CANONICAL_TABLES = (
     "integrations",
 )
 COLUMN_TYPES = ("string", "float", "int", "bool", "timestamp", "date", "epoch_s", "epoch_ms")
+# Vendor formats read by the adapters in account_health.sources.vendors, besides plain CSV and Parquet.
+VENDOR_FORMATS = (
+    "segment",
+    "zendesk",
+    "fivetran_zendesk",
+    "salesforce",
+    "fivetran_salesforce",
+    "hubspot",
+    "fivetran_hubspot",
+)
+FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -77,12 +88,48 @@ class CsvOptions(_Section):
     encoding: str = "utf-8"
 
 
+class SourceIdentity(_Section):
+    """How a source's vendor ids (organisation ids, external ids, email domains) become account ids."""
+
+    # Vendor id (as the export writes it) -> account id.
+    ids: dict[str, str] = Field(default_factory=dict)
+    # CSV files with the columns vendor_id and account_id, for maps too long to write inline.
+    ids_files: list[str] = Field(default_factory=list)
+    # Look vendor ids up in accounts.crm_id (Salesforce ids match in their 15- and 18-character forms).
+    crm_id: bool = False
+    # A source column with another id of the account, tried after the account column.
+    external_id: str | None = None
+    # A source column with an email address whose domain is looked up in [identity] email_domains.
+    email: str | None = None
+
+
+class ChampionRule(_Section):
+    """Set contacts.is_champion from a CRM field or from the contact's title."""
+
+    # A source column that is true for champions (such as a Salesforce checkbox Champion__c).
+    field: str | None = None
+    # A regular expression (case-insensitive) matched against the title column.
+    title_pattern: str | None = None
+
+    @field_validator("title_pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
 class SourceConfig(_Section):
     """One export (one or more files of the same layout) mapped onto one canonical table."""
 
     table: Literal[CANONICAL_TABLES]  # type: ignore[valid-type]
     files: list[str] = Field(min_length=1)
-    format: Literal["csv", "parquet", "auto"] = "auto"
+    format: Literal[FILE_FORMATS] = "auto"  # type: ignore[valid-type]
     columns: dict[str, str] = Field(default_factory=dict)
     types: dict[str, Literal[COLUMN_TYPES]] = Field(default_factory=dict)  # type: ignore[valid-type]
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -92,8 +139,21 @@ class SourceConfig(_Section):
     # How rows sharing a key within one load are stored. "versions" keeps each different row as a new
     # version. "sum" adds up their numeric columns first, for feeds split finer than the canonical key,
     # such as usage per feature and day.
-    duplicate_keys: Literal["versions", "sum"] = "versions"
+    # "latest" keeps, of the rows sharing a key, the one with the greatest `latest_by` value (a
+    # timestamp column of the source), as when a ticket appears on two pages of an incremental export.
+    duplicate_keys: Literal["versions", "sum", "latest"] = "versions"
+    latest_by: str | None = None
     csv: CsvOptions = CsvOptions()
+    identity: SourceIdentity = SourceIdentity()
+    champion: ChampionRule | None = None
+
+    @model_validator(mode="after")
+    def _latest_needs_column(self) -> SourceConfig:
+        if self.duplicate_keys == "latest" and self.latest_by is None and self.format not in VENDOR_FORMATS:
+            raise ValueError(
+                'duplicate_keys = "latest" needs latest_by, the source column whose greatest value wins'
+            )
+        return self
 
 
 class SignalSettings(_Section):
@@ -251,11 +311,23 @@ class TierConfig(TierSettings):
         return self
 
 
+class IdentitySettings(_Section):
+    """Company-wide identity rules shared by every source."""
+
+    # Email domain (lower case, without "@") -> account id.
+    email_domains: dict[str, str] = Field(default_factory=dict)
+    # Domains that never identify an account (personal mail providers, your own company).
+    ignored_domains: list[str] = Field(
+        default_factory=lambda: ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com"]
+    )
+
+
 class Config(_Section):
     """The whole account-health.toml."""
 
     workspace: WorkspaceSettings = WorkspaceSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    identity: IdentitySettings = IdentitySettings()
     signals: SignalSettings = SignalSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierConfig = TierConfig()

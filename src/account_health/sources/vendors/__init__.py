@@ -1,0 +1,15 @@
+"""Vendor adapters: each reads one vendor's exports or warehouse tables as flat batches for the ingest."""
+
+from __future__ import annotations
+
+from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
+from account_health.sources.vendors.segment import SegmentAdapter
+
+__all__ = ["ADAPTERS", "Adapter", "FileBatch", "TableDefaults", "adapter_for"]
+
+ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (SegmentAdapter(),)}
+
+
+def adapter_for(format_name: str) -> Adapter | None:
+    """Return the adapter of a vendor format, or None for plain CSV and Parquet."""
+    return ADAPTERS.get(format_name)

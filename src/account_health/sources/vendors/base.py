@@ -1,0 +1,288 @@
+"""What every vendor adapter shares: the adapter contract, JSON reading and record batching.
+
+An adapter turns a vendor's files into flat batches of string columns, each row carrying the file and
+the row it came from, and names the default mapping of those columns onto each canonical table it can
+fill. The ingest then types, checks, quarantines and versions the rows like any CSV export.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, cast
+
+import numpy as np
+import pyarrow as pa
+
+from account_health.config import SourceConfig
+from account_health.errors import SourceError
+from account_health.sources import files as source_files
+from account_health.sources.files import Batch, RejectedRow
+
+# Rows per emitted batch: small enough that a batch of wide JSON records stays a few megabytes.
+BATCH_ROWS = 20_000
+# A JSON record longer than this is rejected rather than parsed, so one hostile line cannot exhaust memory.
+MAX_RECORD_BYTES = 16 << 20
+# Nested objects are flattened to dotted column names up to this depth; deeper values stay JSON text.
+MAX_FLATTEN_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class TableDefaults:
+    """An adapter's default mapping onto one canonical table; the source's own keys override each entry."""
+
+    columns: dict[str, str]
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    constants: dict[str, str | int | float | bool] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    duplicate_keys: str | None = None
+    latest_by: str | None = None
+
+
+@dataclass
+class FileBatch:
+    """A batch of flat string rows from one of the source's files (an index into the source's file list)."""
+
+    file_index: int
+    batch: Batch
+    # Records of other kinds that this table does not take, counted by kind ("identify message").
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+class Adapter:
+    """A vendor format: reads the source's files and yields flat batches with provenance."""
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, TableDefaults]]
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        """Yield the rows of `paths` that belong to `table`, as flat string batches with provenance."""
+        raise NotImplementedError
+
+    def check_table(self, table: str, source: str) -> TableDefaults:
+        """Return the defaults for `table`, or raise when this format cannot fill it."""
+        if table not in self.tables:
+            raise SourceError(
+                f"[sources.{source}] format = {self.name!r} cannot fill the table {table!r}; "
+                f"it fills {', '.join(sorted(self.tables))}"
+            )
+        return self.tables[table]
+
+
+def plain_files(config: SourceConfig) -> SourceConfig:
+    """The same source read as plain CSV or Parquet, for adapters over warehouse-table files."""
+    return config.model_copy(update={"format": "auto"})
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file, transparently decompressing .gz and reading the single member of a .zip."""
+    if path.suffix.lower() == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    if path.suffix.lower() == ".zip":
+        archive = zipfile.ZipFile(path)
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) != 1:
+            raise SourceError(
+                f"{path}: a zip export must hold exactly one file, found {len(members)}; unzip it and name the files"
+            )
+        inner = archive.open(members[0])
+        if members[0].filename.lower().endswith(".gz"):
+            return cast(IO[bytes], gzip.GzipFile(fileobj=inner, mode="rb"))
+        return inner
+    return path.open("rb")
+
+
+def is_tabular(path: Path) -> bool:
+    """True for CSV and Parquet files, which adapters of warehouse tables read through the CSV reader."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    return any(suffix in (".csv", ".parquet", ".pq", ".tsv") for suffix in suffixes)
+
+
+@dataclass
+class JsonRecord:
+    """One JSON value read from a file, with the data row number it came from, or why it could not be read."""
+
+    row_number: int
+    value: Any = None
+    error: str | None = None
+    text: str = ""
+
+
+def iter_json_records(path: Path, array_keys: tuple[str, ...] = ()) -> Iterator[JsonRecord]:
+    """Yield the records of a JSON lines file, a JSON array, or one JSON document.
+
+    An object holding one of `array_keys` (such as "batch" or "tickets"), as a whole document or as one
+    line, yields that array's items. Row numbers count records from 1 in file order, as CSV rows count
+    data records: an item of such an array is one record, a line that is not valid JSON is one record
+    (returned with its error), and blank lines do not count.
+    """
+    with open_binary(path) as handle:
+        head = handle.read(4096)
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first_line = stripped.split(b"\n", 1)[0]
+    if stripped.startswith(b"{") and _complete_json(first_line):
+        yield from _json_lines(path, array_keys)
+        return
+    yield from _json_document(path, array_keys)
+
+
+def _complete_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_lines(path: Path, array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
+    number = 0
+    for text, error in _lines(path):
+        if error is not None:
+            number += 1
+            yield JsonRecord(number, error=error, text=text)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            number += 1
+            yield JsonRecord(number, error=f"invalid JSON: {exc}", text=text)
+            continue
+        for item in _items(value, array_keys):
+            number += 1
+            yield JsonRecord(number, item, text=text if item is value else _snippet(item))
+
+
+def _lines(path: Path) -> Iterator[tuple[str, str | None]]:
+    """Yield the non-blank lines of a file as text, or an error for a line too long to read."""
+    with open_binary(path) as raw:
+        reader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+        while True:
+            line = reader.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                return
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                # Skip the rest of the oversized line without holding it in memory.
+                while line and not line.endswith(b"\n"):
+                    line = reader.readline(MAX_RECORD_BYTES)
+                yield "", f"record longer than {MAX_RECORD_BYTES:,} bytes"
+                continue
+            text = line.decode("utf-8", errors="replace").strip().removeprefix("\ufeff")
+            if text:
+                yield text, None
+
+
+def _items(value: Any, array_keys: tuple[str, ...]) -> list[Any]:
+    if isinstance(value, dict):
+        for key in array_keys:
+            if isinstance(value.get(key), list):
+                return list(value[key])
+    return [value]
+
+
+def _snippet(value: Any) -> str:
+    return json.dumps(value, default=str)[:1000]
+
+
+def _json_document(path: Path, array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
+    with open_binary(path) as handle:
+        data = handle.read()
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            f"{path}: is not valid JSON or JSON lines ({exc}); check that the file is a complete export"
+        ) from None
+    items = document if isinstance(document, list) else _items(document, array_keys)
+    for number, item in enumerate(items, start=1):
+        yield JsonRecord(number, item, text=_snippet(item))
+
+
+def flatten(
+    value: Any, prefix: str = "", depth: int = 0, into: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Flatten a JSON object to dotted names with string values; lists and deep objects stay JSON text."""
+    out: dict[str, str | None] = {} if into is None else into
+    if isinstance(value, dict) and depth < MAX_FLATTEN_DEPTH:
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flatten(item, name, depth + 1, out)
+        return out
+    out[prefix] = scalar_text(value)
+    return out
+
+
+def scalar_text(value: Any) -> str | None:
+    """The text a JSON value stands for in a string column: booleans as true/false, containers as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, default=str)
+
+
+class BatchBuilder:
+    """Collect flat rows with their row numbers and rejected records, and emit them as Arrow batches."""
+
+    def __init__(self, file_index: int, bytes_total: int) -> None:
+        self.file_index = file_index
+        self.bytes_total = bytes_total
+        self.rows: list[dict[str, str | None]] = []
+        self.numbers: list[int] = []
+        self.rejected: list[RejectedRow] = []
+        self.skipped: Counter[str] = Counter()
+
+    def add(self, row_number: int, row: dict[str, str | None]) -> None:
+        self.rows.append(row)
+        self.numbers.append(row_number)
+
+    def reject(self, row_number: int, text: str, reason: str) -> None:
+        self.rejected.append(RejectedRow(row_number, text[:1000], reason))
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] += 1
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) + len(self.rejected) >= BATCH_ROWS
+
+    def emit(self, final: bool = False) -> Iterator[FileBatch]:
+        if not (self.rows or self.rejected or (final and self.skipped)):
+            return
+        names = sorted({name for row in self.rows for name in row})
+        table = pa.table(
+            {name: pa.array([row.get(name) for row in self.rows], pa.string()) for name in names}
+        )
+        if not names:
+            table = pa.table({}).append_column("_empty", pa.nulls(len(self.rows), pa.string()))
+        done = self.bytes_total if final else 0
+        batch = Batch(table, np.array(self.numbers, "int64"), done, self.bytes_total, list(self.rejected))
+        yield FileBatch(self.file_index, batch, Counter(self.skipped))
+        self.rows.clear()
+        self.numbers.clear()
+        self.rejected.clear()
+        self.skipped.clear()
+
+
+def tabular_rows(path: Path, config: SourceConfig) -> Iterator[tuple[Batch, list[dict[str, str | None]]]]:
+    """Stream a CSV or Parquet file as batches together with their rows as dictionaries."""
+    for batch in source_files.iter_batches(path, plain_files(config)):
+        yield batch, batch.table.to_pylist()
+
+
+def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord]:
+    """Yield a CSV or Parquet file's rows as records, with rejected CSV rows as errors."""
+    for batch in source_files.iter_batches(path, plain_files(config)):
+        for rejected in batch.rejected:
+            yield JsonRecord(rejected.row_number, error=rejected.reason, text=rejected.text)
+        for number, row in zip(batch.row_numbers.tolist(), batch.table.to_pylist(), strict=True):
+            yield JsonRecord(int(number), row)
