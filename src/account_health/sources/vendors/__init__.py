@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
 from account_health.sources.vendors.segment import SegmentAdapter
+from account_health.sources.vendors.zendesk import FivetranZendeskAdapter, ZendeskAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "FileBatch", "TableDefaults", "adapter_for"]
 
-ADAPTERS: dict[str, Adapter] = {adapter.name: adapter for adapter in (SegmentAdapter(),)}
+ADAPTERS: dict[str, Adapter] = {
+    adapter.name: adapter
+    for adapter in (
+        SegmentAdapter(),
+        ZendeskAdapter(),
+        FivetranZendeskAdapter(),
+    )
+}
 
 
 def adapter_for(format_name: str) -> Adapter | None:

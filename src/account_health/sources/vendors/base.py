@@ -286,3 +286,50 @@ def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord
             yield JsonRecord(rejected.row_number, error=rejected.reason, text=rejected.text)
         for number, row in zip(batch.row_numbers.tolist(), batch.table.to_pylist(), strict=True):
             yield JsonRecord(int(number), row)
+
+
+_TRUE_VALUES = ("true", "t", "1", "yes", "y")
+
+
+class TabularAdapter(Adapter):
+    """An adapter over CSV or Parquet tables (warehouse syncs, CRM report exports): stream and transform."""
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        for index, path in enumerate(paths):
+            for batch in source_files.iter_batches(path, plain_files(config)):
+                batch.table = self.transform(batch.table, table, path)
+                yield FileBatch(index, batch)
+
+    def transform(self, rows: pa.Table, table: str, path: Path) -> pa.Table:
+        """Add or rewrite columns of one batch; the default keeps the batch as read."""
+        return rows
+
+
+def is_true(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """True where a text column says true (true, t, 1, yes, y in any case), false elsewhere and for empty."""
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast(pa.string())))
+    return pc.fill_null(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), False)
+
+
+def set_column(rows: pa.Table, name: str, values: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """Replace or append a string column."""
+    values = values.cast(pa.string())
+    if name in rows.column_names:
+        return rows.set_column(rows.column_names.index(name), name, values)
+    return rows.append_column(name, values)
+
+
+def mark_deleted(rows: pa.Table, flags: tuple[str, ...], status: str = "status") -> pa.Table:
+    """Set `status` to "deleted" where any of the soft-delete flag columns is true."""
+    import pyarrow.compute as pc
+
+    present = [flag for flag in flags if flag in rows.column_names]
+    if not present:
+        return rows
+    deleted = is_true(rows.column(present[0]))
+    for flag in present[1:]:
+        deleted = pc.or_(deleted, is_true(rows.column(flag)))
+    current = rows.column(status) if status in rows.column_names else pa.nulls(rows.num_rows, pa.string())
+    return set_column(rows, status, pc.if_else(deleted, pa.scalar("deleted"), current.cast(pa.string())))
