@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
+from account_health.sources.vendors.hubspot import FivetranHubspotAdapter, HubspotAdapter
+from account_health.sources.vendors.salesforce import FivetranSalesforceAdapter, SalesforceAdapter
 from account_health.sources.vendors.segment import SegmentAdapter
 from account_health.sources.vendors.zendesk import FivetranZendeskAdapter, ZendeskAdapter
 
@@ -14,6 +16,10 @@ ADAPTERS: dict[str, Adapter] = {
         SegmentAdapter(),
         ZendeskAdapter(),
         FivetranZendeskAdapter(),
+        SalesforceAdapter(),
+        FivetranSalesforceAdapter(),
+        HubspotAdapter(),
+        FivetranHubspotAdapter(),
     )
 }
 

@@ -294,11 +294,41 @@ _TRUE_VALUES = ("true", "t", "1", "yes", "y")
 class TabularAdapter(Adapter):
     """An adapter over CSV or Parquet tables (warehouse syncs, CRM report exports): stream and transform."""
 
+    # Soft-delete flag columns; a row with any of them true is skipped and counted as a deleted record.
+    deleted_flags: ClassVar[tuple[str, ...]] = ()
+
     def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        import pyarrow.compute as pc
+
         for index, path in enumerate(paths):
             for batch in source_files.iter_batches(path, plain_files(config)):
+                skipped: Counter[str] = Counter()
+                deleted = self.deleted_rows(batch.table, table)
+                if deleted is not None:
+                    removed = int(pc.sum(deleted).as_py() or 0)
+                    if removed:
+                        keep = pc.invert(deleted)
+                        batch.table = batch.table.filter(keep)
+                        batch.row_numbers = batch.row_numbers[
+                            np.asarray(keep.to_numpy(zero_copy_only=False), bool)
+                        ]
+                        skipped["deleted record"] = removed
                 batch.table = self.transform(batch.table, table, path)
-                yield FileBatch(index, batch)
+                yield FileBatch(index, batch, skipped)
+
+    def deleted_rows(self, rows: pa.Table, table: str) -> pa.Array | None:
+        """A mask of soft-deleted rows to skip, from `deleted_flags`; None when no flag column is present."""
+        import pyarrow.compute as pc
+
+        present = [flag for flag in self.deleted_flags if flag in rows.column_names]
+        if not present:
+            return None
+        mask = is_true(rows.column(present[0]))
+        for flag in present[1:]:
+            mask = pc.or_(mask, is_true(rows.column(flag)))
+        return (
+            pa.chunked_array([mask]).combine_chunks() if isinstance(mask, pa.Array) else mask.combine_chunks()
+        )
 
     def transform(self, rows: pa.Table, table: str, path: Path) -> pa.Table:
         """Add or rewrite columns of one batch; the default keeps the batch as read."""
