@@ -56,6 +56,9 @@ VENDOR_FORMATS = (
     "fivetran_salesforce",
     "hubspot",
     "fivetran_hubspot",
+    "nps",
+    "calls",
+    "job_changes",
 )
 FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 

@@ -53,6 +53,11 @@ def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
         examples = entry.unattributed_examples
         if examples:
             lines.append(f"{entry.source}: unattributed rows include account ids {', '.join(examples)}")
+        if entry.dismissed:
+            lines.append(
+                f"{entry.source}: {entry.dismissed:,} dismissed or blank responses stored without a score "
+                "(neither detractors nor zeros)"
+            )
         if entry.skipped:
             kinds = ", ".join(f"{total:,} {kind}s" for kind, total in sorted(entry.skipped.items()))
             lines.append(f"{entry.source}: skipped records this table does not take: {kinds}")

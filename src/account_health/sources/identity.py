@@ -4,7 +4,8 @@ It runs on the staged rows of one source, after typing and before the quarantine
 account column keeps its value when that is already a known account id. Otherwise these are tried in
 order, each only for rows still unmatched: the source's id map (`[sources.NAME.identity] ids` and
 `ids_files`, plus accounts.crm_id in all its Salesforce forms when `crm_id = true`), then the external
-id column, then the domain of the email column through `[identity] email_domains`. A row no rule matches
+id column, then the email column: the account of the contact or product user with that email
+(case-insensitive), then the email's domain through `[identity] email_domains`. A row no rule matches
 keeps the vendor's id; the ingest stores it flagged unattributed and reports examples.
 """
 
@@ -59,7 +60,7 @@ def identify_accounts(
         return
     rules = config.identity
     domains = workspace.config.identity.email_domains
-    if not (rules.ids or rules.ids_files or rules.crm_id or rules.external_id or (rules.email and domains)):
+    if not (rules.ids or rules.ids_files or rules.crm_id or rules.external_id or rules.email):
         return
     connection = store.connection
     column = f"_stage.{identifier(spec.account_column)}"
@@ -79,6 +80,15 @@ def identify_accounts(
             f"""UPDATE _stage SET {identifier(spec.account_column)} = m.account_id FROM _identity_map m
                 WHERE {unmatched} AND _stage.{EXTERNAL} = m.vendor_id"""
         )
+    if rules.email is not None:
+        # An email that belongs to a known contact or product user names that person's account.
+        for table in ("contacts", "users"):
+            connection.execute(
+                f"""UPDATE _stage SET {identifier(spec.account_column)} = people.account_id
+                    FROM (SELECT lower(email) AS email, arg_max(account_id, _available_at) AS account_id
+                          FROM {table} WHERE email IS NOT NULL AND account_id IS NOT NULL GROUP BY lower(email)) people
+                    WHERE {unmatched} AND lower(trim(_stage.{EMAIL})) = people.email"""
+            )
     if rules.email is not None and domains:
         ignored = {domain.lower() for domain in workspace.config.identity.ignored_domains}
         rows = [(domain.lower().lstrip("@"), account) for domain, account in domains.items()]
@@ -192,14 +202,18 @@ def unattributed_examples(store: AnalyticalStore, spec: TableSpec) -> list[str]:
 
 
 def record_notes(
-    store: AnalyticalStore, load_id: int, source: str, examples: list[str], skipped: dict[str, int]
+    store: AnalyticalStore, load_id: int, source: str, examples: list[str], tallies: dict[str, int]
 ) -> None:
-    """Store a load's unattributed examples and skipped-record counts beside the load log."""
+    """Store a load's unattributed examples and its tallies (records skipped by kind, responses
+    dismissed) beside the load log."""
     connection = store.connection
     connection.execute(
         f"CREATE TABLE IF NOT EXISTS {NOTES_TABLE} (load_id BIGINT, source VARCHAR, kind VARCHAR, detail VARCHAR, count BIGINT)"
     )
     rows: list[list[object]] = [[load_id, source, "unattributed_example", text, None] for text in examples]
-    rows += [[load_id, source, "skipped", kind, total] for kind, total in sorted(skipped.items())]
+    rows += [
+        [load_id, source, "dismissed" if kind == "dismissed" else "skipped", kind, total]
+        for kind, total in sorted(tallies.items())
+    ]
     if rows:
         connection.executemany(f"INSERT INTO {NOTES_TABLE} VALUES (?, ?, ?, ?, ?)", rows)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from account_health.config import SourceConfig, Workspace
+from account_health.config import Resolution, SourceConfig, Workspace
 from account_health.errors import SourceError
 from account_health.sources import files as source_files
 from account_health.sources import identity
@@ -76,6 +76,8 @@ class SourceCounts:
     unattributed_examples: list[str] = field(default_factory=list)
     # Records of other kinds in a vendor export that this source's table does not take, by kind.
     skipped: dict[str, int] = field(default_factory=dict)
+    # Sentiment responses stored as dismissed or blank (no score), counted among the rows stored.
+    dismissed: int = 0
 
     @property
     def totals(self) -> tuple[int, int, int, int, int, int]:
@@ -272,6 +274,13 @@ def _with_defaults(config: SourceConfig, defaults: TableDefaults) -> SourceConfi
         "constants": {**defaults.constants, **config.constants},
         "types": {**defaults.types, **config.types},
     }
+    resolve = {
+        target: Resolution.model_validate({"from": source, "table": table, "key": key, "value": value})
+        for target, (source, table, key, value) in defaults.resolve.items()
+    }
+    update["resolve"] = {**resolve, **config.resolve}
+    if config.identity.email is None and defaults.identity_email is not None:
+        update["identity"] = config.identity.model_copy(update={"email": defaults.identity_email})
     if "duplicate_keys" not in config.model_fields_set and defaults.duplicate_keys is not None:
         update["duplicate_keys"] = defaults.duplicate_keys
     if config.latest_by is None and defaults.latest_by is not None:
@@ -343,8 +352,14 @@ def _load_source(
     counts.unattributed = int(unattributed[0][0])
     if counts.unattributed:
         counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
+    if plan.spec.name == "sentiment_responses":
+        dismissed = connection.execute(
+            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
+        ).fetchall()
+        counts.dismissed = int(dismissed[0][0])
     _write(store, plan, load_id, ingested_at)
-    identity.record_notes(store, load_id, counts.source, counts.unattributed_examples, counts.skipped)
+    notes = {**counts.skipped, **({"dismissed": counts.dismissed} if counts.dismissed else {})}
+    identity.record_notes(store, load_id, counts.source, counts.unattributed_examples, notes)
 
     if not counts.balanced:
         raise AssertionError(f"ingest of {plan.name} lost rows: {counts}")

@@ -30,6 +30,7 @@ class SourceStatus:
     newest_event: datetime | None = None
     unattributed_examples: list[str] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)
+    dismissed: int = 0
 
 
 def source_status(workspace: Workspace, store: AnalyticalStore) -> list[SourceStatus]:
@@ -69,6 +70,8 @@ def _add_last_load(store: AnalyticalStore, status: SourceStatus, notes: bool) ->
     ).fetchall():
         if kind == "skipped":
             status.skipped[detail] = int(count)
+        elif kind == "dismissed":
+            status.dismissed = int(count)
         else:
             status.unattributed_examples.append(detail)
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
 from account_health.sources.vendors.hubspot import FivetranHubspotAdapter, HubspotAdapter
+from account_health.sources.vendors.jobchanges import JobChangesAdapter
 from account_health.sources.vendors.salesforce import FivetranSalesforceAdapter, SalesforceAdapter
 from account_health.sources.vendors.segment import SegmentAdapter
+from account_health.sources.vendors.sentiment import CallsAdapter, NpsAdapter
 from account_health.sources.vendors.zendesk import FivetranZendeskAdapter, ZendeskAdapter
 
 __all__ = ["ADAPTERS", "Adapter", "FileBatch", "TableDefaults", "adapter_for"]
@@ -20,6 +22,9 @@ ADAPTERS: dict[str, Adapter] = {
         FivetranSalesforceAdapter(),
         HubspotAdapter(),
         FivetranHubspotAdapter(),
+        NpsAdapter(),
+        CallsAdapter(),
+        JobChangesAdapter(),
     )
 }
 

@@ -43,6 +43,10 @@ class TableDefaults:
     types: dict[str, str] = field(default_factory=dict)
     duplicate_keys: str | None = None
     latest_by: str | None = None
+    # The source column with an email address, for identity resolution, unless the source names one.
+    identity_email: str | None = None
+    # Columns filled through another canonical table: target -> (from column, table, key, value).
+    resolve: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -363,3 +367,67 @@ def mark_deleted(rows: pa.Table, flags: tuple[str, ...], status: str = "status")
         deleted = pc.or_(deleted, is_true(rows.column(flag)))
     current = rows.column(status) if status in rows.column_names else pa.nulls(rows.num_rows, pa.string())
     return set_column(rows, status, pc.if_else(deleted, pa.scalar("deleted"), current.cast(pa.string())))
+
+
+class Skip(str):
+    """The kind of a record an adapter skips because the source's table does not take it."""
+
+
+class Reject(str):
+    """The reason an adapter rejects a record; the ingest quarantines it under the whole row."""
+
+
+class RecordAdapter(Adapter):
+    """An adapter that turns each record (a JSON object, or a CSV or Parquet row) into one flat row."""
+
+    array_keys: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        for index, path in enumerate(paths):
+            builder = BatchBuilder(index, path.stat().st_size)
+            records = (
+                records_from_tables(path, config)
+                if is_tabular(path)
+                else iter_json_records(path, self.array_keys)
+            )
+            for record in records:
+                if record.error is not None:
+                    builder.reject(record.row_number, record.text, record.error)
+                elif not isinstance(record.value, dict):
+                    builder.reject(
+                        record.row_number,
+                        record.text,
+                        f"expected an object, found {type(record.value).__name__}",
+                    )
+                else:
+                    outcome = self.row(flatten(record.value), config, table)
+                    if isinstance(outcome, Skip):
+                        builder.skip(str(outcome))
+                    elif isinstance(outcome, Reject):
+                        builder.reject(record.row_number, record.text or _snippet(record.value), str(outcome))
+                    else:
+                        builder.add(record.row_number, outcome)
+                if builder.full:
+                    yield from builder.emit()
+            yield from builder.emit(final=True)
+
+    def row(
+        self, flat: dict[str, str | None], config: SourceConfig, table: str
+    ) -> dict[str, str | None] | Skip | Reject:
+        """Return the flat row for one record, or why it is skipped or rejected."""
+        return flat
+
+
+def first_present(flat: dict[str, str | None], names: Iterable[str]) -> str | None:
+    """The value of the first of `names` (compared case-insensitively) that the record has and is not empty."""
+    lowered = {name.lower(): value for name, value in flat.items()}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value is not None and value.strip():
+            return value
+    return None
+
+
+def is_true_text(value: str | None) -> bool:
+    """True when a text value says true: true, t, 1, yes or y in any case."""
+    return value is not None and value.strip().lower() in _TRUE_VALUES
