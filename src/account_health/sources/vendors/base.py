@@ -267,7 +267,8 @@ class BatchBuilder:
             {name: pa.array([row.get(name) for row in self.rows], pa.string()) for name in names}
         )
         if not names:
-            table = pa.table({}).append_column("_empty", pa.nulls(len(self.rows), pa.string()))
+            # Records with no fields at all still need their rows, so the ingest can account for them.
+            table = pa.table({"_empty": pa.nulls(len(self.rows), pa.string())})
         done = self.bytes_total if final else 0
         batch = Batch(table, np.array(self.numbers, "int64"), done, self.bytes_total, list(self.rejected))
         yield FileBatch(self.file_index, batch, Counter(self.skipped))
