@@ -89,6 +89,21 @@ class Resolution(_Section):
 class CsvOptions(_Section):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    # "," reads numbers written with a decimal comma (1.234,56 or 1 234,56); a number with a decimal
+    # point is then invalid rather than silently a thousand times larger.
+    decimal: Literal[".", ","] = "."
+    # strptime formats tried, in order, before the built-in timestamp formats ("%d/%m/%Y %H:%M").
+    date_formats: list[str] = Field(default_factory=list)
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_have_fields(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if "%" not in pattern:
+                raise ValueError(
+                    f"{pattern!r} is not a strptime format; write it with fields such as %d/%m/%Y"
+                )
+        return value
 
 
 class SourceIdentity(_Section):

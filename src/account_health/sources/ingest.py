@@ -510,7 +510,14 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
         raw = identifier(column.name)
-        selects.append(f"{parse_expression(raw, declared, column.type)} AS {raw}")
+        parsed = parse_expression(
+            raw,
+            declared,
+            column.type,
+            decimal_comma=plan.config.csv.decimal == ",",
+            date_formats=tuple(plan.config.csv.date_formats),
+        )
+        selects.append(f"{parsed} AS {raw}")
         selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
     for target in plan.config.resolve:
         selects.append(identifier(f"_from_{target}"))
