@@ -59,6 +59,9 @@ VENDOR_FORMATS = (
     "nps",
     "calls",
     "job_changes",
+    "amplitude",
+    "mixpanel",
+    "intercom",
 )
 FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 

@@ -55,6 +55,9 @@ JSON_FORMATS: dict[str, tuple[str, tuple[str, ...], str]] = {
         "",
     ),
     "zendesk": ("tickets", ("id", "organization_id", "created_at", "updated_at", "priority", "status"), ""),
+    "amplitude": ("usage_events", ("uuid", "event_type", "user_id", "event_time", "groups"), ""),
+    "mixpanel": ("usage_events", ("event", "properties"), ""),
+    "intercom": ("tickets", ("id", "created_at", "updated_at", "state", "priority", "company"), ""),
 }
 CSV_FORMATS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "csv": ("tickets", ("ticket_id", "account_id", "created_at", "priority", "status"), ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
 from account_health.sources.vendors.hubspot import FivetranHubspotAdapter, HubspotAdapter
 from account_health.sources.vendors.jobchanges import JobChangesAdapter
+from account_health.sources.vendors.product import AmplitudeAdapter, IntercomAdapter, MixpanelAdapter
 from account_health.sources.vendors.salesforce import FivetranSalesforceAdapter, SalesforceAdapter
 from account_health.sources.vendors.segment import SegmentAdapter
 from account_health.sources.vendors.sentiment import CallsAdapter, NpsAdapter
@@ -25,6 +26,9 @@ ADAPTERS: dict[str, Adapter] = {
         NpsAdapter(),
         CallsAdapter(),
         JobChangesAdapter(),
+        AmplitudeAdapter(),
+        MixpanelAdapter(),
+        IntercomAdapter(),
     )
 }
 

@@ -12,7 +12,7 @@ import io
 import json
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, ClassVar, cast
@@ -85,21 +85,42 @@ def plain_files(config: SourceConfig) -> SourceConfig:
 
 
 def open_binary(path: Path) -> IO[bytes]:
-    """Open a file, transparently decompressing .gz and reading the single member of a .zip."""
+    """Open a file, decompressing .gz, or the single member of a .zip archive."""
+    members = list(_members(path))
+    if len(members) != 1:
+        raise SourceError(
+            f"{path}: a zip export read as one file must hold exactly one file, found {len(members)}; "
+            "unzip it and name the files"
+        )
+    return members[0]()
+
+
+def _members(path: Path) -> Iterator[Callable[[], IO[bytes]]]:
+    """Openers of the file's streams: the file itself (decompressed when .gz), or each member of a .zip."""
     if path.suffix.lower() == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    if path.suffix.lower() == ".zip":
+        yield lambda: cast(IO[bytes], gzip.open(path, "rb"))  # noqa: SIM115 (the caller closes it)
+        return
+    if path.suffix.lower() != ".zip":
+        yield lambda: path.open("rb")
+        return
+    try:
         archive = zipfile.ZipFile(path)
-        members = [info for info in archive.infolist() if not info.is_dir()]
-        if len(members) != 1:
-            raise SourceError(
-                f"{path}: a zip export must hold exactly one file, found {len(members)}; unzip it and name the files"
-            )
-        inner = archive.open(members[0])
-        if members[0].filename.lower().endswith(".gz"):
+    except zipfile.BadZipFile as exc:
+        raise SourceError(f"{path}: is not a readable zip archive ({exc})") from None
+    for info in sorted(
+        (info for info in archive.infolist() if not info.is_dir()), key=lambda info: info.filename
+    ):
+        yield _member_opener(archive, info)
+
+
+def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
+    def opener() -> IO[bytes]:
+        inner = archive.open(info)
+        if info.filename.lower().endswith(".gz"):
             return cast(IO[bytes], gzip.GzipFile(fileobj=inner, mode="rb"))
         return inner
-    return path.open("rb")
+
+    return opener
 
 
 def is_tabular(path: Path) -> bool:
@@ -124,16 +145,27 @@ def iter_json_records(path: Path, array_keys: tuple[str, ...] = ()) -> Iterator[
     An object holding one of `array_keys` (such as "batch" or "tickets"), as a whole document or as one
     line, yields that array's items. Row numbers count records from 1 in file order, as CSV rows count
     data records: an item of such an array is one record, a line that is not valid JSON is one record
-    (returned with its error), and blank lines do not count.
+    (returned with its error), and blank lines do not count. The members of a .zip archive (each
+    possibly gzipped, as Amplitude exports are) are read in name order and numbered as one file.
     """
-    with open_binary(path) as handle:
-        head = handle.read(4096)
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first_line = stripped.split(b"\n", 1)[0]
-    if stripped.startswith(b"{") and _complete_json(first_line):
-        yield from _json_lines(path, array_keys)
-        return
-    yield from _json_document(path, array_keys)
+    numbered = 0
+    for opener in _members(path):
+        with opener() as handle:
+            head = handle.read(4096)
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not stripped:
+            continue
+        first_line = stripped.split(b"\n", 1)[0]
+        if stripped.startswith(b"{") and _complete_json(first_line):
+            records = _json_lines(opener, array_keys)
+        else:
+            records = _json_document(opener, path, array_keys)
+        last = numbered
+        for record in records:
+            record.row_number += numbered
+            last = record.row_number
+            yield record
+        numbered = last
 
 
 def _complete_json(line: bytes) -> bool:
@@ -144,9 +176,9 @@ def _complete_json(line: bytes) -> bool:
     return True
 
 
-def _json_lines(path: Path, array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
+def _json_lines(opener: Callable[[], IO[bytes]], array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
     number = 0
-    for text, error in _lines(path):
+    for text, error in _lines(opener):
         if error is not None:
             number += 1
             yield JsonRecord(number, error=error, text=text)
@@ -162,9 +194,9 @@ def _json_lines(path: Path, array_keys: tuple[str, ...]) -> Iterator[JsonRecord]
             yield JsonRecord(number, item, text=text if item is value else _snippet(item))
 
 
-def _lines(path: Path) -> Iterator[tuple[str, str | None]]:
-    """Yield the non-blank lines of a file as text, or an error for a line too long to read."""
-    with open_binary(path) as raw:
+def _lines(opener: Callable[[], IO[bytes]]) -> Iterator[tuple[str, str | None]]:
+    """Yield the non-blank lines of a stream as text, or an error for a line too long to read."""
+    with opener() as raw:
         reader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
         while True:
             line = reader.readline(MAX_RECORD_BYTES + 1)
@@ -193,8 +225,10 @@ def _snippet(value: Any) -> str:
     return json.dumps(value, default=str)[:1000]
 
 
-def _json_document(path: Path, array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
-    with open_binary(path) as handle:
+def _json_document(
+    opener: Callable[[], IO[bytes]], path: Path, array_keys: tuple[str, ...]
+) -> Iterator[JsonRecord]:
+    with opener() as handle:
         data = handle.read()
     try:
         document = json.loads(data.decode("utf-8-sig"))
