@@ -145,11 +145,22 @@ class ChampionRule(_Section):
         return value
 
 
+class DatabaseSource(_Section):
+    """A table in the company's own PostgreSQL database, read through Ibis instead of files."""
+
+    # The environment variable holding the database URL (postgresql://user:password@host/db), so the
+    # password never sits in the config file.
+    url_env: str
+    table: str
+    schema_name: str | None = Field(None, alias="schema")
+
+
 class SourceConfig(_Section):
-    """One export (one or more files of the same layout) mapped onto one canonical table."""
+    """One export (one or more files of the same layout, or a database table) mapped onto one canonical table."""
 
     table: Literal[CANONICAL_TABLES]  # type: ignore[valid-type]
-    files: list[str] = Field(min_length=1)
+    files: list[str] = Field(default_factory=list)
+    database: DatabaseSource | None = None
     format: Literal[FILE_FORMATS] = "auto"  # type: ignore[valid-type]
     columns: dict[str, str] = Field(default_factory=dict)
     types: dict[str, Literal[COLUMN_TYPES]] = Field(default_factory=dict)  # type: ignore[valid-type]
@@ -167,6 +178,14 @@ class SourceConfig(_Section):
     csv: CsvOptions = CsvOptions()
     identity: SourceIdentity = SourceIdentity()
     champion: ChampionRule | None = None
+
+    @model_validator(mode="after")
+    def _files_or_database(self) -> SourceConfig:
+        if not self.files and self.database is None:
+            raise ValueError("a source needs files (a list of paths or globs) or a database table")
+        if self.files and self.database is not None:
+            raise ValueError("a source reads files or a database table, not both; split it into two sources")
+        return self
 
     @model_validator(mode="after")
     def _latest_needs_column(self) -> SourceConfig:

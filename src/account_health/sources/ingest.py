@@ -31,6 +31,7 @@ from account_health.sources.sql import (
 )
 from account_health.sources.vendors import Adapter, adapter_for
 from account_health.sources.vendors.base import TableDefaults
+from account_health.sources.vendors.database import DatabaseAdapter, database_label
 from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, AnalyticalStore
 from account_health.store.operational import now
 
@@ -114,6 +115,8 @@ class _Plan:
     # canonical column -> source column name, for the columns the files provide
     mapped: dict[str, str]
     adapter: Adapter | None = None
+    # How each file (or the database table) is named in provenance; None means the files' paths.
+    displays: list[str] | None = None
 
 
 def ingest(
@@ -195,6 +198,8 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
     """Check a source's files and mapping before anything is written."""
     config = workspace.config.sources[name]
     spec = TABLES[config.table]
+    if config.database is not None:
+        return _database_plan(name, config, spec)
     paths = source_files.expand_files(workspace.source_files(name), workspace.root, name)
     adapter = adapter_for(config.format)
     if adapter is not None:
@@ -266,6 +271,22 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
     return _Plan(name, config, spec, paths, mapped, adapter)
 
 
+def _database_plan(name: str, config: SourceConfig, spec: TableSpec) -> _Plan:
+    """Plan a source read from a database table, whose columns map like a CSV's."""
+    assert config.database is not None
+    if config.format not in ("auto", "csv"):
+        raise SourceError(
+            f"[sources.{name}] reads a database table, so format = {config.format!r} does not apply; remove it"
+        )
+    mapped = {
+        column.name: config.columns.get(column.name, column.name)
+        for column in spec.columns
+        if column.name not in config.constants
+    }
+    label = database_label(config.database, name)
+    return _Plan(name, config, spec, [], mapped, DatabaseAdapter(), [label])
+
+
 def _with_defaults(config: SourceConfig, defaults: TableDefaults) -> SourceConfig:
     """The source's config with the adapter's default mapping under the source's own keys."""
     update: dict[str, object] = {
@@ -324,7 +345,7 @@ def _load_source(
     counts = SourceCounts(
         plan.name,
         plan.spec.name,
-        [_display_path(path, workspace.root) for path in plan.files],
+        _displays(plan, workspace.root),
         backfill=backfill or first_load,
     )
     started_at = now()
@@ -388,6 +409,10 @@ def _source_has_rows(store: AnalyticalStore, plan: _Plan) -> bool:
     return bool(row and row[0])
 
 
+def _displays(plan: _Plan, root: Path) -> list[str]:
+    return plan.displays if plan.displays is not None else [_display_path(path, root) for path in plan.files]
+
+
 def _display_path(path: Path, root: Path) -> str:
     try:
         return str(path.resolve().relative_to(root))
@@ -421,7 +446,7 @@ def _stage_raw(
         "CREATE OR REPLACE TEMP TABLE _rejected (_file_order INTEGER, _row_number BIGINT, value VARCHAR, reason VARCHAR)"
     )
     connection.execute("CREATE OR REPLACE TEMP TABLE _files (_file_order INTEGER, _file VARCHAR)")
-    displays = [_display_path(path, root) for path in plan.files]
+    displays = _displays(plan, root)
     for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
     skipped: dict[str, int] = {}
