@@ -213,3 +213,28 @@ def test_json_lines_salesforce_contacts(tmp_path: Path) -> None:
 
     assert champions == (2, 4)
     assert_balanced(report)
+
+
+def test_shared_salesforce_activity(shared_data: Path, tmp_path: Path) -> None:
+    folder = shared_data / "fivetran_salesforce"
+    config = _source(
+        "activity",
+        "contact_activity",
+        "fivetran_salesforce",
+        f'"{folder}/sf_task_data.csv", "{folder}/sf_event_data.csv", "tasks.csv"',
+    )
+    tasks = "id,who_id,activity_date,task_subtype,type,is_deleted\nT1,0031G00000xOrznQAC,2019-11-11,Email,,false\n"
+    workspace = make_workspace(tmp_path, config, {"tasks.csv": tasks})
+
+    report, store = run_ingest(workspace)
+    with store:
+        totals = rows(store, "SELECT sum(emails), sum(meetings), count(*) FROM contact_activity")[0]
+        repeated = rows(
+            store, "SELECT emails, meetings FROM contact_activity WHERE contact_id = '0031G00000xOrznQAC'"
+        )
+
+    # Ten events are meetings; the sample's tasks are neither emails nor calls; our task is an email.
+    assert totals[:2] == (1.0, 10.0)
+    assert repeated == [(1.0, 0.0)]
+    assert counts(report, "activity").read == 21
+    assert_balanced(report)

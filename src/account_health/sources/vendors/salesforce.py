@@ -165,6 +165,15 @@ class FivetranSalesforceAdapter(TabularAdapter):
         "contacts": TableDefaults(
             columns={"contact_id": "id", "account_id": "account_id", "email": "email", "title": "title"}
         ),
+        "contact_activity": TableDefaults(
+            columns={
+                "contact_id": "who_id",
+                "day": "activity_date",
+                "emails": "activity_emails",
+                "meetings": "activity_meetings",
+            },
+            duplicate_keys="sum",
+        ),
         "contracts": TableDefaults(
             columns={
                 "contract_id": "id",
@@ -177,11 +186,33 @@ class FivetranSalesforceAdapter(TabularAdapter):
     }
 
     def transform(self, rows: pa.Table, table: str, path: Path) -> pa.Table:
+        if table == "contact_activity":
+            rows = _activity_counts(rows)
         for name in rows.column_names:
             if name == "id" or name.endswith("_id"):
                 values = rows.column(name).cast(pa.string()).to_pylist()
                 rows = set_column(rows, name, pa.array([_normalise(value) for value in values], pa.string()))
         return rows
+
+
+def _activity_counts(rows: pa.Table) -> pa.Table:
+    """Count each Event row as a meeting, and each Task row as an email (subtype Email) or a meeting (Call)."""
+    count = rows.num_rows
+    if "event_subtype" in rows.column_names:
+        emails, meetings = [0] * count, [1] * count
+    else:
+        subtypes = _lower(rows, "task_subtype")
+        kinds = _lower(rows, "type")
+        emails = [int("email" in (subtype, kind)) for subtype, kind in zip(subtypes, kinds, strict=True)]
+        meetings = [int("call" in (subtype, kind)) for subtype, kind in zip(subtypes, kinds, strict=True)]
+    rows = set_column(rows, "activity_emails", pa.array([str(value) for value in emails], pa.string()))
+    return set_column(rows, "activity_meetings", pa.array([str(value) for value in meetings], pa.string()))
+
+
+def _lower(rows: pa.Table, name: str) -> list[str]:
+    if name not in rows.column_names:
+        return [""] * rows.num_rows
+    return [(value or "").strip().lower() for value in rows.column(name).cast(pa.string()).to_pylist()]
 
 
 def _normalise(value: str | None) -> str | None:
