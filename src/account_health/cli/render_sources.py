@@ -46,7 +46,7 @@ def sources_table(statuses: list[SourceStatus]) -> Table:
 
 
 def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
-    """One line per source with unattributed examples or records skipped, for printing under a table."""
+    """Return one line per source note (unattributed examples, skipped records, dismissed responses)."""
     entries = statuses.sources if isinstance(statuses, IngestReport) else statuses
     lines = []
     for entry in entries:

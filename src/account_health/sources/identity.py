@@ -32,7 +32,7 @@ _TRUE_TEXT = "('true', 't', '1', 'yes', 'y', 'x', 'checked')"
 
 
 def extra_columns(config: SourceConfig, spec: TableSpec) -> list[str]:
-    """The identity and champion columns this source stages besides the canonical ones."""
+    """Return the identity and champion columns this source stages besides the canonical ones."""
     columns = []
     if spec.account_column is not None and config.identity.external_id is not None:
         columns.append(EXTERNAL)
@@ -44,7 +44,7 @@ def extra_columns(config: SourceConfig, spec: TableSpec) -> list[str]:
 
 
 def extra_source(config: SourceConfig, column: str) -> str | None:
-    """The source column that fills one of the staged identity or champion columns."""
+    """Return the source column that fills one of the staged identity or champion columns."""
     if column == EXTERNAL:
         return config.identity.external_id
     if column == EMAIL:
@@ -182,7 +182,7 @@ def apply_champion_rule(store: AnalyticalStore, config: SourceConfig, spec: Tabl
 
 
 def unattributed_examples(store: AnalyticalStore, spec: TableSpec) -> list[str]:
-    """A few distinct account ids (with the email tried, when there is one) of this load's unattributed rows."""
+    """Return a few distinct account ids (with the email tried, if any) of this load's unattributed rows."""
     if spec.account_column is None:
         return []
     columns = {row[0] for row in store.connection.execute("DESCRIBE _classified").fetchall()}

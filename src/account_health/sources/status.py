@@ -1,4 +1,4 @@
-"""What each configured source has loaded: last ingest, its row counts and the span of its event times."""
+"""Status of each configured source: last ingest, its row counts and the span of its event times."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What every vendor adapter shares: the adapter contract, JSON reading and record batching.
+"""The adapter contract shared by every vendor format, with JSON reading and record batching.
 
 An adapter turns a vendor's files into flat batches of string columns, each row carrying the file and
 the row it came from, and names the default mapping of those columns onto each canonical table it can
@@ -80,7 +80,7 @@ class Adapter:
 
 
 def plain_files(config: SourceConfig) -> SourceConfig:
-    """The same source read as plain CSV or Parquet, for adapters over warehouse-table files."""
+    """Return the source config that reads files as plain CSV or Parquet, for adapters of warehouse tables."""
     return config.model_copy(update={"format": "auto"})
 
 
@@ -256,7 +256,7 @@ def flatten(
 
 
 def scalar_text(value: Any) -> str | None:
-    """The text a JSON value stands for in a string column: booleans as true/false, containers as JSON."""
+    """Return the text of a JSON value in a string column: booleans as true/false, containers as JSON."""
     if value is None:
         return None
     if isinstance(value, bool):
@@ -356,7 +356,7 @@ class TabularAdapter(Adapter):
                 yield FileBatch(index, batch, skipped)
 
     def deleted_rows(self, rows: pa.Table, table: str) -> pa.Array | None:
-        """A mask of soft-deleted rows to skip, from `deleted_flags`; None when no flag column is present."""
+        """Return a mask of the soft-deleted rows to skip, or None when no `deleted_flags` column is present."""
         import pyarrow.compute as pc
 
         present = [flag for flag in self.deleted_flags if flag in rows.column_names]
@@ -375,7 +375,7 @@ class TabularAdapter(Adapter):
 
 
 def is_true(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """True where a text column says true (true, t, 1, yes, y in any case), false elsewhere and for empty."""
+    """Return true where a text column holds true, t, 1, yes or y (in any case), else false."""
     import pyarrow.compute as pc
 
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast(pa.string())))
@@ -454,7 +454,7 @@ class RecordAdapter(Adapter):
 
 
 def first_present(flat: dict[str, str | None], names: Iterable[str]) -> str | None:
-    """The value of the first of `names` (compared case-insensitively) that the record has and is not empty."""
+    """Return the value of the first of `names` (case-insensitive) that the record has and is not empty."""
     lowered = {name.lower(): value for name, value in flat.items()}
     for name in names:
         value = lowered.get(name.lower())
@@ -464,5 +464,5 @@ def first_present(flat: dict[str, str | None], names: Iterable[str]) -> str | No
 
 
 def is_true_text(value: str | None) -> bool:
-    """True when a text value says true: true, t, 1, yes or y in any case."""
+    """Return whether a text value is true, t, 1, yes or y, in any case."""
     return value is not None and value.strip().lower() in _TRUE_VALUES

@@ -27,7 +27,7 @@ BATCH_ROWS = 100_000
 
 
 def database_label(database: DatabaseSource, source: str) -> str:
-    """The provenance of a database source: scheme, host, database and table, without credentials."""
+    """Return the provenance of a database source: scheme, host, database and table, without credentials."""
     url = _url(database, source)
     parts = urlsplit(url)
     schema = f"{database.schema_name}." if database.schema_name else ""

@@ -133,7 +133,7 @@ class FivetranHubspotAdapter(TabularAdapter):
 
 
 def _deal_companies(paths: list[Path], config: SourceConfig) -> dict[str, str]:
-    """Each deal's first linked company, from Fivetran's deal_company tables."""
+    """Return each deal's first linked company, from Fivetran's deal_company tables."""
     companies: dict[str, str] = {}
     for path in paths:
         for batch in source_files.iter_batches(path, plain_files(config)):

@@ -26,7 +26,7 @@ USAGE_COLUMNS = {
 
 
 def _first_group(flat: dict[str, str | None], prefix: str) -> str | None:
-    """The first id of the preferred group type under `prefix` (lists are stored as JSON text)."""
+    """Return the first id of the preferred group type under `prefix` (lists are stored as JSON text)."""
     names = [name for name in flat if name.startswith(prefix)]
     preferred = [f"{prefix}{kind}" for kind in GROUP_TYPES if f"{prefix}{kind}" in flat]
     for name in preferred + sorted(names):

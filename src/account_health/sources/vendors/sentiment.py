@@ -58,7 +58,7 @@ class NpsAdapter(RecordAdapter):
 
 
 def _answer(flat: dict[str, str | None], source: str) -> str | None:
-    """The answer's label: the column itself, or the label inside an answer object, never its position."""
+    """Return the answer's label: the column itself, or the label inside an answer object, never its position."""
     value = flat.get(source)
     if value is not None and value.strip():
         return value
@@ -70,7 +70,7 @@ def _answer(flat: dict[str, str | None], source: str) -> str | None:
 
 
 def _label_number(label: str) -> str | None:
-    """The number a label starts with ("9 - Likely" is 9), or its only number; None when unclear."""
+    """Return the number a label starts with ("9 - Likely" is 9), or its only number, else None."""
     text = label.strip()
     leading = _NUMBER.match(text)
     if leading:
