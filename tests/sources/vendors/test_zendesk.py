@@ -204,3 +204,21 @@ def test_shared_fivetran_tickets(shared_data: Path, tmp_path: Path) -> None:
     # Ticket organisations are not among the synced organisations' ids in this sample.
     assert unattributed == counts(report, "tickets").unattributed
     assert_balanced(report)
+
+
+def test_shared_user_and_organization(shared_data: Path, tmp_path: Path) -> None:
+    folder = shared_data / "zendesk"
+    config = (
+        f'[sources.orgs]\ntable = "accounts"\nformat = "zendesk"\nfiles = ["{folder}/organization.json"]\n'
+        f'[sources.people]\ntable = "contacts"\nformat = "zendesk"\nfiles = ["{folder}/user.json"]\n'
+    )
+    workspace = make_workspace(tmp_path, config, {})
+
+    report, store = run_ingest(workspace)
+    with store:
+        accounts = rows(store, "SELECT account_id, name FROM accounts")
+        contacts = rows(store, "SELECT contact_id, account_id, email, _unattributed FROM contacts")
+
+    assert accounts == [("256244608", "Testing")]
+    assert contacts == [("1159307768", "256244608", "facetoe@facetoe.com.au", False)]
+    assert_balanced(report)
