@@ -10,6 +10,7 @@ value and reason.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from account_health.config import Resolution, SourceConfig, Workspace
 from account_health.errors import SourceError
@@ -435,7 +437,12 @@ def _raw_columns(plan: _Plan) -> list[str]:
 def _stage_raw(
     store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
-    """Stage every row of the source's files as strings; return the counts of records skipped by kind."""
+    """Stage every row of the source's files as strings; return the counts of records skipped by kind.
+
+    Batches are first written to a Parquet spill file and then loaded with one statement. Inside the
+    ingest's transaction, DuckDB keeps the rows of many small inserts in memory until commit, but one
+    insert from a file writes its row groups out as it goes, so memory stays flat as files grow.
+    """
     connection = store.connection
     columns = _raw_columns(plan)
     body = ", ".join(f"{identifier(name)} VARCHAR" for name in columns)
@@ -450,17 +457,41 @@ def _stage_raw(
     for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
     skipped: dict[str, int] = {}
-    if plan.adapter is not None:
-        for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
-            order = file_batch.file_index
-            _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, progress)
-            for kind, total in file_batch.skipped.items():
-                skipped[kind] = skipped.get(kind, 0) + total
-        return skipped
-    for order, path in enumerate(plan.files):
-        for batch in source_files.iter_batches(path, plan.config):
-            _stage_batch(store, plan, columns, order, displays[order], batch, progress)
+    with tempfile.TemporaryDirectory(prefix="account-health-stage-") as folder:
+        spill = _Spill(Path(folder) / "stage.parquet")
+        if plan.adapter is not None:
+            for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
+                order = file_batch.file_index
+                _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
+                for kind, total in file_batch.skipped.items():
+                    skipped[kind] = skipped.get(kind, 0) + total
+        else:
+            for order, path in enumerate(plan.files):
+                for batch in source_files.iter_batches(path, plan.config):
+                    _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
+        if spill.close():
+            connection.execute("INSERT INTO _stage_raw SELECT * FROM read_parquet(?)", [str(spill.path)])
     return skipped
+
+
+class _Spill:
+    """A Parquet file that staged batches are appended to, opened on the first batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> bool:
+        """Close the file; return whether it holds any batch."""
+        if self.writer is None:
+            return False
+        self.writer.close()
+        return True
 
 
 def _stage_batch(
@@ -470,6 +501,7 @@ def _stage_batch(
     order: int,
     display: str,
     batch: source_files.Batch,
+    spill: _Spill,
     progress: ProgressCallback | None,
 ) -> None:
     connection = store.connection
@@ -478,9 +510,8 @@ def _stage_batch(
     staged = staged.add_column(0, "_row_number", pa.array(batch.row_numbers, pa.int64()))
     staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
     staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
-    connection.register("_batch", staged)
-    connection.execute("INSERT INTO _stage_raw SELECT * FROM _batch")
-    connection.unregister("_batch")
+    if rows:
+        spill.write(staged)
     if batch.rejected:
         connection.executemany(
             "INSERT INTO _rejected VALUES (?, ?, ?, ?)",
