@@ -312,12 +312,6 @@ class BatchBuilder:
         self.skipped.clear()
 
 
-def tabular_rows(path: Path, config: SourceConfig) -> Iterator[tuple[Batch, list[dict[str, str | None]]]]:
-    """Stream a CSV or Parquet file as batches together with their rows as dictionaries."""
-    for batch in source_files.iter_batches(path, plain_files(config)):
-        yield batch, batch.table.to_pylist()
-
-
 def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord]:
     """Yield a CSV or Parquet file's rows as records, with rejected CSV rows as errors."""
     for batch in source_files.iter_batches(path, plain_files(config)):
