@@ -49,6 +49,23 @@ CANONICAL_TABLES = (
     "integrations",
 )
 COLUMN_TYPES = ("string", "float", "int", "bool", "timestamp", "date", "epoch_s", "epoch_ms")
+# Vendor formats read by the adapters in account_health.sources.vendors, besides plain CSV and Parquet.
+VENDOR_FORMATS = (
+    "segment",
+    "zendesk",
+    "fivetran_zendesk",
+    "salesforce",
+    "fivetran_salesforce",
+    "hubspot",
+    "fivetran_hubspot",
+    "nps",
+    "calls",
+    "job_changes",
+    "amplitude",
+    "mixpanel",
+    "intercom",
+)
+FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -77,14 +94,76 @@ class Resolution(_Section):
 class CsvOptions(_Section):
     delimiter: str = Field(",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    # "," reads numbers written with a decimal comma (1.234,56 or 1 234,56); a number with a decimal
+    # point is then invalid rather than silently a thousand times larger.
+    decimal: Literal[".", ","] = "."
+    # strptime formats tried, in order, before the built-in timestamp formats ("%d/%m/%Y %H:%M").
+    date_formats: list[str] = Field(default_factory=list)
+
+    @field_validator("date_formats")
+    @classmethod
+    def _formats_have_fields(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if "%" not in pattern:
+                raise ValueError(
+                    f"{pattern!r} is not a strptime format; write it with fields such as %d/%m/%Y"
+                )
+        return value
+
+
+class SourceIdentity(_Section):
+    """How a source's vendor ids (organisation ids, external ids, email domains) become account ids."""
+
+    # Vendor id (as the export writes it) -> account id.
+    ids: dict[str, str] = Field(default_factory=dict)
+    # CSV files with the columns vendor_id and account_id, for maps too long to write inline.
+    ids_files: list[str] = Field(default_factory=list)
+    # Look vendor ids up in accounts.crm_id (Salesforce ids match in their 15- and 18-character forms).
+    crm_id: bool = False
+    # A source column with another id of the account, tried after the account column.
+    external_id: str | None = None
+    # A source column with an email address whose domain is looked up in [identity] email_domains.
+    email: str | None = None
+
+
+class ChampionRule(_Section):
+    """Set contacts.is_champion from a CRM field or from the contact's title."""
+
+    # A source column that is true for champions (such as a Salesforce checkbox Champion__c).
+    field: str | None = None
+    # A regular expression (case-insensitive) matched against the title column.
+    title_pattern: str | None = None
+
+    @field_validator("title_pattern")
+    @classmethod
+    def _valid_pattern(cls, value: str | None) -> str | None:
+        import re
+
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        return value
+
+
+class DatabaseSource(_Section):
+    """A table in the company's own PostgreSQL database, read through Ibis instead of files."""
+
+    # The environment variable holding the database URL (postgresql://user:password@host/db), so the
+    # password never sits in the config file.
+    url_env: str
+    table: str
+    schema_name: str | None = Field(None, alias="schema")
 
 
 class SourceConfig(_Section):
-    """One export (one or more files of the same layout) mapped onto one canonical table."""
+    """One export (one or more files of the same layout, or a database table) mapped onto one canonical table."""
 
     table: Literal[CANONICAL_TABLES]  # type: ignore[valid-type]
-    files: list[str] = Field(min_length=1)
-    format: Literal["csv", "parquet", "auto"] = "auto"
+    files: list[str] = Field(default_factory=list)
+    database: DatabaseSource | None = None
+    format: Literal[FILE_FORMATS] = "auto"  # type: ignore[valid-type]
     columns: dict[str, str] = Field(default_factory=dict)
     types: dict[str, Literal[COLUMN_TYPES]] = Field(default_factory=dict)  # type: ignore[valid-type]
     values: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -94,8 +173,29 @@ class SourceConfig(_Section):
     # How rows sharing a key within one load are stored. "versions" keeps each different row as a new
     # version. "sum" adds up their numeric columns first, for feeds split finer than the canonical key,
     # such as usage per feature and day.
-    duplicate_keys: Literal["versions", "sum"] = "versions"
+    # "latest" keeps, of the rows sharing a key, the one with the greatest `latest_by` value (a
+    # timestamp column of the source), as when a ticket appears on two pages of an incremental export.
+    duplicate_keys: Literal["versions", "sum", "latest"] = "versions"
+    latest_by: str | None = None
     csv: CsvOptions = CsvOptions()
+    identity: SourceIdentity = SourceIdentity()
+    champion: ChampionRule | None = None
+
+    @model_validator(mode="after")
+    def _files_or_database(self) -> SourceConfig:
+        if not self.files and self.database is None:
+            raise ValueError("a source needs files (a list of paths or globs) or a database table")
+        if self.files and self.database is not None:
+            raise ValueError("a source reads files or a database table, not both; split it into two sources")
+        return self
+
+    @model_validator(mode="after")
+    def _latest_needs_column(self) -> SourceConfig:
+        if self.duplicate_keys == "latest" and self.latest_by is None and self.format not in VENDOR_FORMATS:
+            raise ValueError(
+                'duplicate_keys = "latest" needs latest_by, the source column whose greatest value wins'
+            )
+        return self
 
 
 class SignalSettings(_Section):
@@ -496,11 +596,23 @@ class ExperienceSettings(_Section):
         return self.prompts.get(key, DEFAULT_PROMPT_TEXTS.get(key))
 
 
+class IdentitySettings(_Section):
+    """Company-wide identity rules shared by every source."""
+
+    # Email domain (lower case, without "@") -> account id.
+    email_domains: dict[str, str] = Field(default_factory=dict)
+    # Domains that never identify an account (personal mail providers, your own company).
+    ignored_domains: list[str] = Field(
+        default_factory=lambda: ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com"]
+    )
+
+
 class Config(_Section):
     """The whole account-health.toml."""
 
     workspace: WorkspaceSettings = WorkspaceSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    identity: IdentitySettings = IdentitySettings()
     signals: SignalSettings = SignalSettings()
     spark: SparkSettings = SparkSettings()
     training: TrainingSettings = TrainingSettings()

@@ -34,6 +34,7 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
         "actions",
         "write",
         "notify",
+        "deliver",
     }
 
     exported = _invoke(folder, "tasks", "--format", "csv")

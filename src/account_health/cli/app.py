@@ -117,6 +117,7 @@ def ingest(
 ) -> None:
     """Load the configured exports into the canonical tables, in one transaction."""
     from account_health.cli.render import ingest_table
+    from account_health.cli.render_sources import source_notes
     from account_health.sources.ingest import ingest as run_ingest
 
     workspace = _workspace()
@@ -147,6 +148,8 @@ def ingest(
             console.print(
                 f"[yellow]{unattributed:,} rows stored unattributed[/yellow] (their account is not in the accounts table)"
             )
+        for line in source_notes(report):
+            console.print(line, markup=False)
         _export_for_spark(workspace, store)
 
 
@@ -188,6 +191,20 @@ def export(
         f"exported {len(report.rows)} canonical tables ({total:,} rows, load {report.load_id}) to {report.folder}",
         markup=False,
     )
+
+
+@app.command()
+def sources() -> None:
+    """List each configured source: last ingest, its row counts, and its oldest and newest event time."""
+    from account_health.cli.render_sources import source_notes, sources_table
+    from account_health.sources.status import source_status
+
+    workspace = _workspace()
+    with open_stores(workspace, read_only=True, create=False) as (store, _engine):
+        statuses = source_status(workspace, store)
+    console.print(sources_table(statuses))
+    for line in source_notes(statuses):
+        console.print(line, markup=False)
 
 
 @app.command()

@@ -10,6 +10,7 @@ value and reason.
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from account_health.config import SourceConfig, Workspace
+from account_health.config import Resolution, SourceConfig, Workspace
 from account_health.errors import SourceError
 from account_health.sources import files as source_files
+from account_health.sources import identity
 from account_health.sources.canonical import TABLES, TableSpec
 from account_health.sources.sql import (
     identifier,
@@ -28,6 +31,9 @@ from account_health.sources.sql import (
     parse_expression,
     quarantine_checks,
 )
+from account_health.sources.vendors import Adapter, adapter_for
+from account_health.sources.vendors.base import TableDefaults
+from account_health.sources.vendors.database import DatabaseAdapter, database_label
 from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, AnalyticalStore
 from account_health.store.operational import now
 
@@ -69,6 +75,12 @@ class SourceCounts:
     unchanged: int = 0
     quarantined: int = 0
     unattributed: int = 0
+    # Up to a few account ids (or emails) of unattributed rows, to show what failed to match.
+    unattributed_examples: list[str] = field(default_factory=list)
+    # Records of other kinds in a vendor export that this source's table does not take, by kind.
+    skipped: dict[str, int] = field(default_factory=dict)
+    # Sentiment responses stored as dismissed or blank (no score), counted among the rows stored.
+    dismissed: int = 0
 
     @property
     def totals(self) -> tuple[int, int, int, int, int, int]:
@@ -104,6 +116,9 @@ class _Plan:
     files: list[Path]
     # canonical column -> source column name, for the columns the files provide
     mapped: dict[str, str]
+    adapter: Adapter | None = None
+    # How each file (or the database table) is named in provenance; None means the files' paths.
+    displays: list[str] | None = None
 
 
 def ingest(
@@ -185,7 +200,16 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
     """Check a source's files and mapping before anything is written."""
     config = workspace.config.sources[name]
     spec = TABLES[config.table]
+    if config.database is not None:
+        return _database_plan(name, config, spec)
     paths = source_files.expand_files(workspace.source_files(name), workspace.root, name)
+    adapter = adapter_for(config.format)
+    if adapter is not None:
+        config = _with_defaults(config, adapter.check_table(config.table, name))
+    if config.duplicate_keys == "latest" and config.latest_by is None:
+        raise SourceError(
+            f'[sources.{name}] duplicate_keys = "latest" needs latest_by, the source column whose greatest value wins'
+        )
     for named in list(config.columns) + list(config.types) + list(config.values) + list(config.constants):
         if named not in spec.column_names:
             raise SourceError(
@@ -195,6 +219,15 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
     for typed_column, declared in config.types.items():
         _check_declared_type(name, spec, typed_column, declared)
 
+    if adapter is not None:
+        # Vendor records may hold any field; a column absent from a record reads as empty, so a missing
+        # required value is quarantined row by row instead of failing the whole source.
+        adapter_mapping = {
+            column.name: config.columns.get(column.name, column.name)
+            for column in spec.columns
+            if column.name not in config.constants
+        }
+        return _Plan(name, config, spec, paths, adapter_mapping, adapter)
     mapped: dict[str, str] = {}
     for path in paths:
         header = source_files.read_header(path, config)
@@ -220,12 +253,62 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
                     f"{path}: column {resolution.from_column!r} named in [sources.{name}.resolve.{target}] "
                     f"is missing (the file has: {', '.join(header)})"
                 )
+        named_columns = {
+            "latest_by": config.latest_by,
+            "identity.external_id": config.identity.external_id,
+            "identity.email": config.identity.email,
+            "champion.field": config.champion.field if config.champion is not None else None,
+        }
+        for key, named_column in named_columns.items():
+            if named_column is not None and named_column not in header:
+                raise SourceError(
+                    f"{path}: column {named_column!r} named by [sources.{name}] {key} is missing "
+                    f"(the file has: {', '.join(header)})"
+                )
         if config.loaded_at is not None and config.loaded_at not in header:
             raise SourceError(
                 f"{path}: column {config.loaded_at!r} named by [sources.{name}] loaded_at is missing "
                 f"(the file has: {', '.join(header)})"
             )
-    return _Plan(name, config, spec, paths, mapped)
+    return _Plan(name, config, spec, paths, mapped, adapter)
+
+
+def _database_plan(name: str, config: SourceConfig, spec: TableSpec) -> _Plan:
+    """Plan a source read from a database table, whose columns map like a CSV's."""
+    assert config.database is not None
+    if config.format not in ("auto", "csv"):
+        raise SourceError(
+            f"[sources.{name}] reads a database table, so format = {config.format!r} does not apply; remove it"
+        )
+    mapped = {
+        column.name: config.columns.get(column.name, column.name)
+        for column in spec.columns
+        if column.name not in config.constants
+    }
+    label = database_label(config.database, name)
+    return _Plan(name, config, spec, [], mapped, DatabaseAdapter(), [label])
+
+
+def _with_defaults(config: SourceConfig, defaults: TableDefaults) -> SourceConfig:
+    """The source's config with the adapter's default mapping under the source's own keys."""
+    update: dict[str, object] = {
+        "columns": {**defaults.columns, **config.columns},
+        "values": {**defaults.values, **config.values},
+        "constants": {**defaults.constants, **config.constants},
+        "types": {**defaults.types, **config.types},
+    }
+    resolve = {
+        target: Resolution.model_validate({"from": source, "table": table, "key": key, "value": value})
+        for target, (source, table, key, value) in defaults.resolve.items()
+    }
+    update["resolve"] = {**resolve, **config.resolve}
+    if config.identity.email is None and defaults.identity_email is not None:
+        update["identity"] = config.identity.model_copy(update={"email": defaults.identity_email})
+    if "duplicate_keys" not in config.model_fields_set and defaults.duplicate_keys is not None:
+        update["duplicate_keys"] = defaults.duplicate_keys
+    if config.latest_by is None and defaults.latest_by is not None:
+        update["latest_by"] = defaults.latest_by
+    return config.model_copy(update=update)
 
 
 def _check_declared_type(source: str, spec: TableSpec, column: str, declared: str) -> None:
@@ -264,18 +347,22 @@ def _load_source(
     counts = SourceCounts(
         plan.name,
         plan.spec.name,
-        [_display_path(path, workspace.root) for path in plan.files],
+        _displays(plan, workspace.root),
         backfill=backfill or first_load,
     )
     started_at = now()
 
-    _stage_raw(store, plan, workspace.root, progress)
+    counts.skipped = _stage_raw(store, plan, workspace.root, progress)
     counts.read = _count(store, "_stage_raw") + _count(store, "_rejected")
     _stage_typed(store, plan)
     _resolve(store, plan)
+    identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
+    identity.apply_champion_rule(store, plan.config, plan.spec)
     counts.quarantined = _quarantine(store, plan, load_id)
     if plan.config.duplicate_keys == "sum":
         _sum_duplicates(store, plan)
+    elif plan.config.duplicate_keys == "latest":
+        _keep_latest(store, plan)
     _hash_and_time(store, plan, ingested_at, counts.backfill)
     _classify(store, plan)
     for status, total in connection.execute(
@@ -286,7 +373,16 @@ def _load_source(
         "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
     ).fetchall()
     counts.unattributed = int(unattributed[0][0])
+    if counts.unattributed:
+        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
+    if plan.spec.name == "sentiment_responses":
+        dismissed = connection.execute(
+            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
+        ).fetchall()
+        counts.dismissed = int(dismissed[0][0])
     _write(store, plan, load_id, ingested_at)
+    notes = {**counts.skipped, **({"dismissed": counts.dismissed} if counts.dismissed else {})}
+    identity.record_notes(store, load_id, counts.source, counts.unattributed_examples, notes)
 
     if not counts.balanced:
         raise AssertionError(f"ingest of {plan.name} lost rows: {counts}")
@@ -315,6 +411,10 @@ def _source_has_rows(store: AnalyticalStore, plan: _Plan) -> bool:
     return bool(row and row[0])
 
 
+def _displays(plan: _Plan, root: Path) -> list[str]:
+    return plan.displays if plan.displays is not None else [_display_path(path, root) for path in plan.files]
+
+
 def _display_path(path: Path, root: Path) -> str:
     try:
         return str(path.resolve().relative_to(root))
@@ -328,10 +428,21 @@ def _raw_columns(plan: _Plan) -> list[str]:
     columns += [f"_from_{target}" for target in plan.config.resolve]
     if plan.config.loaded_at is not None:
         columns.append("_loaded_raw")
+    if plan.config.latest_by is not None:
+        columns.append("_latest_raw")
+    columns += identity.extra_columns(plan.config, plan.spec)
     return columns
 
 
-def _stage_raw(store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None) -> None:
+def _stage_raw(
+    store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None
+) -> dict[str, int]:
+    """Stage every row of the source's files as strings; return the counts of records skipped by kind.
+
+    Batches are first written to a Parquet spill file and then loaded with one statement. Inside the
+    ingest's transaction, DuckDB keeps the rows of many small inserts in memory until commit, but one
+    insert from a file writes its row groups out as it goes, so memory stays flat as files grow.
+    """
     connection = store.connection
     columns = _raw_columns(plan)
     body = ", ".join(f"{identifier(name)} VARCHAR" for name in columns)
@@ -342,25 +453,72 @@ def _stage_raw(store: AnalyticalStore, plan: _Plan, root: Path, progress: Progre
         "CREATE OR REPLACE TEMP TABLE _rejected (_file_order INTEGER, _row_number BIGINT, value VARCHAR, reason VARCHAR)"
     )
     connection.execute("CREATE OR REPLACE TEMP TABLE _files (_file_order INTEGER, _file VARCHAR)")
-    for order, path in enumerate(plan.files):
-        display = _display_path(path, root)
+    displays = _displays(plan, root)
+    for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
-        for batch in source_files.iter_batches(path, plan.config):
-            staged = _map_batch(batch.table, plan, columns)
-            rows = staged.num_rows
-            staged = staged.add_column(0, "_row_number", pa.array(batch.row_numbers, pa.int64()))
-            staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
-            staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
-            connection.register("_batch", staged)
-            connection.execute("INSERT INTO _stage_raw SELECT * FROM _batch")
-            connection.unregister("_batch")
-            if batch.rejected:
-                connection.executemany(
-                    "INSERT INTO _rejected VALUES (?, ?, ?, ?)",
-                    [[order, row.row_number, row.text, row.reason] for row in batch.rejected],
-                )
-            if progress is not None:
-                progress(plan.name, display, batch.bytes_done, batch.bytes_total)
+    skipped: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="account-health-stage-") as folder:
+        spill = _Spill(Path(folder) / "stage.parquet")
+        if plan.adapter is not None:
+            for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
+                order = file_batch.file_index
+                _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
+                for kind, total in file_batch.skipped.items():
+                    skipped[kind] = skipped.get(kind, 0) + total
+        else:
+            for order, path in enumerate(plan.files):
+                for batch in source_files.iter_batches(path, plan.config):
+                    _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
+        if spill.close():
+            connection.execute("INSERT INTO _stage_raw SELECT * FROM read_parquet(?)", [str(spill.path)])
+    return skipped
+
+
+class _Spill:
+    """A Parquet file that staged batches are appended to, opened on the first batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> bool:
+        """Close the file; return whether it holds any batch."""
+        if self.writer is None:
+            return False
+        self.writer.close()
+        return True
+
+
+def _stage_batch(
+    store: AnalyticalStore,
+    plan: _Plan,
+    columns: list[str],
+    order: int,
+    display: str,
+    batch: source_files.Batch,
+    spill: _Spill,
+    progress: ProgressCallback | None,
+) -> None:
+    connection = store.connection
+    staged = _map_batch(batch.table, plan, columns)
+    rows = staged.num_rows
+    staged = staged.add_column(0, "_row_number", pa.array(batch.row_numbers, pa.int64()))
+    staged = staged.add_column(0, "_file_order", pa.array([order] * rows, pa.int32()))
+    staged = staged.add_column(0, "_file", pa.array([display] * rows, pa.string()))
+    if rows:
+        spill.write(staged)
+    if batch.rejected:
+        connection.executemany(
+            "INSERT INTO _rejected VALUES (?, ?, ?, ?)",
+            [[order, row.row_number, row.text, row.reason] for row in batch.rejected],
+        )
+    if progress is not None:
+        progress(plan.name, display, batch.bytes_done, batch.bytes_total)
 
 
 def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
@@ -370,6 +528,10 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
     for name in columns:
         if name == "_loaded_raw":
             source = plan.config.loaded_at
+        elif name == "_latest_raw":
+            source = plan.config.latest_by
+        elif name in identity.EXTRA_COLUMNS:
+            source = identity.extra_source(plan.config, name)
         elif name.startswith("_from_"):
             source = plan.config.resolve[name.removeprefix("_from_")].from_column
         elif name in plan.config.constants:
@@ -404,13 +566,23 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
         raw = identifier(column.name)
-        selects.append(f"{parse_expression(raw, declared, column.type)} AS {raw}")
+        parsed = parse_expression(
+            raw,
+            declared,
+            column.type,
+            decimal_comma=plan.config.csv.decimal == ",",
+            date_formats=tuple(plan.config.csv.date_formats),
+        )
+        selects.append(f"{parsed} AS {raw}")
         selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
     for target in plan.config.resolve:
         selects.append(identifier(f"_from_{target}"))
     if plan.config.loaded_at is not None:
         selects.append(f"{parse_expression('_loaded_raw', 'timestamp', 'timestamp')} AS _loaded_at")
         selects.append("_loaded_raw")
+    if plan.config.latest_by is not None:
+        selects.append(f"{parse_expression('_latest_raw', 'timestamp', 'timestamp')} AS _latest_at")
+    selects += [identifier(name) for name in identity.extra_columns(plan.config, plan.spec)]
     store.connection.execute(
         f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw"
     )
@@ -495,9 +667,31 @@ def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
     ]
     if plan.config.loaded_at is not None:
         aggregates.append("max(_loaded_at) AS _loaded_at")
+    if plan.config.latest_by is not None:
+        aggregates.append("max(_latest_at) AS _latest_at")
+    for name in identity.extra_columns(plan.config, plan.spec):
+        aggregates.append(f"arg_min({identifier(name)}, (_file_order, _row_number)) AS {identifier(name)}")
     store.connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE _stage AS
             SELECT {", ".join(keys)}, {", ".join(aggregates)} FROM _stage GROUP BY {", ".join(keys)}"""
+    )
+
+
+def _keep_latest(store: AnalyticalStore, plan: _Plan) -> None:
+    """Keep one staged row per key, the one with the greatest `latest_by` instant (then the last read).
+
+    The rows it replaces are counted with it, so the row accounting still covers every row read. Rows
+    with an empty key column are kept apart, since an empty key identifies nothing.
+    """
+    keys = [identifier(name) for name in plan.spec.key]
+    any_empty = " OR ".join(f"{key} IS NULL" for key in keys)
+    group = f"{', '.join(keys)}, CASE WHEN {any_empty} THEN (_file_order, _row_number) END"
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _stage AS
+            SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _stage
+            QUALIFY row_number() OVER (
+                PARTITION BY {group}
+                ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1"""
     )
 
 

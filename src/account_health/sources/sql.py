@@ -40,8 +40,25 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def parse_expression(raw: str, declared: str, canonical: str) -> str:
-    """SQL that parses the string column `raw` as `declared` and yields the `canonical` type (NULL if invalid)."""
+def parse_expression(
+    raw: str,
+    declared: str,
+    canonical: str,
+    decimal_comma: bool = False,
+    date_formats: tuple[str, ...] = (),
+) -> str:
+    """SQL that parses the string column `raw` as `declared` and yields the `canonical` type (NULL if invalid).
+
+    With `decimal_comma`, numbers are read as 1.234,56. `date_formats` (strptime patterns) are tried
+    before the built-in timestamp formats, so a declared local format wins over a guessed one.
+    """
+    if decimal_comma and declared in ("float", "int"):
+        raw = _decimal_comma(raw)
+    if date_formats and declared in ("timestamp", "date"):
+        local = _local_instant(raw, date_formats)
+        builtin = parse_expression(raw, declared, "timestamp")
+        parsed = f"coalesce({_within_range(local)}, {builtin})"
+        return f"CAST({parsed} AS DATE)" if canonical == "date" else parsed
     if declared in ("timestamp", "epoch_s", "epoch_ms"):
         parsed = _timestamp(raw, declared)
         return f"CAST({parsed} AS DATE)" if canonical == "date" else parsed
@@ -64,6 +81,23 @@ def parse_expression(raw: str, declared: str, canonical: str) -> str:
             f"WHEN lower({raw}) IN ('false', 'f', '0', 'no', 'n') THEN FALSE END"
         )
     return raw
+
+
+_THOUSANDS = "[. \u00a0]"
+_DECIMAL_COMMA_NUMBER = f"[-+]?[0-9]{{1,3}}({_THOUSANDS}[0-9]{{3}})+(,[0-9]+)?|[-+]?[0-9]+(,[0-9]+)?"
+
+
+def _decimal_comma(raw: str) -> str:
+    """Rewrite 1.234,56 (or 1 234,56) as 1234.56; text of another shape becomes NULL, so it is quarantined."""
+    return (
+        f"CASE WHEN regexp_full_match({raw}, {literal(_DECIMAL_COMMA_NUMBER)}) "
+        f"THEN replace(regexp_replace({raw}, {literal(_THOUSANDS)}, '', 'g'), ',', '.') END"
+    )
+
+
+def _local_instant(raw: str, formats: tuple[str, ...]) -> str:
+    attempts = ", ".join(f"CAST(TRY_STRPTIME({raw}, {literal(pattern)}) AS TIMESTAMP)" for pattern in formats)
+    return f"coalesce({attempts})" if len(formats) > 1 else attempts
 
 
 def _timestamp(raw: str, declared: str) -> str:

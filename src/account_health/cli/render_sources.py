@@ -1,0 +1,72 @@
+"""Rich rendering of `account-health sources` and of the ingest's per-source notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.markup import escape
+from rich.table import Table
+
+from account_health.sources.ingest import IngestReport
+from account_health.sources.status import COUNT_NAMES, SourceStatus
+
+
+def sources_table(statuses: list[SourceStatus]) -> Table:
+    table = Table(
+        title="Sources: row counts of the last ingest, and the UTC days of the oldest and newest stored event",
+        title_justify="left",
+    )
+    for column in (
+        "source",
+        "table",
+        "format",
+        "last ingest (UTC)",
+        *[name.replace("_", " ") for name in COUNT_NAMES],
+    ):
+        table.add_column(
+            column,
+            justify="left" if column in ("source", "table", "format", "last ingest (UTC)") else "right",
+        )
+    table.add_column("stored rows", justify="right")
+    table.add_column("oldest event")
+    table.add_column("newest event")
+    for status in statuses:
+        counts = [f"{status.counts[name]:,}" if status.counts else "-" for name in COUNT_NAMES]
+        table.add_row(
+            escape(status.source),
+            status.table,
+            status.format,
+            _when(status.last_ingest) if status.last_ingest else "never",
+            *counts,
+            f"{status.stored_rows:,}",
+            _day(status.oldest_event),
+            _day(status.newest_event),
+        )
+    return table
+
+
+def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
+    """Return one line per source note (unattributed examples, skipped records, dismissed responses)."""
+    entries = statuses.sources if isinstance(statuses, IngestReport) else statuses
+    lines = []
+    for entry in entries:
+        examples = entry.unattributed_examples
+        if examples:
+            lines.append(f"{entry.source}: unattributed rows include account ids {', '.join(examples)}")
+        if entry.dismissed:
+            lines.append(
+                f"{entry.source}: {entry.dismissed:,} dismissed or blank responses stored without a score "
+                "(neither detractors nor zeros)"
+            )
+        if entry.skipped:
+            kinds = ", ".join(f"{total:,} {kind}s" for kind, total in sorted(entry.skipped.items()))
+            lines.append(f"{entry.source}: skipped records this table does not take: {kinds}")
+    return lines
+
+
+def _day(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d}"
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"

@@ -1,0 +1,462 @@
+"""The adapter contract shared by every vendor format, with JSON reading and record batching.
+
+An adapter turns a vendor's files into flat batches of string columns, each row carrying the file and
+the row it came from, and names the default mapping of those columns onto each canonical table it can
+fill. The ingest then types, checks, quarantines and versions the rows like any CSV export.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, ClassVar, cast
+
+import numpy as np
+import pyarrow as pa
+
+from account_health.config import SourceConfig
+from account_health.errors import SourceError
+from account_health.sources import files as source_files
+from account_health.sources.files import Batch, RejectedRow
+
+# Rows per emitted batch: small enough that a batch of wide JSON records stays a few megabytes.
+BATCH_ROWS = 20_000
+# A JSON record longer than this is rejected rather than parsed, so one hostile line cannot exhaust memory.
+MAX_RECORD_BYTES = 16 << 20
+# Nested objects are flattened to dotted column names up to this depth; deeper values stay JSON text.
+MAX_FLATTEN_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class TableDefaults:
+    """An adapter's default mapping onto one canonical table; the source's own keys override each entry."""
+
+    columns: dict[str, str]
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    constants: dict[str, str | int | float | bool] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)
+    duplicate_keys: str | None = None
+    latest_by: str | None = None
+    # The source column with an email address, for identity resolution, unless the source names one.
+    identity_email: str | None = None
+    # Columns filled through another canonical table: target -> (from column, table, key, value).
+    resolve: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class FileBatch:
+    """A batch of flat string rows from one of the source's files (an index into the source's file list)."""
+
+    file_index: int
+    batch: Batch
+    # Records of other kinds that this table does not take, counted by kind ("identify message").
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+class Adapter:
+    """A vendor format: reads the source's files and yields flat batches with provenance."""
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, TableDefaults]]
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        """Yield the rows of `paths` that belong to `table`, as flat string batches with provenance."""
+        raise NotImplementedError
+
+    def check_table(self, table: str, source: str) -> TableDefaults:
+        """Return the defaults for `table`, or raise when this format cannot fill it."""
+        if table not in self.tables:
+            raise SourceError(
+                f"[sources.{source}] format = {self.name!r} cannot fill the table {table!r}; "
+                f"it fills {', '.join(sorted(self.tables))}"
+            )
+        return self.tables[table]
+
+
+def plain_files(config: SourceConfig) -> SourceConfig:
+    """Return the source config that reads files as plain CSV or Parquet, for adapters of warehouse tables."""
+    return config.model_copy(update={"format": "auto"})
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file, decompressing .gz, or the single member of a .zip archive."""
+    members = list(_members(path))
+    if len(members) != 1:
+        raise SourceError(
+            f"{path}: a zip export read as one file must hold exactly one file, found {len(members)}; "
+            "unzip it and name the files"
+        )
+    return members[0]()
+
+
+def _members(path: Path) -> Iterator[Callable[[], IO[bytes]]]:
+    """Openers of the file's streams: the file itself (decompressed when .gz), or each member of a .zip."""
+    if path.suffix.lower() == ".gz":
+        yield lambda: cast(IO[bytes], gzip.open(path, "rb"))  # noqa: SIM115 (the caller closes it)
+        return
+    if path.suffix.lower() != ".zip":
+        yield lambda: path.open("rb")
+        return
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(f"{path}: is not a readable zip archive ({exc})") from None
+    for info in sorted(
+        (info for info in archive.infolist() if not info.is_dir()), key=lambda info: info.filename
+    ):
+        yield _member_opener(archive, info)
+
+
+def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
+    def opener() -> IO[bytes]:
+        inner = archive.open(info)
+        if info.filename.lower().endswith(".gz"):
+            return cast(IO[bytes], gzip.GzipFile(fileobj=inner, mode="rb"))
+        return inner
+
+    return opener
+
+
+def is_tabular(path: Path) -> bool:
+    """True for CSV and Parquet files, which adapters of warehouse tables read through the CSV reader."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    return any(suffix in (".csv", ".parquet", ".pq", ".tsv") for suffix in suffixes)
+
+
+@dataclass
+class JsonRecord:
+    """One JSON value read from a file, with the data row number it came from, or why it could not be read."""
+
+    row_number: int
+    value: Any = None
+    error: str | None = None
+    text: str = ""
+
+
+def iter_json_records(path: Path, array_keys: tuple[str, ...] = ()) -> Iterator[JsonRecord]:
+    """Yield the records of a JSON lines file, a JSON array, or one JSON document.
+
+    An object holding one of `array_keys` (such as "batch" or "tickets"), as a whole document or as one
+    line, yields that array's items. Row numbers count records from 1 in file order, as CSV rows count
+    data records: an item of such an array is one record, a line that is not valid JSON is one record
+    (returned with its error), and blank lines do not count. The members of a .zip archive (each
+    possibly gzipped, as Amplitude exports are) are read in name order and numbered as one file.
+    """
+    numbered = 0
+    for opener in _members(path):
+        with opener() as handle:
+            head = handle.read(4096)
+        stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if not stripped:
+            continue
+        first_line = stripped.split(b"\n", 1)[0]
+        if stripped.startswith(b"{") and _complete_json(first_line):
+            records = _json_lines(opener, array_keys)
+        else:
+            records = _json_document(opener, path, array_keys)
+        last = numbered
+        for record in records:
+            record.row_number += numbered
+            last = record.row_number
+            yield record
+        numbered = last
+
+
+def _complete_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _json_lines(opener: Callable[[], IO[bytes]], array_keys: tuple[str, ...]) -> Iterator[JsonRecord]:
+    number = 0
+    for text, error in _lines(opener):
+        if error is not None:
+            number += 1
+            yield JsonRecord(number, error=error, text=text)
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            number += 1
+            yield JsonRecord(number, error=f"invalid JSON: {exc}", text=text)
+            continue
+        for item in _items(value, array_keys):
+            number += 1
+            yield JsonRecord(number, item, text=text if item is value else _snippet(item))
+
+
+def _lines(opener: Callable[[], IO[bytes]]) -> Iterator[tuple[str, str | None]]:
+    """Yield the non-blank lines of a stream as text, or an error for a line too long to read."""
+    with opener() as raw:
+        reader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+        while True:
+            line = reader.readline(MAX_RECORD_BYTES + 1)
+            if not line:
+                return
+            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+                # Skip the rest of the oversized line without holding it in memory.
+                while line and not line.endswith(b"\n"):
+                    line = reader.readline(MAX_RECORD_BYTES)
+                yield "", f"record longer than {MAX_RECORD_BYTES:,} bytes"
+                continue
+            text = line.decode("utf-8", errors="replace").strip().removeprefix("\ufeff")
+            if text:
+                yield text, None
+
+
+def _items(value: Any, array_keys: tuple[str, ...]) -> list[Any]:
+    if isinstance(value, dict):
+        for key in array_keys:
+            if isinstance(value.get(key), list):
+                return list(value[key])
+    return [value]
+
+
+def _snippet(value: Any) -> str:
+    return json.dumps(value, default=str)[:1000]
+
+
+def _json_document(
+    opener: Callable[[], IO[bytes]], path: Path, array_keys: tuple[str, ...]
+) -> Iterator[JsonRecord]:
+    with opener() as handle:
+        data = handle.read()
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SourceError(
+            f"{path}: is not valid JSON or JSON lines ({exc}); check that the file is a complete export"
+        ) from None
+    items = document if isinstance(document, list) else _items(document, array_keys)
+    for number, item in enumerate(items, start=1):
+        yield JsonRecord(number, item, text=_snippet(item))
+
+
+def flatten(
+    value: Any, prefix: str = "", depth: int = 0, into: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """Flatten a JSON object to dotted names with string values; lists and deep objects stay JSON text."""
+    out: dict[str, str | None] = {} if into is None else into
+    if isinstance(value, dict) and depth < MAX_FLATTEN_DEPTH:
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flatten(item, name, depth + 1, out)
+        return out
+    out[prefix] = scalar_text(value)
+    return out
+
+
+def scalar_text(value: Any) -> str | None:
+    """Return the text of a JSON value in a string column: booleans as true/false, containers as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return json.dumps(value, default=str)
+
+
+class BatchBuilder:
+    """Collect flat rows with their row numbers and rejected records, and emit them as Arrow batches."""
+
+    def __init__(self, file_index: int, bytes_total: int) -> None:
+        self.file_index = file_index
+        self.bytes_total = bytes_total
+        self.rows: list[dict[str, str | None]] = []
+        self.numbers: list[int] = []
+        self.rejected: list[RejectedRow] = []
+        self.skipped: Counter[str] = Counter()
+
+    def add(self, row_number: int, row: dict[str, str | None]) -> None:
+        self.rows.append(row)
+        self.numbers.append(row_number)
+
+    def reject(self, row_number: int, text: str, reason: str) -> None:
+        self.rejected.append(RejectedRow(row_number, text[:1000], reason))
+
+    def skip(self, kind: str) -> None:
+        self.skipped[kind] += 1
+
+    @property
+    def full(self) -> bool:
+        return len(self.rows) + len(self.rejected) >= BATCH_ROWS
+
+    def emit(self, final: bool = False) -> Iterator[FileBatch]:
+        if not (self.rows or self.rejected or (final and self.skipped)):
+            return
+        names = sorted({name for row in self.rows for name in row})
+        table = pa.table(
+            {name: pa.array([row.get(name) for row in self.rows], pa.string()) for name in names}
+        )
+        if not names:
+            # Records with no fields at all still need their rows, so the ingest can account for them.
+            table = pa.table({"_empty": pa.nulls(len(self.rows), pa.string())})
+        done = self.bytes_total if final else 0
+        batch = Batch(table, np.array(self.numbers, "int64"), done, self.bytes_total, list(self.rejected))
+        yield FileBatch(self.file_index, batch, Counter(self.skipped))
+        self.rows.clear()
+        self.numbers.clear()
+        self.rejected.clear()
+        self.skipped.clear()
+
+
+def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord]:
+    """Yield a CSV or Parquet file's rows as records, with rejected CSV rows as errors."""
+    for batch in source_files.iter_batches(path, plain_files(config)):
+        for rejected in batch.rejected:
+            yield JsonRecord(rejected.row_number, error=rejected.reason, text=rejected.text)
+        for number, row in zip(batch.row_numbers.tolist(), batch.table.to_pylist(), strict=True):
+            yield JsonRecord(int(number), row)
+
+
+_TRUE_VALUES = ("true", "t", "1", "yes", "y")
+
+
+class TabularAdapter(Adapter):
+    """An adapter over CSV or Parquet tables (warehouse syncs, CRM report exports): stream and transform."""
+
+    # Soft-delete flag columns; a row with any of them true is skipped and counted as a deleted record.
+    deleted_flags: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        import pyarrow.compute as pc
+
+        for index, path in enumerate(paths):
+            for batch in source_files.iter_batches(path, plain_files(config)):
+                skipped: Counter[str] = Counter()
+                deleted = self.deleted_rows(batch.table, table)
+                if deleted is not None:
+                    removed = int(pc.sum(deleted).as_py() or 0)
+                    if removed:
+                        keep = pc.invert(deleted)
+                        batch.table = batch.table.filter(keep)
+                        batch.row_numbers = batch.row_numbers[
+                            np.asarray(keep.to_numpy(zero_copy_only=False), bool)
+                        ]
+                        skipped["deleted record"] = removed
+                batch.table = self.transform(batch.table, table, path)
+                yield FileBatch(index, batch, skipped)
+
+    def deleted_rows(self, rows: pa.Table, table: str) -> pa.Array | None:
+        """Return a mask of the soft-deleted rows to skip, or None when no `deleted_flags` column is present."""
+        import pyarrow.compute as pc
+
+        present = [flag for flag in self.deleted_flags if flag in rows.column_names]
+        if not present:
+            return None
+        mask = is_true(rows.column(present[0]))
+        for flag in present[1:]:
+            mask = pc.or_(mask, is_true(rows.column(flag)))
+        return (
+            pa.chunked_array([mask]).combine_chunks() if isinstance(mask, pa.Array) else mask.combine_chunks()
+        )
+
+    def transform(self, rows: pa.Table, table: str, path: Path) -> pa.Table:
+        """Add or rewrite columns of one batch; the default keeps the batch as read."""
+        return rows
+
+
+def is_true(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Return true where a text column holds true, t, 1, yes or y (in any case), else false."""
+    import pyarrow.compute as pc
+
+    lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast(pa.string())))
+    return pc.fill_null(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), False)
+
+
+def set_column(rows: pa.Table, name: str, values: pa.ChunkedArray | pa.Array) -> pa.Table:
+    """Replace or append a string column."""
+    values = values.cast(pa.string())
+    if name in rows.column_names:
+        return rows.set_column(rows.column_names.index(name), name, values)
+    return rows.append_column(name, values)
+
+
+def mark_deleted(rows: pa.Table, flags: tuple[str, ...], status: str = "status") -> pa.Table:
+    """Set `status` to "deleted" where any of the soft-delete flag columns is true."""
+    import pyarrow.compute as pc
+
+    present = [flag for flag in flags if flag in rows.column_names]
+    if not present:
+        return rows
+    deleted = is_true(rows.column(present[0]))
+    for flag in present[1:]:
+        deleted = pc.or_(deleted, is_true(rows.column(flag)))
+    current = rows.column(status) if status in rows.column_names else pa.nulls(rows.num_rows, pa.string())
+    return set_column(rows, status, pc.if_else(deleted, pa.scalar("deleted"), current.cast(pa.string())))
+
+
+class Skip(str):
+    """The kind of a record an adapter skips because the source's table does not take it."""
+
+
+class Reject(str):
+    """The reason an adapter rejects a record; the ingest quarantines it under the whole row."""
+
+
+class RecordAdapter(Adapter):
+    """An adapter that turns each record (a JSON object, or a CSV or Parquet row) into one flat row."""
+
+    array_keys: ClassVar[tuple[str, ...]] = ()
+
+    def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        for index, path in enumerate(paths):
+            builder = BatchBuilder(index, path.stat().st_size)
+            records = (
+                records_from_tables(path, config)
+                if is_tabular(path)
+                else iter_json_records(path, self.array_keys)
+            )
+            for record in records:
+                if record.error is not None:
+                    builder.reject(record.row_number, record.text, record.error)
+                elif not isinstance(record.value, dict):
+                    builder.reject(
+                        record.row_number,
+                        record.text,
+                        f"expected an object, found {type(record.value).__name__}",
+                    )
+                else:
+                    outcome = self.row(flatten(record.value), config, table)
+                    if isinstance(outcome, Skip):
+                        builder.skip(str(outcome))
+                    elif isinstance(outcome, Reject):
+                        builder.reject(record.row_number, record.text or _snippet(record.value), str(outcome))
+                    else:
+                        builder.add(record.row_number, outcome)
+                if builder.full:
+                    yield from builder.emit()
+            yield from builder.emit(final=True)
+
+    def row(
+        self, flat: dict[str, str | None], config: SourceConfig, table: str
+    ) -> dict[str, str | None] | Skip | Reject:
+        """Return the flat row for one record, or why it is skipped or rejected."""
+        return flat
+
+
+def first_present(flat: dict[str, str | None], names: Iterable[str]) -> str | None:
+    """Return the value of the first of `names` (case-insensitive) that the record has and is not empty."""
+    lowered = {name.lower(): value for name, value in flat.items()}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value is not None and value.strip():
+            return value
+    return None
+
+
+def is_true_text(value: str | None) -> bool:
+    """Return whether a text value is true, t, 1, yes or y, in any case."""
+    return value is not None and value.strip().lower() in _TRUE_VALUES

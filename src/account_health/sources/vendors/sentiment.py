@@ -1,0 +1,133 @@
+"""Survey and call-sentiment exports: NPS answers, surveys on a declared scale, call sentiment tags.
+
+An answer is read from its label, never from its position in the list of options: "9", "9 - Likely"
+and {"label": "9", "position": 10} are all a 9, so a 9 stays a promoter however the export numbers
+its choices. A blank answer, or a response whose status says it was dismissed or skipped, is stored
+as dismissed with no score: it is neither a detractor nor a zero, and the ingest counts it apart.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from account_health.config import SourceConfig
+from account_health.sources.vendors.base import RecordAdapter, Reject, Skip, TableDefaults, first_present
+
+DISMISSED_STATUSES = ("dismissed", "skipped", "declined", "closed", "not answered", "unanswered")
+STATUS_COLUMNS = ("status", "state", "response_status")
+# Keys of an answer object that hold its label, and keys that hold only its place among the options.
+LABEL_KEYS = ("label", "value", "text", "answer", "score")
+_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+
+SURVEY_COLUMNS = {
+    "response_id": "response_id",
+    "account_id": "account_id",
+    "responded_at": "responded_at",
+    "score": "score",
+    "dismissed": "dismissed",
+}
+
+
+class NpsAdapter(RecordAdapter):
+    """NPS and other survey answers (CSV, JSON lines or a JSON array), one response per record."""
+
+    name = "nps"
+    array_keys = ("responses", "results", "data")
+    tables: ClassVar[dict[str, TableDefaults]] = {
+        "sentiment_responses": TableDefaults(
+            columns=SURVEY_COLUMNS, constants={"kind": "nps"}, identity_email="email"
+        ),
+    }
+
+    def row(
+        self, flat: dict[str, str | None], config: SourceConfig, table: str
+    ) -> dict[str, str | None] | Skip | Reject:
+        source = config.columns.get("score", "score")
+        answer = _answer(flat, source)
+        status = (first_present(flat, STATUS_COLUMNS) or "").strip().lower()
+        dismissed = answer is None or status in DISMISSED_STATUSES
+        score = None if dismissed or answer is None else _label_number(answer)
+        if not dismissed and score is None:
+            return Reject(
+                f"answer {answer!r} in {source!r} holds no number; map the answer column in [sources] columns"
+            )
+        flat[source] = score
+        flat[config.columns.get("dismissed", "dismissed")] = "true" if dismissed else "false"
+        return flat
+
+
+def _answer(flat: dict[str, str | None], source: str) -> str | None:
+    """Return the answer's label: the column itself, or the label inside an answer object, never its position."""
+    value = flat.get(source)
+    if value is not None and value.strip():
+        return value
+    for key in LABEL_KEYS:
+        nested = flat.get(f"{source}.{key}")
+        if nested is not None and nested.strip():
+            return nested
+    return None
+
+
+def _label_number(label: str) -> str | None:
+    """Return the number a label starts with ("9 - Likely" is 9), or its only number, else None."""
+    text = label.strip()
+    leading = _NUMBER.match(text)
+    if leading:
+        return leading.group(0).replace(",", ".")
+    numbers = _NUMBER.findall(text)
+    return numbers[0].replace(",", ".") if len(numbers) == 1 else None
+
+
+class CallsAdapter(RecordAdapter):
+    """Call-sentiment exports (conversation intelligence tools): a tag or a score in [-1, 1] per call."""
+
+    name = "calls"
+    array_keys = ("calls", "records", "data")
+    # Scores in [-1, 1] beyond these bounds are positive or negative; between them, neutral.
+    POSITIVE_ABOVE: ClassVar[float] = 0.25
+    NEGATIVE_BELOW: ClassVar[float] = -0.25
+    tables: ClassVar[dict[str, TableDefaults]] = {
+        "sentiment_responses": TableDefaults(
+            columns={
+                "response_id": "call_id",
+                "account_id": "account_id",
+                "responded_at": "started_at",
+                "tag": "sentiment",
+            },
+            constants={"kind": "call"},
+            identity_email="email",
+        ),
+    }
+
+    def row(
+        self, flat: dict[str, str | None], config: SourceConfig, table: str
+    ) -> dict[str, str | None] | Skip | Reject:
+        source = config.columns.get("tag", "sentiment")
+        value = flat.get(source)
+        if value is None or not value.strip():
+            flat[config.columns.get("dismissed", "dismissed")] = "true"
+            return flat
+        flat[source] = self._tag(value.strip())
+        return flat
+
+    def _tag(self, value: str) -> str:
+        try:
+            number = float(value.replace(",", "."))
+        except ValueError:
+            word = value.lower()
+            for tag, prefixes in (
+                ("positive", ("pos",)),
+                ("negative", ("neg",)),
+                ("neutral", ("neu", "mixed")),
+            ):
+                if word.startswith(prefixes):
+                    return tag
+            return value
+        if not -1.0 <= number <= 1.0:
+            return value
+        if number > self.POSITIVE_ABOVE:
+            return "positive"
+        if number < self.NEGATIVE_BELOW:
+            return "negative"
+        return "neutral"

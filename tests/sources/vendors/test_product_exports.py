@@ -1,0 +1,157 @@
+"""Amplitude, Mixpanel and Intercom exports, ingested into DuckDB."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+from vendor_workspace import assert_balanced, counts, json_lines, make_workspace, rows, run_ingest
+
+ACCOUNTS = "account_id\nacme\nglobex\n"
+BASE = '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n\n'
+
+
+def _amplitude_zip(hours: list[list[dict[str, object]]]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for hour, events in enumerate(hours):
+            archive.writestr(
+                f"123/123_2024-03-01_{hour}#0.json.gz", gzip.compress(json_lines(events).encode())
+            )
+    return buffer.getvalue()
+
+
+def test_amplitude_zip_of_gzipped_hours(tmp_path: Path) -> None:
+    first = [
+        {
+            "uuid": "u-1",
+            "event_type": "Open",
+            "user_id": "ana",
+            "event_time": "2024-03-01 00:10:00.000000",
+            "groups": {"company": ["acme"]},
+        },
+        {
+            "uuid": "u-2",
+            "event_type": "Open",
+            "device_id": "dev-9",
+            "event_time": "2024-03-01 00:20:00.000000",
+            "groups": {},
+        },
+    ]
+    second = [
+        {
+            "uuid": "u-3",
+            "event_type": "Export",
+            "user_id": "bo",
+            "event_time": "2024-03-01 01:05:00",
+            "groups": {"org": "globex"},
+        }
+    ]
+    config = (
+        BASE + '[sources.amplitude]\ntable = "usage_events"\nformat = "amplitude"\nfiles = ["export.zip"]\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "export.zip": _amplitude_zip([first, second])}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(
+            store,
+            "SELECT event_id, account_id, user_id, occurred_at, _row_number FROM usage_events ORDER BY 1",
+        )
+
+    assert stored == [
+        ("u-1", "acme", "ana", datetime(2024, 3, 1, 0, 10), 1),
+        ("u-2", None, "dev-9", datetime(2024, 3, 1, 0, 20), 2),
+        ("u-3", "globex", "bo", datetime(2024, 3, 1, 1, 5), 3),
+    ]
+    assert counts(report, "amplitude").unattributed == 1
+    assert_balanced(report)
+
+
+def test_mixpanel_events_without_insert_id(tmp_path: Path) -> None:
+    events = [
+        {
+            "event": "Signed In",
+            "properties": {
+                "time": 1709251200,
+                "distinct_id": "ana",
+                "$insert_id": "i-1",
+                "company_id": "acme",
+            },
+        },
+        {
+            "event": "Signed In",
+            "properties": {"time": 1709251260, "distinct_id": "bo", "company_id": "globex"},
+        },
+        {
+            "event": "Signed In",
+            "properties": {"time": 1709251260, "distinct_id": "bo", "company_id": "globex"},
+        },
+    ]
+    config = (
+        BASE
+        + '[sources.mixpanel]\ntable = "usage_events"\nformat = "mixpanel"\nfiles = ["export.jsonl.gz"]\n'
+    )
+    files = {"accounts.csv": ACCOUNTS, "export.jsonl.gz": gzip.compress(json_lines(events).encode())}
+    workspace = make_workspace(tmp_path, config, files)
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT account_id, user_id, occurred_at FROM usage_events ORDER BY occurred_at")
+
+    assert stored == [("acme", "ana", datetime(2024, 3, 1)), ("globex", "bo", datetime(2024, 3, 1, 0, 1))]
+    mixpanel = counts(report, "mixpanel")
+    assert (mixpanel.read, mixpanel.inserted, mixpanel.unchanged) == (3, 2, 1)
+    assert_balanced(report)
+
+
+def test_intercom_conversations_as_tickets(tmp_path: Path) -> None:
+    page = {
+        "type": "conversation.list",
+        "conversations": [
+            {
+                "id": "c1",
+                "created_at": 1709251200,
+                "updated_at": 1709254800,
+                "state": "closed",
+                "priority": "priority",
+                "statistics": {"last_close_at": 1709254800},
+                "source": {"author": {"email": "ana@acme.com"}},
+            },
+            {
+                "id": "c2",
+                "created_at": 1709251200,
+                "updated_at": 1709251300,
+                "state": "open",
+                "priority": "not_priority",
+                "company": {"id": "globex"},
+                "source": {"author": {"email": "x@nowhere.com"}},
+            },
+        ],
+    }
+    config = (
+        BASE
+        + '[sources.intercom]\ntable = "tickets"\nformat = "intercom"\nfiles = ["conversations.json"]\n'
+        + '[identity]\nemail_domains = { "acme.com" = "acme" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "conversations.json": json.dumps(page)}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(
+            store, "SELECT ticket_id, account_id, priority, status, solved_at FROM tickets ORDER BY 1"
+        )
+
+    assert stored == [
+        ("c1", "acme", "high", "closed", datetime(2024, 3, 1, 1)),
+        ("c2", "globex", "normal", "open", None),
+    ]
+    assert_balanced(report)

@@ -1,0 +1,188 @@
+"""NPS and survey exports, call sentiment, and job-change feeds, ingested into DuckDB."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from account_health.signals import compute_signals
+from vendor_workspace import assert_balanced, counts, json_lines, make_workspace, rows, run_ingest
+
+ACCOUNTS = "account_id,name\nacme,Acme\nglobex,Globex\n"
+CONTACTS = "contact_id,account_id,email,title,is_champion\nc1,acme,ana@acme.com,VP,true\nc2,globex,bo@globex.com,CTO,true\n"
+BASE = (
+    '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n\n'
+    '[sources.contacts]\ntable = "contacts"\nfiles = ["contacts.csv"]\n\n'
+)
+
+
+def test_nps_answer_label_not_position(tmp_path: Path) -> None:
+    answers = [
+        {
+            "id": "r1",
+            "email": "ana@acme.com",
+            "created_at": "2024-03-01T10:00:00Z",
+            "answer": {"label": "9", "position": 10},
+        },
+        {
+            "id": "r2",
+            "email": "bo@globex.com",
+            "created_at": "2024-03-02T10:00:00Z",
+            "answer": "3 - Unlikely",
+        },
+        {"id": "r3", "email": "BO@globex.com", "created_at": "2024-03-03T10:00:00Z", "answer": None},
+        {
+            "id": "r4",
+            "email": "cy@globex.com",
+            "created_at": "2024-03-04T10:00:00Z",
+            "answer": "10",
+            "status": "dismissed",
+        },
+        {
+            "id": "r5",
+            "email": "dee@globex.com",
+            "created_at": "2024-03-05T10:00:00Z",
+            "answer": "very likely",
+        },
+        {"id": "r6", "email": "eve@initech.com", "created_at": "2024-03-06T10:00:00Z", "answer": "7"},
+    ]
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.jsonl"]\n'
+        'columns = { response_id = "id", responded_at = "created_at", score = "answer" }\n'
+        '[identity]\nemail_domains = { "globex.com" = "globex" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path,
+        config,
+        {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.jsonl": json_lines(answers)},
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(
+            store, "SELECT response_id, account_id, score, dismissed FROM sentiment_responses ORDER BY 1"
+        )
+        quarantined = rows(store, "SELECT row_number, reason FROM quarantine")
+        signals = compute_signals(workspace, store, [datetime(2024, 4, 1)]).set_index("account_id")
+
+    assert stored == [
+        ("r1", "acme", 9.0, False),
+        ("r2", "globex", 3.0, False),
+        ("r3", "globex", None, True),
+        ("r4", "globex", None, True),
+        ("r6", None, 7.0, False),
+    ]
+    assert [row for row, _ in quarantined] == [5]
+    assert "holds no number" in quarantined[0][1]
+    nps = counts(report, "nps")
+    assert (nps.read, nps.inserted, nps.quarantined, nps.dismissed, nps.unattributed) == (6, 5, 1, 2, 1)
+    # Dismissed answers are neither detractors nor zeros: globex's latest NPS is its 3.
+    assert signals.loc["globex", "nps_latest"] == 3.0
+    assert signals.loc["acme", "nps_latest"] == 9.0
+    assert_balanced(report)
+
+
+def test_survey_scale_and_csv_labels(tmp_path: Path) -> None:
+    survey = (
+        "Response ID,Account,Submitted,How satisfied are you?\n"
+        "s1,acme,2024-03-01,4 - Satisfied\n"
+        "s2,acme,2024-03-02,\n"
+        "s3,globex,2024-03-03,6\n"
+    )
+    config = BASE + (
+        '[sources.csat]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["csat.csv"]\n'
+        'columns = { response_id = "Response ID", account_id = "Account", responded_at = "Submitted", '
+        'score = "How satisfied are you?" }\nconstants = { kind = "survey", scale = "1-5" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "csat.csv": survey}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, score, dismissed FROM sentiment_responses ORDER BY 1")
+        reasons = rows(store, "SELECT reason FROM quarantine")
+
+    assert stored == [("s1", 4.0, False), ("s2", None, True)]
+    assert reasons == [("survey score outside its scale",)]
+    assert_balanced(report)
+
+
+def test_call_sentiment_tags_and_scores(tmp_path: Path) -> None:
+    calls = (
+        "call_id,account_id,started_at,sentiment\n"
+        "k1,acme,2024-03-01T10:00:00Z,Positive\n"
+        "k2,acme,2024-03-02T10:00:00Z,-0.6\n"
+        "k3,globex,2024-03-03T10:00:00Z,0.1\n"
+        "k4,globex,2024-03-04T10:00:00Z,\n"
+        "k5,globex,2024-03-05T10:00:00Z,furious\n"
+    )
+    config = (
+        BASE + '[sources.calls]\ntable = "sentiment_responses"\nformat = "calls"\nfiles = ["calls.csv"]\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "calls.csv": calls}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, kind, tag, dismissed FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, 'SELECT row_number, "column" FROM quarantine')
+
+    assert stored == [
+        ("k1", "call", "positive", None),
+        ("k2", "call", "negative", None),
+        ("k3", "call", "neutral", None),
+        ("k4", "call", None, True),
+    ]
+    assert quarantined == [(5, "tag")]
+    assert_balanced(report)
+
+
+def test_job_changes_from_crm_webhook_and_bounces(tmp_path: Path) -> None:
+    crm = (
+        "Id,Email,UserGems__Has_Changed_Job__c,UserGems__Changed_Job_Date__c\n"
+        "c1,ana@acme.com,true,2024-04-01\n"
+        "c2,bo@globex.com,false,\n"
+    )
+    webhook = [
+        {
+            "event": "contact.left_company",
+            "contact": {"id": "c2", "email": "bo@globex.com"},
+            "occurred_at": "2024-05-01T00:00:00Z",
+        },
+        {"event": "promotion", "contact": {"email": "ana@acme.com"}, "occurred_at": "2024-05-02T00:00:00Z"},
+    ]
+    bounces = [
+        {"email": "bo@globex.com", "event": "bounce", "timestamp": 1717200000},
+        {"email": "bo@globex.com", "event": "delivered", "timestamp": 1717200001},
+        {"email": "nobody@globex.com", "event": "bounce", "timestamp": 1717200002},
+    ]
+    config = BASE + (
+        '[sources.usergems]\ntable = "contact_changes"\nformat = "job_changes"\nfiles = ["crm.csv"]\n\n'
+        '[sources.hooks]\ntable = "contact_changes"\nformat = "job_changes"\nfiles = ["hooks.json", "bounces.jsonl"]\n'
+    )
+    files = {
+        "accounts.csv": ACCOUNTS,
+        "contacts.csv": CONTACTS,
+        "crm.csv": crm,
+        "hooks.json": webhook,
+        "bounces.jsonl": json_lines(bounces),
+    }
+    workspace = make_workspace(tmp_path, config, files)
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT contact_id, change, changed_at FROM contact_changes ORDER BY changed_at")
+        quarantined = rows(store, 'SELECT file, row_number, "column", value FROM quarantine')
+
+    assert stored == [
+        ("c1", "left_company", datetime(2024, 4, 1)),
+        ("c2", "left_company", datetime(2024, 5, 1)),
+        ("c1", "title_change", datetime(2024, 5, 2)),
+        ("c2", "email_bounced", datetime(2024, 6, 1)),
+    ]
+    assert quarantined == [("bounces.jsonl", 3, "contact_id", "nobody@globex.com")]
+    assert counts(report, "usergems").skipped == {"contact without a job change": 1}
+    assert counts(report, "hooks").skipped == {"delivered event": 1}
+    assert_balanced(report)
