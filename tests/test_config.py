@@ -86,3 +86,10 @@ def test_init_refuses_to_overwrite(tmp_path: Path):
     init_workspace(tmp_path)
     with pytest.raises(ConfigError, match="already exists"):
         init_workspace(tmp_path)
+
+
+@pytest.mark.parametrize("url", ["not a url", "file:///etc/passwd"])
+def test_notification_base_url_must_be_http(tmp_path: Path, url: str):
+    (tmp_path / "account-health.toml").write_text(f'[notify.slack]\nenabled = true\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError, match="is not an http\\(s\\) URL"):
+        load_workspace(tmp_path)

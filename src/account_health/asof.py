@@ -40,6 +40,18 @@ def default_as_of(store: AnalyticalStore, today: datetime | None = None) -> date
     return min(today_start, start_of_day(newest) + timedelta(days=1))
 
 
+def days_past_data(store: AnalyticalStore, as_of: datetime) -> int:
+    """Return how many days `as_of` lies after the day following the newest ingested data, else 0.
+
+    Past that day, usage looks as if activity stopped and churn that happened is not known yet, so
+    the signals, scores and the monitoring report describe data that is missing, not the accounts.
+    """
+    newest = newest_data(store)
+    if newest is None:
+        return 0
+    return max(0, (start_of_day(as_of) - (start_of_day(newest) + timedelta(days=1))).days)
+
+
 def parse_as_of(text: str) -> datetime:
     """Parse a command-line as-of value: a date (YYYY-MM-DD) or an ISO instant, returned as naive UTC."""
     try:

@@ -374,6 +374,13 @@ class TierConfig(TierSettings):
 class RetrySettings(_Section):
     """Time-out, retries and back-off of one notification destination."""
 
+    @field_validator("base_url", check_fields=False)
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.lower().startswith(("https://", "http://")):
+            raise ValueError(f"base_url {value!r} is not an http(s) URL; write it as https://host/path")
+        return value
+
     timeout_seconds: float = Field(10.0, gt=0)
     # Every failed request counts, rate limits included; after this many the message stays in the
     # outbox with its error until the next delivery.

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from account_health.actions.build import ActionPlan, build_actions
 from account_health.actions.facts import crm_ids
-from account_health.asof import default_as_of
+from account_health.asof import days_past_data, default_as_of
 from account_health.config import Workspace
 from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
 from account_health.scoring.changes import tier_changes
@@ -77,6 +77,8 @@ class NightlyResult:
     ingest: IngestReport | None
     stale_days: int | None
     abandoned_runs: list[int] = field(default_factory=list)
+    # Days the as-of date lies after the day following the newest ingested data (0 when it does not).
+    days_past_data: int = 0
     crm_ids: dict[str, str] = field(default_factory=dict)
     # Outbox rows this run's changes describe, and what the delivery after the commit did.
     notices: int = 0
@@ -140,6 +142,9 @@ def _run(
                 ),
             )
     as_of = requested or default_as_of(store)
+    gap = days_past_data(store, as_of)
+    if gap:
+        log.warning("as of %s is %d days after the newest ingested data", f"{as_of:%Y-%m-%d}", gap)
     artifact = latest_artifact(engine)
     model_version = artifact["model_version"]
     validated = bool(artifact["validated"])
@@ -175,6 +180,7 @@ def _run(
         abandoned,
         crm,
     )
+    result.days_past_data = gap
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
     with steps("deliver"):
@@ -322,6 +328,7 @@ def run_summary(result: NightlyResult) -> dict[str, Any]:
         "model_version": result.model_version,
         "validated": result.validated,
         "stale_model_days": result.stale_days,
+        "days_past_data": result.days_past_data,
         "abandoned_runs": result.abandoned_runs,
         "ingest": _ingest_summary(result.ingest),
         "accounts_scored": len(result.scores),

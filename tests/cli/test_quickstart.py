@@ -30,3 +30,15 @@ def test_quickstart_matches_truth(tmp_path: Path):
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith(f"{riskiest}: ")
     assert "DAU/MAU" in explained.stdout
+
+
+def test_quickstart_refuses_a_folder_it_did_not_make(tmp_path):
+    workspace = tmp_path / "mine"
+    workspace.mkdir()
+    (workspace / "account-health.toml").write_text("# my own workspace\n")
+
+    result = run_cli("quickstart", "--dir", str(workspace), "--accounts", "500")
+
+    assert result.returncode == 1
+    assert "not empty and was not made by quickstart" in result.stderr
+    assert (workspace / "account-health.toml").read_text() == "# my own workspace\n"

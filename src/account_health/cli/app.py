@@ -474,6 +474,15 @@ def quickstart(
     """Generate a synthetic company, then run init, ingest, train and score on it and print the results."""
     from account_health.cli.quickstart import run_quickstart
 
+    # A folder of anything but an earlier quickstart would have its config and exports overwritten.
+    marker = directory / QUICKSTART_MARKER
+    if directory.exists() and any(directory.iterdir()) and not marker.exists():
+        raise AccountHealthError(
+            f"{directory} is not empty and was not made by quickstart; its config and exports would be "
+            "overwritten. Pass --dir with a new or empty folder"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    marker.write_text("Made by account-health quickstart, which may overwrite this folder.\n")
     run_quickstart(console, directory, accounts, seed, _progress)
 
 
@@ -681,8 +690,12 @@ def _step_progress() -> Progress:
     )
 
 
+QUICKSTART_MARKER = ".account-health-quickstart"
+
+
 def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) -> datetime:
     if requested is not None:
+        _warn_past_data(store, requested)
         return requested
     chosen = default_as_of(store)
     if not quiet:
@@ -693,6 +706,19 @@ def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) 
             reason = "the start of today in UTC"
         console.print(f"as of {chosen:%Y-%m-%d} ({reason})")
     return chosen
+
+
+def _warn_past_data(store: Any, as_of: datetime) -> None:
+    from account_health.asof import days_past_data
+
+    gap = days_past_data(store, as_of)
+    if gap:
+        newest = newest_data(store)
+        errors.print(
+            f"[yellow]warning:[/yellow] as of {as_of:%Y-%m-%d} is {gap} days after the newest ingested data "
+            f"({newest:%Y-%m-%d}); usage will look as if activity stopped and later churn is not known. "
+            "Ingest newer exports, or leave out --as-of to use the day after the newest data."
+        )
 
 
 def _progress() -> Progress:

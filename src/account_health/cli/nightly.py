@@ -47,6 +47,11 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
         f"with model {escape(summary['model_version'])}"
     )
 
+    if summary.get("days_past_data"):
+        console.print(
+            f"[yellow]warning:[/yellow] as of {summary['as_of'][:10]} is {summary['days_past_data']} days after "
+            "the newest ingested data: usage looks as if activity stopped. Check that the exports are fresh."
+        )
     tiers = ", ".join(f"{tier} {count:,}" for tier, count in summary["tiers"].items())
     console.print(f"tiers: {tiers}", markup=False)
     changes = summary["tier_changes"]

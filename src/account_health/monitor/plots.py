@@ -65,7 +65,11 @@ def calibration_png(periods: list[CalibrationPeriod], slope_bounds: tuple[float,
         tiers_axes.errorbar(
             float(entry["mean_predicted"]),
             observed,
-            yerr=[[observed - float(entry["observed_low"])], [float(entry["observed_high"]) - observed]],
+            # Rounding can put a Wilson bound a hair beyond the observed share at 0 % or 100 %.
+            yerr=[
+                [max(0.0, observed - float(entry["observed_low"]))],
+                [max(0.0, float(entry["observed_high"]) - observed)],
+            ],
             fmt="o",
             color=TIER_COLOURS[str(entry["tier"])],
             capsize=3,
