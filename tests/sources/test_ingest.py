@@ -523,3 +523,15 @@ def test_malformed_csv_record_is_quarantined_whole(tmp_path: Path) -> None:
     assert (counts.read, counts.inserted, counts.quarantined) == (5, 3, 2)
     assert stored == [("A1", 1), ("A3", 3), ("A5", 5)]
     assert quarantined == [(2, "(whole row)", "A2,Globex,extra"), (4, "(whole row)", "A4")]
+
+
+def test_negative_arr_is_quarantined(tmp_path: Path) -> None:
+    accounts = "account_id,name,arr\nA1,Acme,1200.5\nA2,Globex,-5\n"
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": accounts})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "accounts")
+        quarantined = _rows(store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE}')
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (2, 1, 1)
+    assert quarantined == [(2, "arr", "-5.0", "negative ARR; ARR is 0 or more")]

@@ -194,6 +194,10 @@ def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Ch
                 literal("unknown IANA timezone; use a name such as UTC, America/New_York or Europe/Berlin"),
             )
         )
+    if spec.name in ("accounts", "contracts"):
+        checks.append(
+            Check("arr", "arr < 0", "CAST(arr AS VARCHAR)", literal("negative ARR; ARR is 0 or more"))
+        )
     if spec.name == "contracts":
         checks.append(
             Check(
