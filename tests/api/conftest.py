@@ -1,8 +1,12 @@
-"""A small scored company served by the API: one model, three scoring dates, some Red accounts."""
+"""Workspaces served by the API in tests.
+
+A small company scored on three dates by `account-health score` alone (no nightly run), and a copy of
+the nightly tests' company after a real `run_nightly`, whose account actions, tasks and watch list
+the API reads.
+"""
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +23,10 @@ from account_health.store import operational
 from account_health.store.tokens import create_token
 from account_health.training.train import train
 from account_health.workspace import open_stores
+from action_company import copy_workspace
 from company import write_company
-from scored import SCORING_DATES, TIERS, latest_scores
+from notify.standins import SLACK_CHANNEL, SLACK_TOKEN, SlackStandIn
+from scored import SCORING_DATES, TIERS
 
 
 @pytest.fixture(scope="session")
@@ -70,78 +76,30 @@ def write_token(engine: sa.Engine) -> str:
 
 
 @pytest.fixture
-def nightly_tables(engine) -> dict[str, sa.Table]:
-    """Create account_actions, watch_list and tasks as the nightly run's migration is expected to."""
-    metadata = sa.MetaData()
-    actions = sa.Table(
-        "account_actions",
-        metadata,
-        sa.Column("account_id", sa.String(255), primary_key=True),
-        sa.Column("as_of", sa.DateTime, primary_key=True),
-        sa.Column("run_id", sa.Integer),
-        sa.Column("name", sa.String(255)),
-        sa.Column("owner", sa.String(255)),
-        sa.Column("arr", sa.Float),
-        sa.Column("tier", sa.String(16)),
-        sa.Column("renewal_stage", sa.String(32)),
-        sa.Column("pltv_decile", sa.Integer),
-        sa.Column("champion_strength", sa.String(32)),
-        sa.Column("motion", sa.Text),
-        sa.Column("due_date", sa.DateTime),
-        sa.Column("expansion", sa.String(32)),
-        sa.Column("expansion_allowed", sa.Boolean),
-        sa.Column("prompt_key", sa.String(64)),
-        sa.Column("persona_key", sa.String(64)),
-        sa.Column("watch_reason", sa.Text),
-        sa.Column("replacement_candidates", sa.Text),
-    )
-    watch_list = sa.Table(
-        "watch_list",
-        metadata,
-        sa.Column("watch_id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("account_id", sa.String(255), nullable=False),
-        sa.Column("reason", sa.Text, nullable=False),
-        sa.Column("expires_at", sa.DateTime),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.Column("created_by", sa.String(255)),
-    )
-    tasks = sa.Table(
-        "tasks",
-        metadata,
-        sa.Column("task_id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("account_id", sa.String(255), nullable=False),
-        sa.Column("title", sa.Text, nullable=False),
-        sa.Column("due_date", sa.DateTime),
-        sa.Column("created_at", sa.DateTime),
-    )
-    metadata.create_all(engine)
-    rows = latest_scores(engine)
-    with engine.begin() as connection:
-        connection.execute(
-            actions.insert(),
-            [
-                {
-                    "account_id": row["account_id"],
-                    "as_of": row["as_of"],
-                    "name": f"Company {row['account_id']}",
-                    "owner": "Ana" if index % 2 else "Ben",
-                    "arr": 1000.0 * (index + 1),
-                    "tier": row["tier"],
-                    "renewal_stage": "Window-Open" if index % 3 == 0 else "Renewal-Far",
-                    "expansion": "suppressed",
-                    "expansion_allowed": False,
-                    "prompt_key": "talk-to-your-csm",
-                    "persona_key": "executive-escalation",
-                    "replacement_candidates": json.dumps([{"contact_id": "C1", "rank": 1}]),
-                }
-                for index, row in enumerate(rows)
-            ],
-        )
-        connection.execute(
-            tasks.insert().values(
-                account_id=rows[0]["account_id"],
-                title="Exec-sponsor outreach today",
-                due_date=rows[0]["as_of"],
-            )
-        )
-    return {"account_actions": actions, "watch_list": watch_list, "tasks": tasks}
+def nightly_workspace(template: Path, tmp_path: Path) -> Workspace:
+    """A copy of a trained company whose real nightly run of FIRST is done (SQLite), see nightly_fixtures."""
+    return copy_workspace(template, tmp_path / "nightly")
+
+
+@pytest.fixture
+def nightly_engine(nightly_workspace: Workspace) -> Iterator[sa.Engine]:
+    engine = operational.open_operational_store(nightly_workspace.operational_store_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def nightly_client(nightly_engine: sa.Engine, nightly_workspace: Workspace) -> Iterator[TestClient]:
+    with TestClient(create_app(nightly_engine, nightly_workspace.config)) as client:
+        yield client
+
+
+@pytest.fixture
+def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackStandIn]:
+    """A Slack stand-in on 127.0.0.1, with the token and channel in the environment."""
+    stand_in = SlackStandIn()
+    monkeypatch.setenv("ACCOUNT_HEALTH_SLACK_TOKEN", SLACK_TOKEN)
+    monkeypatch.setenv("ACCOUNT_HEALTH_SLACK_CHANNEL", SLACK_CHANNEL)
+    yield stand_in
+    stand_in.release.set()
+    stand_in.close()

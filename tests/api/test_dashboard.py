@@ -60,7 +60,8 @@ def test_account_page_shows_waterfall_history_and_top_reason(client, engine, rea
     assert response.status_code == 200
     assert "Top reason:" in response.text
     assert response.text.count("<svg") == 2
-    assert "No watch-list table in this store yet" in response.text
+    assert "Never on the watch-list." in response.text
+    assert "No action for this as-of date" in response.text
 
 
 def test_unknown_account_page_is_404(client, read_token):

@@ -9,16 +9,20 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from account_health.api.app import create_app
+from account_health.store.tokens import create_token
 from scored import latest_scores
 
 EXAMPLES_PER_OPERATION = 25
 
 
-def test_no_server_errors(engine, workspace, nightly_tables, write_token):
-    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", create_app(engine, workspace.config))
-    headers = {"Authorization": f"Bearer {write_token}"}
+def test_no_server_errors(nightly_engine, nightly_workspace):
+    """Against the tables a real nightly run wrote."""
+    engine = nightly_engine
+    schema = schemathesis.openapi.from_asgi("/v1/openapi.json", create_app(engine, nightly_workspace.config))
+    headers = {"Authorization": f"Bearer {create_token(engine, 'write')[1]}"}
     # Random ids are almost never known accounts, so half the cases use a scored account's id.
     known = latest_scores(engine)[0]["account_id"]
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -38,6 +42,9 @@ def test_no_server_errors(engine, workspace, nightly_tables, write_token):
                 case.path_parameters["account_id"] = known
             if use_known and isinstance(case.body, dict) and "account_id" in case.body:
                 case.body["account_id"] = known
-            case.call_and_validate(headers=headers)
+            # The writes reject some schema-valid bodies with 422 on purpose: a watch `until` in the
+            # past, or a reason that is blank once trimmed, which the OpenAPI schema cannot express.
+            excluded = [positive_data_acceptance] if case.method.upper() == "POST" else []
+            case.call_and_validate(headers=headers, excluded_checks=excluded)
 
         check()

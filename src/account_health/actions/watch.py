@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from account_health.asof import start_of_day
-from account_health.config import Workspace
+from account_health.config import Config, Workspace
 from account_health.errors import AccountHealthError
 from account_health.store import actions as action_store
 from account_health.store.operational import now, scores
@@ -36,6 +36,30 @@ def add_watch_entry(
     AccountHealthError
         When the reason is empty or too long, `until` is in the past, or the account has no score.
     """
+    return add_watch_with(workspace.config, engine, account_id, reason, until, created_by)
+
+
+def add_watch_with(
+    config: Config,
+    engine: Engine,
+    account_id: str,
+    reason: str,
+    until: datetime | None = None,
+    created_by: str | None = None,
+) -> dict[str, Any]:
+    """`add_watch_entry` for a caller holding a config rather than a workspace (the API)."""
+    reason, until = checked_watch(config, engine, account_id, reason, until)
+    watch_id = action_store.add_watch(engine, account_id, reason, until, created_by)
+    return {"watch_id": watch_id, "account_id": account_id, "reason": reason, "until": until}
+
+
+def checked_watch(
+    config: Config, engine: Engine, account_id: str, reason: str, until: datetime | None
+) -> tuple[str, datetime]:
+    """Check a new flag as `add_watch_entry` does; return its stripped reason and its `until`.
+
+    For a caller that inserts the entry in its own transaction (`store.actions.insert_watch`).
+    """
     reason = reason.strip()
     if not reason:
         raise AccountHealthError("the watch reason is empty; say why the account needs attention")
@@ -45,7 +69,7 @@ def add_watch_entry(
         )
     today = start_of_day(now())
     if until is None:
-        until = today + timedelta(days=workspace.config.actions.watch_default_days)
+        until = today + timedelta(days=config.actions.watch_default_days)
     if until < today:
         raise AccountHealthError(f"--until {until:%Y-%m-%d} is in the past; give a date from today on")
     if not _is_scored(engine, account_id):
@@ -53,8 +77,7 @@ def add_watch_entry(
             f"account {account_id!r} has no score in this workspace; check the id, or run "
             "`account-health run` first"
         )
-    watch_id = action_store.add_watch(engine, account_id, reason, until, created_by)
-    return {"watch_id": watch_id, "account_id": account_id, "reason": reason, "until": until}
+    return reason, until
 
 
 def remove_watch_entries(engine: Engine, account_id: str) -> int:
@@ -68,4 +91,4 @@ def _is_scored(engine: Engine, account_id: str) -> bool:
         return connection.execute(query).first() is not None
 
 
-__all__ = ["add_watch_entry", "remove_watch_entries"]
+__all__ = ["add_watch_entry", "add_watch_with", "checked_watch", "remove_watch_entries"]

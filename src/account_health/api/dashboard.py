@@ -19,7 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from account_health.api import charts, service
 from account_health.api.auth import COOKIE_NAME, cookie_grant
-from account_health.api.queries import StoreReader, TableMissing
+from account_health.api.queries import StoreReader
 from account_health.config import Config
 from account_health.errors import NoDataError, UnknownAccountError
 from account_health.scoring.points import log_odds_of
@@ -111,13 +111,7 @@ def accounts_page(
     reader = _reader(request)
     tiers = [tier] if tier in TIER_NAMES else []
     owner, renewal_stage = owner or None, renewal_stage or None
-    notice = None
-    try:
-        listing = service.accounts(reader, tiers, owner, renewal_stage, PAGE_SIZE, (page - 1) * PAGE_SIZE)
-    except TableMissing:
-        notice = "Owner and renewal stage are not stored yet (the nightly run writes them); showing the tier filter only."
-        owner = renewal_stage = None
-        listing = service.accounts(reader, tiers, None, None, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    listing = service.accounts(reader, tiers, owner, renewal_stage, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     filters = {"tier": tiers[0] if tiers else "", "owner": owner or "", "renewal_stage": renewal_stage or ""}
     pages = max(1, math.ceil(listing.total / PAGE_SIZE))
     context = {
@@ -127,8 +121,6 @@ def accounts_page(
         "page": page,
         "pages": pages,
         "query": lambda number: urlencode({**{k: v for k, v in filters.items() if v}, "page": number}),
-        "has_actions": reader.has_table("account_actions"),
-        "notice": notice,
     }
     return templates.TemplateResponse(request, "accounts.html", context)
 
@@ -161,8 +153,8 @@ def account_page(request: Request, account_id: str) -> Response:
         ),
         "action": reader.account_action(account_id, row["as_of"]),
         "tasks": reader.tasks(account_id),
-        "watch": health.watch,
-        "has_watch_list": health.watched is not None,
+        "watch": [service.watch_entry(entry) for entry in reader.watch_entries(account_id)],
+        "watched": health.watched,
     }
     return templates.TemplateResponse(request, "account.html", context)
 

@@ -1,19 +1,15 @@
 """Every read and write of the operational store that the API and the dashboard make.
 
-The scores history and the model registry always exist. The tables written by the nightly run
-(`account_actions`, `tasks`, `watch_list`, `tier_changes`) may not exist yet in a given store: they are
-looked up by name, their columns are read from the database, and each function that needs one returns
-None (or raises `TableMissing` for writes) when it is absent. This module is the only place that
-names them, so wiring them to their final schema touches only this file.
+The scores history, the model registry and the tables of the nightly run (`account_actions`, `tasks`,
+`watch_list`, `tier_changes`, migration 0003) always exist once the store is migrated. Reads of the
+nightly run's tables go through `store.actions`, the same functions as the CLI's; watch-list writes
+go through `actions.watch`, with the same checks as `account-health watch`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,34 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from account_health.store import actions as action_store
 from account_health.store import operational
+from account_health.store.actions import account_actions
 from account_health.store.operational import models, runs, scores
 from account_health.training.artifact import parse_artifact
 
-log = logging.getLogger(__name__)
-
-ACCOUNT_ACTIONS = "account_actions"
-TASKS = "tasks"
-WATCH_LIST = "watch_list"
-TIER_CHANGES = "tier_changes"
-OPTIONAL_TABLES = (ACCOUNT_ACTIONS, TASKS, WATCH_LIST, TIER_CHANGES)
-
-# A table created by a migration while the server runs is found within this many seconds.
-TABLE_RECHECK_SECONDS = 30.0
-
 # Models kept in memory by version. A store contains one per training run, so this is rarely reached.
 MODELS_CACHED = 64
-
-# Columns written to watch_list, in the order tried; only those the table has are written.
-WATCH_COLUMNS = ("account_id", "reason", "expires_at", "created_at", "created_by", "source")
-
-
-class TableMissing(Exception):
-    """An optional table that a request needs is not in this operational store yet."""
-
-    def __init__(self, table: str) -> None:
-        super().__init__(table)
-        self.table = table
 
 
 @dataclass(frozen=True)
@@ -71,37 +47,13 @@ class AccountPage:
 
 
 class StoreReader:
-    """Queries of one operational store, with the optional tables found by inspection."""
+    """Queries of one operational store."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
-        self._tables: dict[str, sa.Table | None] = {}
-        self._checked_at = -TABLE_RECHECK_SECONDS
         self._artifacts: dict[tuple[str, str], dict[str, Any]] = {}
         self._models: dict[str, ModelInfo] = {}
-
-    # -- optional tables ---------------------------------------------------------------------------
-
-    def table(self, name: str) -> sa.Table | None:
-        """Return the reflected optional table `name`, or None when the store does not have it."""
-        with self._lock:
-            if time.monotonic() - self._checked_at >= TABLE_RECHECK_SECONDS:
-                self._reflect()
-            return self._tables.get(name)
-
-    def has_table(self, name: str) -> bool:
-        return self.table(name) is not None
-
-    def _reflect(self) -> None:
-        present = set(sa.inspect(self.engine).get_table_names())
-        reflected = sa.MetaData()
-        for name in OPTIONAL_TABLES:
-            if name not in present:
-                self._tables[name] = None
-            elif self._tables.get(name) is None:
-                self._tables[name] = sa.Table(name, reflected, autoload_with=self.engine)
-        self._checked_at = time.monotonic()
 
     # -- scores ------------------------------------------------------------------------------------
 
@@ -148,18 +100,17 @@ class StoreReader:
         limit: int = 50,
         offset: int = 0,
     ) -> AccountPage:
-        """Return the accounts scored on the latest date, riskiest first, with their actions when known.
+        """Return the accounts scored on the latest date, riskiest first, with that date's account actions.
 
-        Filtering by owner or renewal stage needs `account_actions`; without it `TableMissing` is raised.
+        Name, owner, ARR and renewal stage come from the nightly run's `account_actions` of the same
+        as-of date; they are None for an account scored by `account-health score` alone, and such an
+        account never matches an owner or renewal-stage filter. `watched` is whether a watch-list
+        entry is in force on the as-of date, as `account-health explain` shows it.
         """
         as_of = self.latest_as_of()
         if as_of is None:
             return AccountPage(None, 0, [])
         current = _current_scores(scores.c.as_of == as_of)
-        actions = self.table(ACCOUNT_ACTIONS)
-        if actions is None and (owner is not None or renewal_stage is not None):
-            raise TableMissing(ACCOUNT_ACTIONS)
-
         columns: list[Any] = [
             current.c.account_id,
             current.c.as_of,
@@ -167,23 +118,25 @@ class StoreReader:
             current.c.tier,
             current.c.model_version,
             current.c.validated,
+            account_actions.c.name,
+            account_actions.c.owner,
+            account_actions.c.arr,
+            account_actions.c.renewal_stage,
         ]
-        source: Any = current
+        source = current.outerjoin(
+            account_actions,
+            sa.and_(
+                account_actions.c.account_id == current.c.account_id,
+                account_actions.c.as_of == current.c.as_of,
+            ),
+        )
         conditions: list[Any] = []
         if tiers:
             conditions.append(current.c.tier.in_(list(tiers)))
-        if actions is not None:
-            for name in ("name", "owner", "arr", "renewal_stage"):
-                if name in actions.c:
-                    columns.append(actions.c[name])
-            source = current.outerjoin(
-                actions,
-                sa.and_(actions.c.account_id == current.c.account_id, actions.c.as_of == current.c.as_of),
-            )
-            if owner is not None:
-                conditions.append(actions.c.owner == owner)
-            if renewal_stage is not None:
-                conditions.append(actions.c.renewal_stage == renewal_stage)
+        if owner is not None:
+            conditions.append(account_actions.c.owner == owner)
+        if renewal_stage is not None:
+            conditions.append(account_actions.c.renewal_stage == renewal_stage)
 
         base = sa.select(*columns).select_from(source).where(*conditions)
         count = sa.select(sa.func.count()).select_from(base.subquery())
@@ -191,9 +144,11 @@ class StoreReader:
         with self.engine.connect() as connection:
             total = int(connection.execute(count).scalar_one())
             rows = [dict(row._mapping) for row in connection.execute(page)]
-        watched = self.watched_accounts([row["account_id"] for row in rows])
+        watched = action_store.active_watches(
+            self.engine, as_of, account_ids=[row["account_id"] for row in rows]
+        )
         for row in rows:
-            row["watched"] = None if watched is None else row["account_id"] in watched
+            row["watched"] = row["account_id"] in watched
         return AccountPage(as_of, total, rows)
 
     def tier_counts(self, as_of: datetime | None = None) -> tuple[datetime | None, dict[str, int]]:
@@ -266,76 +221,24 @@ class StoreReader:
             row = connection.execute(query).first()
         return dict(row._mapping) if row is not None else None
 
-    # -- tables of the nightly run -----------------------------------------------------------------
+    # -- tables of the nightly run ---------------------------------------------------------------
 
     def account_action(self, account_id: str, as_of: datetime) -> dict[str, Any] | None:
-        """Return the account's `account_actions` row of the as-of date; None when absent or no table."""
-        actions = self.table(ACCOUNT_ACTIONS)
-        if actions is None:
-            return None
-        query = sa.select(actions).where(actions.c.account_id == account_id, actions.c.as_of == as_of)
-        with self.engine.connect() as connection:
-            row = connection.execute(query).first()
-        if row is None:
-            return None
-        action = dict(row._mapping)
-        for name, value in action.items():
-            if name.endswith("candidates") and isinstance(value, str):
-                action[name] = _json_or_text(value)
-        return action
+        """Return the account's action of the as-of date (JSON columns parsed), or None when not written."""
+        found = action_store.read_account_actions(self.engine, as_of, account_id)
+        return found[0] if found else None
 
-    def tasks(self, account_id: str) -> list[dict[str, Any]] | None:
-        """Return the account's tasks, newest first; None when the store has no tasks table."""
-        table = self.table(TASKS)
-        if table is None:
-            return None
-        query = sa.select(table).where(table.c.account_id == account_id)
-        order = [table.c[name].desc() for name in ("due_date", "created_at") if name in table.c]
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query.order_by(*order).limit(50))]
+    def tasks(self, account_id: str) -> list[dict[str, Any]]:
+        """Return the account's tasks in force on the latest nightly run's as-of date, as `account-health tasks`."""
+        return action_store.read_tasks(self.engine, account_id=account_id)
 
-    def watch_entries(self, account_id: str, at: datetime) -> list[dict[str, Any]] | None:
-        """Return the account's watch-list entries in force at `at`; None when there is no watch_list."""
-        table = self.table(WATCH_LIST)
-        if table is None:
-            return None
-        query = sa.select(table).where(table.c.account_id == account_id, *_in_force(table, at))
-        with self.engine.connect() as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+    def watch_in_force(self, account_id: str, on: datetime) -> dict[str, Any] | None:
+        """Return the account's watch-list entry in force on the as-of date `on` (the one expiring last)."""
+        return action_store.active_watches(self.engine, on, account_id).get(account_id)
 
-    def watched_accounts(self, account_ids: Sequence[str]) -> set[str] | None:
-        """Return which of the accounts have a watch-list entry in force now; None without watch_list."""
-        table = self.table(WATCH_LIST)
-        if table is None:
-            return None
-        if not account_ids:
-            return set()
-        query = sa.select(table.c.account_id).where(
-            table.c.account_id.in_(list(account_ids)), *_in_force(table, operational.now())
-        )
-        with self.engine.connect() as connection:
-            return set(connection.execute(query).scalars())
-
-    def add_watch(
-        self, account_id: str, reason: str, expires_at: datetime | None, created_by: str
-    ) -> dict[str, Any]:
-        """Insert a watch-list entry; raise TableMissing when the store has no watch_list table."""
-        table = self.table(WATCH_LIST)
-        if table is None:
-            raise TableMissing(WATCH_LIST)
-        values: Mapping[str, Any] = {
-            "account_id": account_id,
-            "reason": reason,
-            "expires_at": expires_at,
-            "created_at": operational.now(),
-            "created_by": created_by,
-            "source": created_by,
-        }
-        row = {name: values[name] for name in WATCH_COLUMNS if name in table.c}
-        with self.engine.begin() as connection:
-            connection.execute(table.insert().values(**row))
-        log.info("added account %s to the watch-list (%s)", account_id, created_by)
-        return row
+    def watch_entries(self, account_id: str) -> list[dict[str, Any]]:
+        """Return every watch-list entry of the account, removed and expired ones included, oldest first."""
+        return action_store.list_watches(self.engine, include_inactive=True, account_id=account_id)
 
 
 def _current_scores(*conditions: Any) -> Any:
@@ -348,19 +251,3 @@ def _current_scores(*conditions: Any) -> Any:
     ranked = sa.select(scores, rank).where(*conditions).subquery()
     columns = (ranked.c[column.name] for column in scores.columns)
     return sa.select(*columns).where(ranked.c.rank == 1).subquery("current_scores")
-
-
-def _in_force(table: sa.Table, at: datetime) -> list[Any]:
-    conditions: list[Any] = []
-    if "expires_at" in table.c:
-        conditions.append(sa.or_(table.c.expires_at.is_(None), table.c.expires_at > at))
-    if "removed_at" in table.c:
-        conditions.append(table.c.removed_at.is_(None))
-    return conditions
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return value

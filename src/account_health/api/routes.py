@@ -10,16 +10,20 @@ run on the thread pool.
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from sqlalchemy.engine import Engine
 
 from account_health.api import schemas, service
 from account_health.api.auth import require
 from account_health.api.errors import ApiError
-from account_health.api.queries import StoreReader, TableMissing
-from account_health.config import Config
+from account_health.api.queries import StoreReader
+from account_health.config import Config, NotifySettings
+from account_health.errors import AccountHealthError, UnknownAccountError
+from account_health.notify import deliver
 from account_health.store.tokens import TokenGrant
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -29,8 +33,13 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 WRITE_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **PROBLEMS,
-    503: {"model": schemas.Problem, "description": "The operational store has no watch-list table yet."},
+    422: {
+        "model": schemas.Problem,
+        "description": "An invalid body, reason or date; the message says which.",
+    },
 }
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1")
 Read = Annotated[TokenGrant, Depends(require("read"))]
@@ -68,16 +77,11 @@ def list_accounts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> schemas.AccountList:
-    """Accounts scored on the latest as-of date, riskiest first."""
-    try:
-        return service.accounts(_reader(request), list(tier), owner, renewal_stage, limit, offset)
-    except TableMissing as exc:
-        raise ApiError(
-            400,
-            "filter_unavailable",
-            f"owner and renewal stage are stored by the nightly run in the {exc.table} table, which this "
-            "operational store does not have yet; filter by tier only, or run the nightly run first",
-        ) from None
+    """Accounts scored on the latest as-of date, riskiest first.
+
+    Name, owner, ARR and renewal stage are those of the latest nightly run's account actions.
+    """
+    return service.accounts(_reader(request), list(tier), owner, renewal_stage, limit, offset)
 
 
 @router.get(
@@ -148,14 +152,13 @@ def tier_history(request: Request, _grant: Read) -> schemas.DistributionHistory:
 def watch_account(
     request: Request, grant: Write, account_id: AccountId, body: schemas.WatchRequest
 ) -> schemas.WatchCreated:
-    """Put the account on the watch-list with a reason and an optional expiry; the tier does not change."""
-    reader = _reader(request)
-    service.current_score(reader, account_id)
-    created_by = f"api token {grant.token_id}" + (f" ({grant.name})" if grant.name else "")
-    _add_watch(reader, account_id, body.reason, body.expires_at, created_by)
-    return schemas.WatchCreated(
-        account_id=account_id, reason=body.reason, expires_at=body.expires_at, created_by=created_by
-    )
+    """Put the account on the watch-list, as `account-health watch ACCOUNT --reason --until`; the tier does not change."""
+    try:
+        return service.add_watch(_reader(request), _config(request), account_id, body, _by(grant))
+    except UnknownAccountError:
+        raise
+    except AccountHealthError as exc:
+        raise ApiError(422, "invalid_watch", str(exc)) from None
 
 
 @router.post(
@@ -165,30 +168,32 @@ def watch_account(
     responses=WRITE_PROBLEMS,
     tags=["watch-list"],
 )
-def job_change(request: Request, grant: Write, body: schemas.JobChange) -> schemas.JobChangeAccepted:
-    """Record a contact's job change by putting the account on the watch-list with the change as reason."""
-    reader = _reader(request)
-    service.current_score(reader, body.account_id)
-    reason = service.watch_reason_for_job_change(body)
-    # TODO: once the nightly run and the outbox are merged, re-score the account at once and queue an
-    # outbox alert when a champion left. Until then the change only reaches the watch-list.
-    _add_watch(reader, body.account_id, reason, None, f"job-change feed, api token {grant.token_id}")
-    return schemas.JobChangeAccepted(
-        account_id=body.account_id, contact_id=body.contact_id, change=body.change, watch_reason=reason
-    )
+def job_change(
+    request: Request, grant: Write, body: schemas.JobChange, background: BackgroundTasks
+) -> schemas.JobChangeAccepted:
+    """Keep a contact's job change, put the account on the watch-list and, for a departure, alert Slack.
 
-
-def _add_watch(
-    reader: StoreReader, account_id: str, reason: str, expires_at: datetime | None, created_by: str
-) -> None:
-    if expires_at is not None and expires_at.tzinfo is not None:
-        expires_at = service.utc(expires_at).replace(tzinfo=None)  # type: ignore[union-attr]
+    The account is not re-scored here: its tier changes at the next nightly run. The Slack message is
+    queued in the outbox with the rest, and sent after the response.
+    """
+    config = _config(request)
     try:
-        reader.add_watch(account_id, reason, expires_at, created_by)
-    except TableMissing as exc:
-        raise ApiError(
-            503,
-            "watch_list_unavailable",
-            f"this operational store has no {exc.table} table yet, so nothing was written; upgrade the store "
-            "with a release that includes the nightly run's migrations, then retry",
-        ) from None
+        accepted = service.job_change(_reader(request), config, body, f"job-change webhook, {_by(grant)}")
+    except UnknownAccountError:
+        raise
+    except AccountHealthError as exc:
+        raise ApiError(422, "invalid_job_change", str(exc)) from None
+    if accepted.slack_message_id is not None:
+        background.add_task(_deliver_slack, request.app.state.engine, config)
+    return accepted
+
+
+def _by(grant: TokenGrant) -> str:
+    return f"api token {grant.token_id}" + (f" ({grant.name})" if grant.name else "")
+
+
+def _deliver_slack(engine: Engine, config: Config) -> None:
+    """Send the outbox's pending Slack messages; what fails stays in the outbox for `account-health outbox --retry`."""
+    report = deliver(engine, NotifySettings(slack=config.notify.slack))
+    if not report.ok:
+        log.warning("job-change alert: %d Slack messages left in the outbox", report.unsent)

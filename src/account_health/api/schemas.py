@@ -6,7 +6,7 @@ Missing values are JSON null. A non-finite float that slips through is written a
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,10 +39,14 @@ class Reason(Body):
 
 
 class WatchEntry(Body):
-    reason: str | None
-    expires_at: datetime | None
-    created_at: datetime | None
+    """A watch-list entry, as `account-health watch --list --all` shows it."""
+
+    watch_id: int
+    reason: str
+    until: datetime = Field(description="The last as-of date the flag applies to.")
+    created_at: datetime
     created_by: str | None
+    removed_at: datetime | None
 
 
 class Health(Body):
@@ -57,10 +61,13 @@ class Health(Body):
     model_version: str
     validated: bool = Field(description="False when the model could not be shown to beat the base rate.")
     top_reasons: list[Reason] = Field(description="Signals with the largest contributions, at most three.")
-    watched: bool | None = Field(
-        description="Whether a watch-list entry is in force; null when the store has no watch-list yet."
+    watched: bool = Field(
+        description="Whether a watch-list entry is in force on the as-of date (not removed, `until` on or "
+        "after it), as `account-health explain` shows it."
     )
-    watch: list[WatchEntry]
+    watch: list[WatchEntry] = Field(
+        description="The entry in force on the as-of date (the one expiring last), or none."
+    )
 
 
 class Prompt(Body):
@@ -94,7 +101,7 @@ class AccountSummary(Body):
     probability: float
     model_version: str
     validated: bool
-    watched: bool | None
+    watched: bool
 
 
 class AccountList(Body):
@@ -198,13 +205,18 @@ class WatchRequest(Body):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=1000)
-    expires_at: datetime | None = None
+    until: date | None = Field(
+        None,
+        description="The last as-of date (YYYY-MM-DD) the flag applies to, today or later; "
+        "[actions] watch_default_days from today when absent, as `account-health watch --until`.",
+    )
 
 
 class WatchCreated(Body):
+    watch_id: int
     account_id: str
     reason: str
-    expires_at: datetime | None
+    until: datetime
     created_by: str
 
 
@@ -222,10 +234,17 @@ class JobChange(Body):
 
 
 class JobChangeAccepted(Body):
+    job_change_id: int = Field(description="The row of the job_changes table that keeps this change.")
     account_id: str
     contact_id: str
     change: JobChangeKind
+    watch_id: int
     watch_reason: str
+    watch_until: datetime
+    slack_message_id: int | None = Field(
+        description="The outbox row of the Slack message queued for a departed contact; null when the "
+        "change is not a departure or Slack is off."
+    )
 
 
 class Status(Body):

@@ -10,11 +10,14 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from account_health.actions.job_changes import record_job_change
+from account_health.actions.watch import add_watch_with
 from account_health.api import schemas
 from account_health.api.experience import TIER_EXPERIENCE
 from account_health.api.queries import StoreReader
+from account_health.asof import start_of_day
 from account_health.config import Config
-from account_health.errors import NoDataError, UnknownAccountError
+from account_health.errors import AccountHealthError, NoDataError, UnknownAccountError
 from account_health.scoring.explain import reasons_for
 from account_health.scoring.points import log_odds_of, probability_points
 from account_health.store.operational import now
@@ -83,7 +86,7 @@ def health(reader: StoreReader, account_id: str) -> schemas.Health:
     row = current_score(reader, account_id)
     model = reader.model(row["model_version"])
     used = [reason for reason in reasons(reader, row) if reason.log_odds is not None]
-    entries = reader.watch_entries(account_id, now())
+    entry = reader.watch_in_force(account_id, row["as_of"])
     return schemas.Health(
         account_id=account_id,
         as_of=utc(row["as_of"]),
@@ -94,8 +97,8 @@ def health(reader: StoreReader, account_id: str) -> schemas.Health:
         model_version=row["model_version"],
         validated=bool(row["validated"]),
         top_reasons=used[:TOP_REASONS],
-        watched=None if entries is None else bool(entries),
-        watch=[_watch_entry(entry) for entry in entries or []],
+        watched=entry is not None,
+        watch=[watch_entry(entry)] if entry is not None else [],
     )
 
 
@@ -217,17 +220,6 @@ def distribution_history(reader: StoreReader, config: Config) -> schemas.Distrib
     return schemas.DistributionHistory(items=items)
 
 
-def watch_reason_for_job_change(change: schemas.JobChange) -> str:
-    words = {
-        "left_company": "left the company",
-        "title_change": "changed title",
-        "email_bounced": "email bounced",
-    }
-    when = f" on {change.changed_at:%Y-%m-%d}" if change.changed_at else ""
-    note = f": {change.note}" if change.note else ""
-    return f"job change: contact {change.contact_id} {words[change.change]}{when}{note}"
-
-
 def _distribution(as_of: datetime | None, counts: dict[str, int], config: Config) -> schemas.Distribution:
     total = sum(counts.values())
     tiers = [
@@ -246,12 +238,65 @@ def _distribution(as_of: datetime | None, counts: dict[str, int], config: Config
     )
 
 
-def _watch_entry(entry: dict[str, Any]) -> schemas.WatchEntry:
+def watch_entry(entry: dict[str, Any]) -> schemas.WatchEntry:
+    """Return a watch_list row as the API shows it."""
     return schemas.WatchEntry(
-        reason=entry.get("reason"),
-        expires_at=utc(entry.get("expires_at")),
-        created_at=utc(entry.get("created_at")),
-        created_by=entry.get("created_by") or entry.get("source"),
+        watch_id=entry["watch_id"],
+        reason=entry["reason"],
+        until=utc(entry["until"]),
+        created_at=utc(entry["created_at"]),
+        created_by=entry["created_by"],
+        removed_at=utc(entry["removed_at"]),
+    )
+
+
+def add_watch(
+    reader: StoreReader, config: Config, account_id: str, body: schemas.WatchRequest, created_by: str
+) -> schemas.WatchCreated:
+    """Flag the account as `account-health watch ACCOUNT --reason --until` does; return the entry.
+
+    Raises UnknownAccountError for an account without a score and AccountHealthError for a bad entry.
+    """
+    current_score(reader, account_id)
+    until = start_of_day(body.until) if body.until is not None else None
+    if until is not None and until < start_of_day(now()):
+        raise AccountHealthError(f"until {body.until:%Y-%m-%d} is in the past; give a date from today on")
+    entry = add_watch_with(config, reader.engine, account_id, body.reason, until, created_by)
+    return schemas.WatchCreated(
+        watch_id=entry["watch_id"],
+        account_id=account_id,
+        reason=entry["reason"],
+        until=utc(entry["until"]),
+        created_by=created_by,
+    )
+
+
+def job_change(
+    reader: StoreReader, config: Config, body: schemas.JobChange, received_by: str
+) -> schemas.JobChangeAccepted:
+    """Keep the job change, flag the account and queue a Slack message for a departure (no re-score)."""
+    changed_at = body.changed_at
+    if changed_at is not None and changed_at.tzinfo is not None:
+        changed_at = changed_at.astimezone(UTC).replace(tzinfo=None)
+    written = record_job_change(
+        config,
+        reader.engine,
+        body.account_id,
+        body.contact_id,
+        body.change,
+        changed_at,
+        body.note,
+        received_by,
+    )
+    return schemas.JobChangeAccepted(
+        job_change_id=written["job_change_id"],
+        account_id=body.account_id,
+        contact_id=body.contact_id,
+        change=body.change,
+        watch_id=written["watch_id"],
+        watch_reason=written["watch_reason"],
+        watch_until=utc(written["watch_until"]),
+        slack_message_id=written["message_id"],
     )
 
 

@@ -224,14 +224,21 @@ def add_watch(
     engine: Engine, account_id: str, reason: str, until: datetime, created_by: str | None = None
 ) -> int:
     with engine.begin() as connection:
-        result = connection.execute(
-            watch_list.insert().values(
-                account_id=account_id, reason=reason, created_at=now(), until=until, created_by=created_by
-            )
+        return insert_watch(connection, account_id, reason, until, created_by)
+
+
+def insert_watch(
+    connection: Connection, account_id: str, reason: str, until: datetime, created_by: str | None = None
+) -> int:
+    """Insert a watch-list entry inside the caller's transaction; return its id."""
+    result = connection.execute(
+        watch_list.insert().values(
+            account_id=account_id, reason=reason, created_at=now(), until=until, created_by=created_by
         )
-        key = result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def remove_watch(engine: Engine, account_id: str) -> int:
@@ -245,11 +252,18 @@ def remove_watch(engine: Engine, account_id: str) -> int:
         return int(result.rowcount or 0)
 
 
-def active_watches(engine: Engine, on: datetime, account_id: str | None = None) -> dict[str, dict[str, Any]]:
-    """Return, per account, the watch-list entry in force on `on` (the one expiring last)."""
+def active_watches(
+    engine: Engine, on: datetime, account_id: str | None = None, account_ids: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Return, per account, the watch-list entry in force on `on` (the one expiring last).
+
+    `account_id` or `account_ids` keep only those accounts.
+    """
     query = sa.select(watch_list).where(watch_list.c.removed_at.is_(None), watch_list.c.until >= on)
     if account_id is not None:
         query = query.where(watch_list.c.account_id == account_id)
+    if account_ids is not None:
+        query = query.where(watch_list.c.account_id.in_(list(account_ids)))
     found: dict[str, dict[str, Any]] = {}
     with engine.connect() as connection:
         for row in connection.execute(query.order_by(watch_list.c.until, watch_list.c.watch_id)):
@@ -257,9 +271,13 @@ def active_watches(engine: Engine, on: datetime, account_id: str | None = None) 
     return found
 
 
-def list_watches(engine: Engine, include_inactive: bool = False) -> list[dict[str, Any]]:
-    """Return watch-list entries, those in force now only unless `include_inactive`."""
+def list_watches(
+    engine: Engine, include_inactive: bool = False, account_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Return watch-list entries (of one account when given), those in force now only unless `include_inactive`."""
     query = sa.select(watch_list)
+    if account_id is not None:
+        query = query.where(watch_list.c.account_id == account_id)
     if not include_inactive:
         query = query.where(watch_list.c.removed_at.is_(None), watch_list.c.until >= now())
     with engine.connect() as connection:
@@ -378,6 +396,7 @@ def read_tasks(
     on: datetime | None = None,
     owner: str | None = None,
     tiers: Iterable[str] | None = None,
+    account_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Return the tasks in force on `on` (the latest nightly run's as-of date when None).
 
@@ -400,6 +419,8 @@ def read_tasks(
         query = query.where(tasks.c.owner == owner)
     if tiers is not None:
         query = query.where(tasks.c.tier.in_(list(tiers)))
+    if account_id is not None:
+        query = query.where(tasks.c.account_id == account_id)
     query = query.order_by(tasks.c.as_of.desc(), tasks.c.rank)
     with engine.connect() as connection:
         return [dict(row._mapping) for row in connection.execute(query)]
@@ -431,6 +452,7 @@ __all__ = [
     "as_datetime",
     "complete_task",
     "finish_run_in",
+    "insert_watch",
     "latest_nightly_run",
     "list_watches",
     "read_account_actions",
