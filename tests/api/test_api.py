@@ -127,6 +127,19 @@ def test_accounts_rejects_bad_tier_and_limit(client, read_token):
     assert client.get("/v1/accounts", params={"limit": 0}, headers=bearer(read_token)).status_code == 422
 
 
+def test_invalid_body_is_a_422_that_does_not_echo_it(client, write_token):
+    huge = "x" * 100_000
+    for body in ('{"reason": NaN, "until": "' + huge + '"}', '{"reason": ["' + huge + '"]}', '{"reason": '):
+        response = client.post(
+            "/v1/accounts/any/watch",
+            content=body,
+            headers={**bearer(write_token), "Content-Type": "application/json"},
+        )
+        assert response.status_code == 422, response.text[:200]
+        assert huge not in response.text and len(response.text) < 2000
+        assert all({"loc", "msg", "type"} == set(error) for error in response.json()["detail"])
+
+
 def test_owner_filter_without_a_nightly_run_matches_nothing(client, read_token):
     # Owners come from the nightly run's account actions; accounts scored by `score` alone have none.
     response = client.get("/v1/accounts", params={"owner": "Ana"}, headers=bearer(read_token))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from account_health.errors import ModelArtifactError, NoDataError, UnknownAccountError
@@ -36,6 +37,21 @@ def install_handlers(app: FastAPI) -> None:
         level = logging.WARNING if exc.status >= 500 else logging.DEBUG
         log.log(level, "%s %s: %d %s", request.method, request.url.path, exc.status, exc.code)
         return problem(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes the rejected input, which may be megabytes long or hold a NaN
+        # that JSON cannot carry; the location, message and type say what to fix.
+        log.debug("%s %s: 422 invalid request", request.method, request.url.path)
+        details = [
+            {
+                "loc": list(error.get("loc", ())),
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": details}, status_code=422)
 
     @app.exception_handler(UnknownAccountError)
     async def _unknown_account(request: Request, exc: UnknownAccountError) -> JSONResponse:
