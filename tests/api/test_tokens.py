@@ -50,3 +50,19 @@ def test_revoked_token_stops_after_cache_lifetime(engine):
             sa.update(api_tokens).where(api_tokens.c.token_id == token_id).values(revoked_at=now())
         )
     assert cache.lookup(token) is None
+
+
+def test_token_list_and_revoke(workspace):
+    token = run_cli("-w", str(workspace.root), "token", "create", "--name", "dashboard").stdout.strip()
+    listed = run_cli("-w", str(workspace.root), "token", "list")
+    (line,) = [line for line in listed.stdout.splitlines() if line.endswith("dashboard")]
+    token_id = line.split("\t")[0]
+    assert "\tactive\t" in line and token not in listed.stdout
+
+    assert run_cli("-w", str(workspace.root), "token", "revoke", token_id).returncode == 0
+    again = run_cli("-w", str(workspace.root), "token", "revoke", token_id)
+    assert again.returncode == 1 and "no active token" in again.stderr
+    engine = operational.connect(workspace.operational_store_url)
+    assert find_token(engine, token) is None
+    engine.dispose()
+    assert "revoked" in run_cli("-w", str(workspace.root), "token", "list").stdout

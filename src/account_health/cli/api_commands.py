@@ -10,7 +10,7 @@ import typer
 
 from account_health.config import Workspace, load_workspace
 
-token_app = typer.Typer(help="Create API tokens.", no_args_is_help=True)
+token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
 def serve(
@@ -78,6 +78,46 @@ def create(
         engine.dispose()
     typer.echo(token)
     typer.echo(f"token {token_id} ({scope}) created; it is shown only this once", err=True)
+
+
+@token_app.command("list")
+def list_command(context: typer.Context) -> None:
+    """List the API tokens: id, scope, name, when created and when revoked. Tokens themselves are not stored."""
+    from account_health.store.operational import open_operational_store
+    from account_health.store.tokens import list_tokens
+
+    engine = open_operational_store(_workspace(context).operational_store_url)
+    try:
+        rows = list_tokens(engine)
+    finally:
+        engine.dispose()
+    if not rows:
+        typer.echo("no API tokens; create one with account-health token create")
+    for row in rows:
+        revoked = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "active"
+        typer.echo(
+            f"{row['token_id']}\t{row['scope']}\t{row['created_at']:%Y-%m-%d %H:%M}\t{revoked}\t{row['name'] or ''}"
+        )
+
+
+@token_app.command("revoke")
+def revoke(
+    context: typer.Context,
+    token_id: Annotated[int, typer.Argument(metavar="TOKEN_ID", help="The id that token list shows.")],
+) -> None:
+    """Revoke an API token; servers stop accepting it within 10 seconds."""
+    from account_health.store.operational import open_operational_store
+    from account_health.store.tokens import revoke_token
+
+    engine = open_operational_store(_workspace(context).operational_store_url)
+    try:
+        revoked = revoke_token(engine, token_id)
+    finally:
+        engine.dispose()
+    if not revoked:
+        typer.echo(f"no active token with id {token_id}; see account-health token list", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"token {token_id} revoked")
 
 
 def _workspace(context: typer.Context) -> Workspace:

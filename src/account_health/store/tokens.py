@@ -65,6 +65,30 @@ def create_token(engine: Engine, scope: Scope, name: str | None = None) -> tuple
     return int(key[0]), token
 
 
+def list_tokens(engine: Engine) -> list[dict[str, object]]:
+    """Return every token's id, scope, name, creation and revocation time; never a hash."""
+    query = sa.select(
+        api_tokens.c.token_id,
+        api_tokens.c.scope,
+        api_tokens.c.name,
+        api_tokens.c.created_at,
+        api_tokens.c.revoked_at,
+    ).order_by(api_tokens.c.token_id)
+    with engine.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def revoke_token(engine: Engine, token_id: int) -> bool:
+    """Revoke a token by id; return False when no token has that id or it was revoked already."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            api_tokens.update()
+            .where(api_tokens.c.token_id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now())
+        )
+    return result.rowcount == 1
+
+
 def find_token(engine: Engine, token: str) -> TokenGrant | None:
     """Return the grant of a token that exists and is not revoked, else None."""
     query = sa.select(api_tokens.c.token_id, api_tokens.c.scope, api_tokens.c.name).where(
