@@ -88,3 +88,28 @@ def test_sign_out_clears_the_cookie(client, read_token):
 
 def test_static_stylesheet_is_served(client):
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_model_page_shows_the_latest_monitoring_report(client, engine, read_token):
+    from account_health.monitor.record import MONITOR_RUN
+    from account_health.store import operational
+
+    _sign_in(client, read_token)
+    assert "No monitoring report yet" in client.get("/dashboard/model").text
+
+    summary = {
+        "as_of": "2026-12-01",
+        "model_version": "m-1",
+        "model_age_days": 270,
+        "retrain_recommended": True,
+        "retrain_reasons": [{"kind": "retrain", "message": "weight change in usage"}],
+        "alerts": [{"kind": "retrain", "message": "weight change in <b>usage</b>"}],
+        "largest_drift": {"feature": "usage_trend", "psi": 0.224, "level": "moved"},
+        "files": [],
+    }
+    run_id = operational.start_run(engine, MONITOR_RUN)
+    operational.finish_run(engine, run_id, "succeeded", summary)
+    page = client.get("/dashboard/model").text
+
+    assert "retraining recommended" in page and "usage_trend, PSI 0.224" in page
+    assert "weight change in &lt;b&gt;usage&lt;/b&gt;" in page

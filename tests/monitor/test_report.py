@@ -160,6 +160,15 @@ def test_cli_report_prints_json(monitored_company: MonitoredCompany, tmp_path):
     assert sorted(path.rsplit("/", 1)[1] for path in data["files"]) == sorted(
         path.name for path in out.iterdir()
     )
+    # The dashboard's model page reads the gist of the newest report from the operational store.
+    from account_health.monitor.record import latest_report_summary
+    from account_health.store import operational
+
+    engine = operational.connect(monitored_company.workspace.operational_store_url)
+    summary = latest_report_summary(engine)
+    engine.dispose()
+    assert summary is not None and summary["as_of"] == "2026-12-01"
+    assert summary["retrain_recommended"] is True and summary["files"] == data["files"]
 
 
 def test_summary_names_verdict(unchanged: MonitorReport, changed: MonitorReport):

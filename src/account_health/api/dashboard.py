@@ -22,6 +22,7 @@ from account_health.api.auth import COOKIE_NAME, cookie_grant
 from account_health.api.queries import StoreReader
 from account_health.config import Config
 from account_health.errors import NoDataError, UnknownAccountError
+from account_health.monitor.record import latest_report_summary
 from account_health.scoring.points import log_odds_of
 from account_health.store.tokens import find_token
 from account_health.training.evaluate import TIER_NAMES
@@ -175,6 +176,7 @@ def model_page(request: Request) -> Response:
         "calibration_png": _calibration_png(model.artifact),
         "weights_png": _weights_png(model.artifact, card),
         "metrics_json": json.dumps(card.metrics, indent=2),
+        "monitoring": latest_report_summary(reader.engine),
     }
     return templates.TemplateResponse(request, "model.html", context)
 

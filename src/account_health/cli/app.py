@@ -428,6 +428,14 @@ def report(
         if notify:
             _post_alerts(workspace, engine, result, quiet=json_output)
     files = write_report_files(result, out if out is not None else workspace.root / "reports")
+    from account_health.monitor.record import record_report
+    from account_health.store.operational import open_operational_store
+
+    engine = open_operational_store(workspace.operational_store_url)
+    try:
+        record_report(engine, result, list(files.paths()))
+    finally:
+        engine.dispose()
     if json_output:
         from account_health.training.artifact import dumps
 
