@@ -102,3 +102,17 @@ def test_new_commands_have_help():
     for command in ("run", "watch", "tasks", "task-done"):
         help_text = runner.invoke(app, [command, "--help"]).output
         assert "Show this message and exit." in help_text
+
+
+def test_task_done_refuses_a_date_outside_the_task(template: Path, tmp_path: Path):
+    from account_health.store import operational
+    from account_health.store.actions import read_tasks
+
+    workspace = copy_workspace(template, tmp_path / "company")
+    engine = operational.connect(workspace.operational_store_url)
+    task_id = read_tasks(engine)[0]["task_id"]
+    engine.dispose()
+    for on in ("1999-01-01", "2099-01-01"):
+        result = run_cli("-w", str(workspace.root), "task-done", str(task_id), "--on", on)
+        assert result.returncode == 1
+        assert "outside the task's life" in result.stderr

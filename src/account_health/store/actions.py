@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from account_health.errors import AccountHealthError
 from account_health.store.operational import metadata, now, runs
 
 NIGHTLY = "nightly"
@@ -429,11 +430,22 @@ def read_tasks(
 def complete_task(
     engine: Engine, task_id: int, completed_at: datetime | None = None
 ) -> dict[str, Any] | None:
-    """Mark a task completed (now by default); return the task, or None when no task has that id."""
+    """Mark a task completed (now by default); return the task, or None when no task has that id.
+
+    A completion before the task's as-of date or more than a day in the future is refused: it would
+    let a workshop that never happened release a Yellow account's expansion.
+    """
+    moment = completed_at or now()
     with engine.begin() as connection:
-        connection.execute(
-            tasks.update().where(tasks.c.task_id == task_id).values(completed_at=completed_at or now())
-        )
+        row = connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).first()
+        if row is None:
+            return None
+        if moment < row.as_of or moment > now() + timedelta(days=1):
+            raise AccountHealthError(
+                f"completion date {moment:%Y-%m-%d} is outside the task's life: give a date from "
+                f"{row.as_of:%Y-%m-%d} (when it was created) to today"
+            )
+        connection.execute(tasks.update().where(tasks.c.task_id == task_id).values(completed_at=moment))
         row = connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).first()
     return dict(row._mapping) if row is not None else None
 
