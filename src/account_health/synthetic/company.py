@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from account_health.config import CONFIG_FILE, Workspace, parse_config
 from account_health.signals import compute_signals
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import AnalyticalStore, open_analytical_store
-from account_health.synthetic import exports
+from account_health.synthetic import exports, vendor_exports
 from account_health.synthetic.activity import (
     draw_contact_changes,
     draw_integrations,
@@ -55,6 +56,8 @@ EARLIEST = np.iinfo(np.int64).min + 1
 # the truth's features with a one-shot ingest of the exports catches that.
 USAGE_LOOKBACK_DAYS = 28 + 27 + 7
 MIN_MONTHS = 6
+# How the exports are laid out: the product's canonical columns, or the vendors' own formats.
+LAYOUTS = ("canonical", "vendor")
 # Called as progress(step, done, total) after each step; `step` is a short description.
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -106,6 +109,8 @@ def generate_company(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     weight_change: WeightChange | None = None,
+    layout: str = "canonical",
+    segment_usage: bool = True,
 ) -> GeneratedCompany:
     """Write a synthetic company whose churn follows a known logistic model of the product's own signals.
 
@@ -119,8 +124,16 @@ def generate_company(
 
     With `weight_change`, snapshots from the change on draw churn with one feature's coefficient
     multiplied, and `truth/truth.json` records the change; without it the output is unchanged.
+
+    With `layout = "vendor"`, every table but churn events is written in a vendor's own format (see
+    `vendor_exports`) and read by the matching adapter. The canonical tables they fill hold the same
+    rows as with the canonical layout. `segment_usage = False` keeps the usage events in the canonical
+    Parquet file: as Segment track calls, the 2.6 million events of the default company added about
+    80 s to the quickstart on a loaded 2-core machine.
     """
     _check_arguments(accounts, months)
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
@@ -138,8 +151,8 @@ def generate_company(
     contracts = build_contracts(rng, history, population.accounts, calendar)
     churns = churn_frame(history, population.accounts)
 
-    _write_exports(out_dir, population, streams, contracts, churns)
-    config_path = _write_config(out_dir, calendar)
+    vendor_sources = _write_exports(out_dir, population, streams, contracts, churns, layout, segment_usage)
+    config_path = _write_config(out_dir, calendar, vendor_sources)
     truth_dir = out_dir / "truth"
     _write_truth(truth_dir, truth, labels, calendar, seed, accounts, weight_change)
     report.step("wrote exports, config and truth")
@@ -305,18 +318,43 @@ def _write_exports(
     streams: _Streams,
     contracts: pd.DataFrame,
     churns: pd.DataFrame,
-) -> None:
+    layout: str = "canonical",
+    segment_usage: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """Write the kept rows and the CRM tables; return the config entries of sources in a vendor format."""
     kept = {name: frame[frame["kept"].to_numpy()] for name, frame in streams.items()}
-    _write_tables(out_dir, population, kept)
-    exports.write_table(exports.contracts_frame(contracts), out_dir / exports.EXPORT_FILES["contracts"][1])
+    vendor_sources: dict[str, dict[str, Any]] = {}
+    if layout == "vendor":
+        frames = _frames(population, kept)
+        frames["contracts"] = exports.contracts_frame(contracts)
+        vendor_sources = vendor_exports.write_vendor_tables(out_dir, frames, segment_usage)
+        for name, frame in frames.items():
+            if name not in vendor_sources:
+                exports.write_table(frame, out_dir / exports.EXPORT_FILES[name][1])
+    else:
+        _write_tables(out_dir, population, kept)
+        exports.write_table(
+            exports.contracts_frame(contracts), out_dir / exports.EXPORT_FILES["contracts"][1]
+        )
     exports.write_table(exports.churn_events_frame(churns), out_dir / exports.EXPORT_FILES["churn_events"][1])
+    return vendor_sources
 
 
 def _write_tables(
     folder: Path, population: Population, streams: dict[str, pd.DataFrame]
 ) -> dict[str, list[str]]:
     """Write the static tables and the given stream rows under `folder`; return each source's files."""
-    frames = {
+    files = {}
+    for name, frame in _frames(population, streams).items():
+        relative = exports.EXPORT_FILES[name][1]
+        exports.write_table(frame, folder / relative)
+        files[name] = [relative]
+    return files
+
+
+def _frames(population: Population, streams: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """The canonical frames of the static tables and the given stream rows, by source name."""
+    return {
         "accounts": exports.accounts_frame(population),
         "users": exports.users_frame(population),
         "contacts": exports.contacts_frame(population),
@@ -326,12 +364,6 @@ def _write_tables(
         "contact_changes": exports.contact_changes_frame(streams["contact_changes"], population),
         "integrations": exports.integrations_frame(streams["integrations"], population),
     }
-    files = {}
-    for name, frame in frames.items():
-        relative = exports.EXPORT_FILES[name][1]
-        exports.write_table(frame, folder / relative)
-        files[name] = [relative]
-    return files
 
 
 def _features_at_risk(
@@ -384,11 +416,18 @@ def _draw_churn(
     return drawn
 
 
-def _write_config(out_dir: Path, calendar: Calendar) -> Path:
-    files = {name: [path] for name, (_, path) in exports.EXPORT_FILES.items()}
+def _write_config(
+    out_dir: Path, calendar: Calendar, vendor_sources: dict[str, dict[str, Any]] | None = None
+) -> Path:
+    vendor_sources = vendor_sources or {}
+    vendor_tables = {source["table"] for source in vendor_sources.values()}
+    files = {
+        name: [path] for name, (table, path) in exports.EXPORT_FILES.items() if table not in vendor_tables
+    }
     document = exports.config_document(
         files, training_end=calendar.end.date(), window_months=calendar.window_months
     )
+    document["sources"].update(vendor_sources)
     parse_config(document)
     header = (
         "Workspace of a synthetic company made by account_health.synthetic.generate_company.\n"

@@ -130,9 +130,9 @@ def test_call_sentiment_tags_and_scores(tmp_path: Path) -> None:
         quarantined = rows(store, 'SELECT row_number, "column" FROM quarantine')
 
     assert stored == [
-        ("k1", "call", "positive", None),
-        ("k2", "call", "negative", None),
-        ("k3", "call", "neutral", None),
+        ("k1", "call", "positive", False),
+        ("k2", "call", "negative", False),
+        ("k3", "call", "neutral", False),
         ("k4", "call", None, True),
     ]
     assert quarantined == [(5, "tag")]

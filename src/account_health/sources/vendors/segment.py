@@ -194,6 +194,9 @@ def _from_json(value: Any) -> dict[str, str | None] | str:
                 value.get("timestamp") or value.get("originalTimestamp") or value.get("receivedAt")
             ),
             "email": scalar_text(traits.get("email") or context_traits.get("email")),
+            # Named as the warehouse tables name them, so `loaded_at = "received_at"` reads both.
+            "received_at": scalar_text(value.get("receivedAt")),
+            "sent_at": scalar_text(value.get("sentAt")),
         }
     )
     return flat

@@ -105,9 +105,12 @@ class CallsAdapter(RecordAdapter):
     ) -> dict[str, str | None] | Skip | Reject:
         source = config.columns.get("tag", "sentiment")
         value = flat.get(source)
+        dismissed = config.columns.get("dismissed", "dismissed")
         if value is None or not value.strip():
-            flat[config.columns.get("dismissed", "dismissed")] = "true"
+            flat[dismissed] = "true"
             return flat
+        # A call with a sentiment is an answer, as an NPS response with a score is: not dismissed.
+        flat[dismissed] = "false"
         flat[source] = self._tag(value.strip())
         return flat
 
