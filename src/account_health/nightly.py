@@ -178,7 +178,7 @@ def _run(
         report,
         stale_days,
         abandoned,
-        crm,
+        crm_ids=crm,
     )
     result.days_past_data = gap
     notices = _write(workspace, engine, result, artifact, steps)

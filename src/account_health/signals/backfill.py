@@ -144,9 +144,16 @@ def _snapshots(store: AnalyticalStore, name: str, instants: Sequence[datetime]) 
     return store.table(name)
 
 
+def _duckdb(context: SignalContext) -> AnalyticalStore:
+    """Return the context's store, which the backfill needs to be the DuckDB analytical store."""
+    if not isinstance(context.store, AnalyticalStore):
+        raise TypeError("the daily backfill runs on the DuckDB analytical store only")
+    return context.store
+
+
 def _usage_by_series(context: SignalContext) -> int:
     """Fill `_usage` with the usage columns of every spine pair; return how many pairs were dirty."""
-    store = context.store
+    store = _duckdb(context)
     spine = context.accounts
     _temp(
         store, "_user_days", active_user_days(context).select("account_id", "user_id", "day", "first_known")
@@ -244,7 +251,7 @@ def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Tabl
 def _restricted_context(
     context: SignalContext, instants: Sequence[datetime], pairs: ibis.Table
 ) -> SignalContext:
-    snapshots = _snapshots(context.store, "_instants_dirty", instants)
+    snapshots = _snapshots(_duckdb(context), "_instants_dirty", instants)
     accounts = context.accounts.semi_join(pairs, ["account_id", "as_of"])
     return SignalContext(context.store, context.workspace, snapshots, accounts, min(instants))
 
