@@ -280,3 +280,21 @@ def test_run_posts_each_tier_change_once_across_reruns(fresh, monkeypatch):
     texts = " ".join(message["text"] for message in slack.messages)
     for change in urgent:
         assert change["account_id"] in texts or (change["name"] or "") in texts
+
+
+@pytest.mark.parametrize("fresh", ["sqlite"], indirect=True)
+def test_run_writes_each_tier_change_to_the_crm_file(fresh):
+    import csv
+
+    config = fresh.root / "account-health.toml"
+    config.write_text(config.read_text() + "\n[notify.crm_file]\nenabled = true\n")
+    workspace = load_workspace(fresh.root)
+    with open_stores(workspace) as (store, engine):
+        result = run_nightly(workspace, store, engine, SECOND)
+        changes = tier_changes_of_run(engine, result.run_id)
+
+    summary = result.summary()
+    assert summary["days_past_data"] == 0
+    with open(summary["notifications"]["delivery"]["crm_file"], encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert sorted(row[0] for row in rows) == sorted(change["account_id"] for change in changes)
