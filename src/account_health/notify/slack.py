@@ -45,21 +45,13 @@ _DESTINATION_ERRORS = {
 _BLOCK_ERRORS = {"invalid_blocks", "invalid_blocks_format"}
 
 
-class SlackWebApi:
-    """chat.postMessage with a bot token; conversations.history finds messages whose response was lost."""
+class _SlackSender:
+    """Post one message per request, and post it again as text alone when Slack rejects its blocks."""
 
     destination = "slack"
     batch_size = 1
-    can_recover = True
-
-    def __init__(self, settings: SlackSettings, token: str, channel: str) -> None:
-        self.settings = settings
-        self.base_url = settings.base_url.rstrip("/")
-        self.channel = channel
-        self.secrets: tuple[str, ...] = (token,)
-        self.headers = {"Authorization": f"Bearer {token}"}
-        # Messages whose blocks Slack rejected in this delivery; they are posted as text alone.
-        self.text_only: set[int] = set()
+    # Messages whose blocks Slack rejected in this delivery; they are posted as text alone.
+    text_only: set[int]
 
     def record_key(self, row: OutboxRow) -> str | None:
         return None
@@ -75,6 +67,23 @@ class SlackWebApi:
             result = self._post(client, row, counters)
         assert isinstance(result, SendResult)
         return result
+
+    def _post(self, client: httpx.Client, row: OutboxRow, counters: Counters) -> SendResult | object:
+        raise NotImplementedError
+
+
+class SlackWebApi(_SlackSender):
+    """chat.postMessage with a bot token; conversations.history finds messages whose response was lost."""
+
+    can_recover = True
+
+    def __init__(self, settings: SlackSettings, token: str, channel: str) -> None:
+        self.settings = settings
+        self.base_url = settings.base_url.rstrip("/")
+        self.channel = channel
+        self.secrets: tuple[str, ...] = (token,)
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.text_only = set()
 
     def recover(
         self, client: httpx.Client, rows: list[OutboxRow], counters: Counters, after: str | None
@@ -168,33 +177,16 @@ class SlackWebApi:
         return _error_result(error, response, [row], "chat.postMessage")
 
 
-class SlackWebhook:
+class SlackWebhook(_SlackSender):
     """An incoming webhook: posts only, so a message whose response was lost may be posted twice."""
 
-    destination = "slack"
-    batch_size = 1
     can_recover = False
 
     def __init__(self, settings: SlackSettings, url: str) -> None:
         self.settings = settings
         self.url = url
         self.secrets: tuple[str, ...] = (url,)
-        self.text_only: set[int] = set()
-
-    def record_key(self, row: OutboxRow) -> str | None:
-        return None
-
-    def send(self, client: httpx.Client, rows: list[OutboxRow], counters: Counters) -> SendResult:
-        (row,) = rows
-        result = self._post(client, row, counters)
-        if result is _BLOCKS_REJECTED:
-            log.warning(
-                "Slack rejected the blocks of outbox message %d; posting its text alone", row.message_id
-            )
-            self.text_only.add(row.message_id)
-            result = self._post(client, row, counters)
-        assert isinstance(result, SendResult)
-        return result
+        self.text_only = set()
 
     def recover(
         self, client: httpx.Client, rows: list[OutboxRow], counters: Counters, after: str | None
