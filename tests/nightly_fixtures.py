@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from account_health.config import ENV_OPERATIONAL_STORE, Workspace, load_workspace
 from account_health.nightly import run_nightly
 from account_health.workspace import open_stores
 from action_company import copy_workspace, snapshot, trained_action_company
+from postgres import fresh_database
 
 FIRST = datetime(2025, 11, 1)
 SECOND = datetime(2025, 12, 1)
@@ -43,19 +41,8 @@ def reference(template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
 @pytest.fixture
 def postgresql_url() -> Iterator[str]:
     """The URL of a fresh, empty PostgreSQL database, dropped after the test."""
-    url = os.environ.get("ACCOUNT_HEALTH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set ACCOUNT_HEALTH_TEST_POSTGRES_URL to run against PostgreSQL")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"account_health_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 from account_health.api.app import create_app
 from account_health.store import operational
 from account_health.store.tokens import create_token
+from postgres import fresh_database
 from scored import bearer, latest_scores
 
 WRITE_SECONDS = 6.0
@@ -27,28 +27,16 @@ TESTS = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def postgresql_url(engine: sa.Engine) -> Iterator[str]:
     """A fresh PostgreSQL database holding a copy of the scored workspace's operational store."""
-    url = os.environ.get("ACCOUNT_HEALTH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set ACCOUNT_HEALTH_TEST_POSTGRES_URL to run against PostgreSQL")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"account_health_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    database_url = admin.url.set(database=name).render_as_string(hide_password=False)
-    copy = operational.open_operational_store(database_url)
-    with engine.connect() as source, copy.begin() as target:
-        for table in (operational.runs, operational.models, operational.scores):
-            rows = [dict(row._mapping) for row in source.execute(sa.select(table))]
-            target.execute(table.insert(), rows)
-        # Serial keys were written explicitly, so move the runs sequence past them.
-        target.execute(sa.text("SELECT setval('runs_run_id_seq', (SELECT max(run_id) FROM runs))"))
-    copy.dispose()
-    try:
+    with fresh_database() as database_url:
+        copy = operational.open_operational_store(database_url)
+        with engine.connect() as source, copy.begin() as target:
+            for table in (operational.runs, operational.models, operational.scores):
+                rows = [dict(row._mapping) for row in source.execute(sa.select(table))]
+                target.execute(table.insert(), rows)
+            # Serial keys were written explicitly, so move the runs sequence past them.
+            target.execute(sa.text("SELECT setval('runs_run_id_seq', (SELECT max(run_id) FROM runs))"))
+        copy.dispose()
         yield database_url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -11,28 +9,18 @@ import sqlalchemy as sa
 
 from account_health.monitor.history import read_score_history, read_score_signals
 from account_health.store import operational
+from postgres import fresh_database
 
 
 @pytest.fixture
 def postgresql_engine() -> Iterator[sa.Engine]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    url = os.environ.get("ACCOUNT_HEALTH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set ACCOUNT_HEALTH_TEST_POSTGRES_URL to run against PostgreSQL")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"account_health_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = operational.open_operational_store(
-        admin.url.set(database=name).render_as_string(hide_password=False)
-    )
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        engine = operational.open_operational_store(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +17,7 @@ from notify.standins import (
     SalesforceStandIn,
     SlackStandIn,
 )
+from postgres import fresh_database
 
 
 @pytest.fixture
@@ -32,22 +31,13 @@ def sqlite_engine(tmp_path) -> Iterator[sa.Engine]:
 @pytest.fixture
 def postgresql_engine() -> Iterator[sa.Engine]:
     """A fresh PostgreSQL database for one test, migrated, and dropped afterwards."""
-    url = os.environ.get("ACCOUNT_HEALTH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set ACCOUNT_HEALTH_TEST_POSTGRES_URL to run against PostgreSQL")
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    name = f"account_health_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = operational.connect(admin.url.set(database=name).render_as_string(hide_password=False))
-    operational.upgrade(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        engine = operational.connect(url)
+        operational.upgrade(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

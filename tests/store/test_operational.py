@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -9,30 +7,18 @@ import pytest
 import sqlalchemy as sa
 
 from account_health.store import operational
-
-
-def _postgres_url() -> str:
-    url = os.environ.get("ACCOUNT_HEALTH_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("set ACCOUNT_HEALTH_TEST_POSTGRES_URL to run against PostgreSQL")
-    return url
+from postgres import fresh_database
 
 
 @pytest.fixture
 def postgresql_engine() -> Iterator[sa.Engine]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
-    admin = sa.create_engine(_postgres_url(), isolation_level="AUTOCOMMIT")
-    name = f"account_health_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine = operational.connect(admin.url.set(database=name).render_as_string(hide_password=False))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_database() as url:
+        engine = operational.connect(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 @pytest.fixture
