@@ -8,7 +8,7 @@ from account_health.asof import days_past_data, default_as_of
 from account_health.store.analytical import open_analytical_store
 
 
-def test_days_past_data_counts_from_the_day_after_the_newest_row(tmp_path):
+def test_days_past_data_after_newest_row(tmp_path):
     with open_analytical_store(tmp_path / "analytical.duckdb") as store:
         assert days_past_data(store, datetime(2026, 12, 9)) == 0
         store.connection.execute(

@@ -90,7 +90,7 @@ def test_static_stylesheet_is_served(client):
     assert client.get("/static/style.css").status_code == 200
 
 
-def test_model_page_shows_the_latest_monitoring_report(client, engine, read_token):
+def test_model_page_shows_monitoring(client, engine, read_token):
     from account_health.monitor.record import MONITOR_RUN
     from account_health.store import operational
 

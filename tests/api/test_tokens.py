@@ -57,11 +57,13 @@ def test_token_list_and_revoke(workspace):
     listed = run_cli("-w", str(workspace.root), "token", "list")
     (line,) = [line for line in listed.stdout.splitlines() if line.endswith("dashboard")]
     token_id = line.split("\t")[0]
-    assert "\tactive\t" in line and token not in listed.stdout
+    assert "\tactive\t" in line
+    assert token not in listed.stdout
 
     assert run_cli("-w", str(workspace.root), "token", "revoke", token_id).returncode == 0
     again = run_cli("-w", str(workspace.root), "token", "revoke", token_id)
-    assert again.returncode == 1 and "no active token" in again.stderr
+    assert again.returncode == 1
+    assert "no active token" in again.stderr
     engine = operational.connect(workspace.operational_store_url)
     assert find_token(engine, token) is None
     engine.dispose()

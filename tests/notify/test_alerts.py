@@ -17,7 +17,7 @@ ALERTS = [
 ]
 
 
-def test_alerts_are_posted_once_per_report(engine, slack_env: SlackStandIn):
+def test_alerts_posted_once_per_report(engine, slack_env: SlackStandIn):
     settings = slack_settings(slack_env)
     with engine.begin() as connection:
         assert enqueue_alerts(connection, AS_OF, "m-1", ALERTS, settings) == 1
@@ -29,18 +29,21 @@ def test_alerts_are_posted_once_per_report(engine, slack_env: SlackStandIn):
     deliver(engine, settings)
 
     assert report.sent == 1
-    assert len(slack_env.messages) == 2 and not outbox_entries(engine)
+    assert len(slack_env.messages) == 2
+    assert not outbox_entries(engine)
     text = slack_env.messages[0]["text"]
-    assert "2 alerts" in text and "&lt;z -3.3&gt;" in text and "<z" not in text
+    assert "2 alerts" in text
+    assert "&lt;z -3.3&gt;" in text
+    assert "<z" not in text
 
 
-def test_no_alert_or_slack_off_queues_nothing(engine, slack_env: SlackStandIn):
+def test_alerts_without_slack_queue_nothing(engine, slack_env: SlackStandIn):
     with engine.begin() as connection:
         assert enqueue_alerts(connection, AS_OF, "m-1", [], slack_settings(slack_env)) == 0
         assert enqueue_alerts(connection, AS_OF, "m-1", ALERTS, slack_settings(slack_env, enabled=False)) == 0
 
 
-def test_a_long_report_stays_within_the_block_limit():
+def test_alert_message_within_block_limits():
     many = [Alert(f"kind{number}", "x" * 4000) for number in range(80)]
     message = alert_message(AS_OF, "m-1", many)
     assert len(message.blocks) <= 50

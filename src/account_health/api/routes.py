@@ -1,11 +1,10 @@
 """The /v1 endpoints: thin wrappers that check the token and call `service`.
 
-The status, health and experience endpoints are `async def` and query the store on the event loop:
-each makes one or two lookups by key (well under a millisecond on SQLite or a local PostgreSQL), and
-skipping the hand-off to the thread pool cut their CPU cost per request by about a quarter in
-bench/api.py. NOTE: a store that stops answering therefore stalls every request of that server
-process until the store answers or the connection fails. The other endpoints scan more rows and
-run on the thread pool.
+The status, health and experience endpoints are `async def` and query the store on the event loop.
+Each makes one or two lookups by key, and skipping the hand-off to the thread pool cut their CPU cost
+per request by about a quarter in bench/api.py. NOTE: a store that stops responding therefore stalls
+every request of that server process until the connection fails. The other endpoints scan more rows
+and run on the thread pool.
 """
 
 from __future__ import annotations
@@ -88,7 +87,7 @@ def list_accounts(
     "/accounts/{account_id}/health", response_model=schemas.Health, responses=PROBLEMS, tags=["accounts"]
 )
 async def account_health(request: Request, _grant: Read, account_id: AccountId) -> schemas.Health:
-    """The account's tier, churn probability, model, top reasons and watch-list flag."""
+    """Return the account's tier, churn probability, model, top reasons and watch-list flag."""
     return service.health(_reader(request), account_id)
 
 
@@ -99,7 +98,7 @@ async def account_health(request: Request, _grant: Read, account_id: AccountId) 
     tags=["accounts"],
 )
 async def account_experience(request: Request, _grant: Read, account_id: AccountId) -> schemas.Experience:
-    """The in-app prompt, chat persona and expansion policy to apply to this account."""
+    """Return the in-app prompt, chat persona and expansion policy to apply to this account."""
     return service.experience(_reader(request), _config(request), account_id)
 
 
@@ -107,7 +106,7 @@ async def account_experience(request: Request, _grant: Read, account_id: Account
     "/accounts/{account_id}/history", response_model=schemas.History, responses=PROBLEMS, tags=["accounts"]
 )
 def account_history(request: Request, _grant: Read, account_id: AccountId) -> schemas.History:
-    """Every stored score of the account, oldest first, with model changes marked."""
+    """Return every stored score of the account, oldest first, with model changes marked."""
     return service.history(_reader(request), account_id)
 
 
@@ -119,7 +118,7 @@ def model(
         str | None, Query(max_length=64, description="A model version; the newest by default.")
     ] = None,
 ) -> schemas.Model:
-    """The model's weights with 95 % intervals, hold-out metrics, cut-offs and per-tier calibration."""
+    """Return the model's weights with 95 % intervals, hold-out metrics, cut-offs and per-tier calibration."""
     return service.model_card(_reader(request), _config(request), version)
 
 

@@ -16,14 +16,14 @@ from account_health.notify.slack_messages import BLOCKS_PER_MESSAGE, SlackMessag
 from account_health.store.operational import now
 from account_health.store.outbox import PENDING
 
-# One block is the headline and one may say how many alerts did not fit.
+# One block is the headline, and one may count the alerts that did not fit.
 _ALERTS_PER_MESSAGE = BLOCKS_PER_MESSAGE - 2
 
 
 def alert_message(as_of: datetime, model_version: str, alerts: Sequence[Alert]) -> SlackMessage:
     """Build the message of one monitoring report: a headline, then one section per alert.
 
-    The deduplication key holds the as-of date and a hash of the alerts, so the same report sent
+    The deduplication key contains the as-of date and a hash of the alerts, so the same report sent
     twice is one message, and a report whose alerts changed is a new one.
     """
     findings = sorted((alert.kind, alert.message) for alert in alerts)
