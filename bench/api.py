@@ -1,12 +1,12 @@
 """Benchmark: GET /v1/accounts/{id}/health at a fixed request rate, alone and during a scoring run.
 
 Usage: python bench/api.py [--dir DIR] [--accounts N] [--rate R] [--seconds S] [--workers W]
-                           [--port P] [--no-scoring]
+                           [--connections C] [--port P] [--no-scoring]
 
 Uses the quickstart workspace in DIR, creating it first with `account-health quickstart` when DIR
 has none. Starts `account-health serve` on 127.0.0.1 and drives the riskiest account's health
 endpoint with `hey` (Debian package `hey`), which runs on the same machine and shares its cores:
-50 connections, each capped at R/50 requests per second, for S seconds. It then repeats the load
+C connections (default 10), each capped at R/C requests per second, for S seconds. It then repeats the load
 while `account-health score` re-scores the latest date in a loop. Prints one Markdown table row per
 phase with p50, p99, the achieved rate, the responses that were not 200, and the load average.
 """
@@ -31,7 +31,6 @@ from account_health.config import load_workspace
 from account_health.store import operational
 from account_health.store.tokens import create_token
 
-CONNECTIONS = 50
 CLI = [sys.executable, "-m", "account_health.cli.app"]
 
 
@@ -57,6 +56,13 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=500, help="Requests per second in all.")
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=10,
+        help="hey's connections, each capped at RATE/CONNECTIONS requests/s. hey starts them together, so "
+        "each tick sends one request per connection at once: fewer connections give smaller bursts.",
+    )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port.")
     parser.add_argument("--no-scoring", action="store_true", help="Skip the phase during a scoring run.")
     arguments = parser.parse_args()
@@ -97,7 +103,7 @@ def main() -> None:
 
     print(
         f"\n{scored:,} accounts scored; {arguments.rate} requests/s requested for {arguments.seconds} s over "
-        f"{CONNECTIONS} connections by hey; {arguments.workers} server worker(s); {os.cpu_count()} cores\n"
+        f"{arguments.connections} connections by hey; {arguments.workers} server worker(s); {os.cpu_count()} cores\n"
     )
     print(
         "| phase | achieved requests/s | p50 | p99 | 200 | other | server CPU per request "
@@ -124,9 +130,9 @@ def _drive(url: str, token: str, arguments: argparse.Namespace, phase: str) -> L
         "-z",
         f"{arguments.seconds}s",
         "-c",
-        str(CONNECTIONS),
+        str(arguments.connections),
         "-q",
-        f"{arguments.rate / CONNECTIONS:g}",
+        f"{arguments.rate / arguments.connections:g}",
         "-H",
         f"Authorization: Bearer {token}",
         url,

@@ -9,10 +9,10 @@ go through `actions.watch`, with the same checks as `account-health watch`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -23,8 +23,31 @@ from account_health.store.actions import account_actions
 from account_health.store.operational import models, runs, scores
 from account_health.training.artifact import parse_artifact
 
+T = TypeVar("T")
+
 # Models kept in memory by version. A store contains one per training run, so this is rarely reached.
 MODELS_CACHED = 64
+# Reasons kept in memory per stored score; a score row never changes once its run wrote it.
+REASONS_CACHED = 10_000
+
+# The two reads of every health and experience request, built once: building a statement and its
+# cache key costs SQLAlchemy more CPU than SQLite spends running it.
+_LATEST_SCORE = (
+    sa.select(scores)
+    .where(scores.c.account_id == sa.bindparam("account_id"))
+    .order_by(scores.c.as_of.desc(), scores.c.run_id.desc())
+    .limit(1)
+)
+_WATCH_IN_FORCE = (
+    sa.select(action_store.watch_list)
+    .where(
+        action_store.watch_list.c.account_id == sa.bindparam("account_id"),
+        action_store.watch_list.c.removed_at.is_(None),
+        action_store.watch_list.c.until >= sa.bindparam("on"),
+    )
+    .order_by(action_store.watch_list.c.until.desc(), action_store.watch_list.c.watch_id.desc())
+    .limit(1)
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +77,7 @@ class StoreReader:
         self._lock = threading.Lock()
         self._artifacts: dict[tuple[str, str], dict[str, Any]] = {}
         self._models: dict[str, ModelInfo] = {}
+        self._reasons: dict[tuple[Any, ...], Any] = {}
 
     # -- scores ------------------------------------------------------------------------------------
 
@@ -63,14 +87,8 @@ class StoreReader:
 
     def latest_score(self, account_id: str) -> dict[str, Any] | None:
         """Return the account's newest score (latest as-of date, then latest run), or None."""
-        query = (
-            sa.select(scores)
-            .where(scores.c.account_id == account_id)
-            .order_by(scores.c.as_of.desc(), scores.c.run_id.desc())
-            .limit(1)
-        )
         with self.engine.connect() as connection:
-            row = connection.execute(query).first()
+            row = connection.execute(_LATEST_SCORE, {"account_id": account_id}).first()
         return dict(row._mapping) if row is not None else None
 
     def account_history(self, account_id: str) -> list[dict[str, Any]]:
@@ -202,6 +220,18 @@ class StoreReader:
                 self._models[model_version] = info
         return info
 
+    def reasons_of(self, row: dict[str, Any], explain: Callable[[dict[str, Any]], T]) -> T:
+        """Return `explain(row)` for a stored score, computed once per score row and run."""
+        key = (row["account_id"], row["as_of"], row["model_version"], row["run_id"])
+        found = self._reasons.get(key)
+        if found is None:
+            found = explain(row)
+            with self._lock:
+                if len(self._reasons) >= REASONS_CACHED:
+                    self._reasons.clear()
+                self._reasons[key] = found
+        return cast(T, found)
+
     def _artifact(self, row: Any) -> dict[str, Any]:
         # A version is re-registered only with new content, so (version, sha256) names one artifact.
         key = (row.model_version, row.sha256)
@@ -234,7 +264,9 @@ class StoreReader:
 
     def watch_in_force(self, account_id: str, on: datetime) -> dict[str, Any] | None:
         """Return the account's watch-list entry in force on the as-of date `on` (the one expiring last)."""
-        return action_store.active_watches(self.engine, on, account_id).get(account_id)
+        with self.engine.connect() as connection:
+            row = connection.execute(_WATCH_IN_FORCE, {"account_id": account_id, "on": on}).first()
+        return dict(row._mapping) if row is not None else None
 
     def watch_entries(self, account_id: str) -> list[dict[str, Any]]:
         """Return every watch-list entry of the account, removed and expired ones included, oldest first."""

@@ -85,7 +85,8 @@ def reasons(reader: StoreReader, row: dict[str, Any]) -> list[schemas.Reason]:
 def health(reader: StoreReader, account_id: str) -> schemas.Health:
     row = current_score(reader, account_id)
     model = reader.model(row["model_version"])
-    used = [reason for reason in reasons(reader, row) if reason.log_odds is not None]
+    explained = reader.reasons_of(row, lambda stored: reasons(reader, stored))
+    used = [reason for reason in explained if reason.log_odds is not None]
     entry = reader.watch_in_force(account_id, row["as_of"])
     return schemas.Health(
         account_id=account_id,
