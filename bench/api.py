@@ -1,13 +1,14 @@
-"""Benchmark: GET /v1/accounts/{id}/health at a fixed request rate, alone and during a scoring run.
+"""Benchmark: GET /v1/accounts/{id}/health at a fixed request rate, alone and during a nightly run.
 
 Usage: python bench/api.py [--dir DIR] [--accounts N] [--rate R] [--seconds S] [--workers W]
-                           [--connections C] [--port P] [--no-scoring]
+                           [--connections C] [--port P] [--no-nightly]
 
 Uses the quickstart workspace in DIR, creating it first with `account-health quickstart` when DIR
 has none. Starts `account-health serve` on 127.0.0.1 and drives the riskiest account's health
 endpoint with `hey` (Debian package `hey`), which runs on the same machine and shares its cores:
 C connections (default 10), each capped at R/C requests per second, for S seconds. It then repeats the load
-while `account-health score` re-scores the latest date in a loop. Prints one Markdown table row per
+while `account-health run` runs the nightly job for the latest scored date in a loop (ingest
+of unchanged exports, signals, score, tier changes, actions, write). Prints one Markdown table row per
 phase with p50, p99, the achieved rate, the responses that were not 200, and the load average.
 """
 
@@ -46,7 +47,7 @@ class LoadResult:
     load_before: float
     load_after: float
     server_cpu_ms_per_request: float = float("nan")
-    scoring_runs: int | None = None
+    nightly_runs: int | None = None
 
 
 def main() -> None:
@@ -64,7 +65,7 @@ def main() -> None:
         "each tick sends one request per connection at once: fewer connections give smaller bursts.",
     )
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port.")
-    parser.add_argument("--no-scoring", action="store_true", help="Skip the phase during a scoring run.")
+    parser.add_argument("--no-nightly", action="store_true", help="Skip the phase during nightly runs.")
     arguments = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("hey not found; install it with `apt-get install -y hey`")
@@ -86,14 +87,14 @@ def main() -> None:
     server = _start_server(folder, port, arguments.workers)
     try:
         results = []
-        for phase in ("alone", "during scoring"):
-            if phase == "during scoring" and arguments.no_scoring:
+        for phase in ("alone", "during nightly runs"):
+            if phase == "during nightly runs" and arguments.no_nightly:
                 continue
             cpu_before = _server_cpu_seconds(server.pid)
             if phase == "alone":
                 result = _drive(url, token, arguments, phase)
             else:
-                result = _drive_during_scoring(url, token, arguments, folder, riskiest["as_of"])
+                result = _drive_during_nightly_runs(url, token, arguments, folder, riskiest["as_of"])
             served = max(result.ok + result.not_ok, 1)
             result.server_cpu_ms_per_request = 1000 * (_server_cpu_seconds(server.pid) - cpu_before) / served
             results.append(result)
@@ -112,7 +113,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for result in results:
         phase = result.phase + (
-            f" ({result.scoring_runs} scoring runs)" if result.scoring_runs is not None else ""
+            f" ({result.nightly_runs} runs)" if result.nightly_runs is not None else ""
         )
         print(
             f"| {phase} | {result.requests_per_second:.0f} | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
@@ -141,30 +142,30 @@ def _drive(url: str, token: str, arguments: argparse.Namespace, phase: str) -> L
     return _parse_hey(output, phase, load_before, os.getloadavg()[0])
 
 
-def _drive_during_scoring(
+def _drive_during_nightly_runs(
     url: str, token: str, arguments: argparse.Namespace, folder: Path, as_of: object
 ) -> LoadResult:
     stop = threading.Event()
     runs = 0
 
-    def score_loop() -> None:
+    def nightly_loop() -> None:
         nonlocal runs
         while not stop.is_set():
             subprocess.run(
-                [*CLI, "-w", str(folder), "score", "--as-of", f"{as_of:%Y-%m-%d}"],
+                [*CLI, "-w", str(folder), "run", "--as-of", f"{as_of:%Y-%m-%d}"],
                 capture_output=True,
                 check=True,
             )
             runs += 1
 
-    scorer = threading.Thread(target=score_loop)
-    scorer.start()
+    runner = threading.Thread(target=nightly_loop)
+    runner.start()
     try:
-        result = _drive(url, token, arguments, "during scoring")
+        result = _drive(url, token, arguments, "during nightly runs")
     finally:
         stop.set()
-        scorer.join()
-    result.scoring_runs = runs
+        runner.join()
+    result.nightly_runs = runs
     return result
 
 

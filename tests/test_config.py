@@ -7,7 +7,7 @@ import pytest
 
 from account_health.config import load_workspace, parse_config
 from account_health.errors import ConfigError, WorkspaceNotFoundError
-from account_health.workspace import init_workspace, template_text
+from account_health.workspace import init_workspace, open_stores, template_text
 
 
 def test_template_is_valid_and_documents_every_section():
@@ -92,4 +92,22 @@ def test_init_refuses_to_overwrite(tmp_path: Path):
 def test_notification_base_url_must_be_http(tmp_path: Path, url: str):
     (tmp_path / "account-health.toml").write_text(f'[notify.slack]\nenabled = true\nbase_url = "{url}"\n')
     with pytest.raises(ConfigError, match="is not an http\\(s\\) URL"):
+        load_workspace(tmp_path)
+
+
+def test_duckdb_settings_reach_the_analytical_store(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text(
+        '[workspace]\nanalytical_threads = 1\nanalytical_memory_limit = "1.5GiB"\n'
+    )
+    workspace = load_workspace(tmp_path)
+    with open_stores(workspace) as (store, _engine):
+        threads, memory = store.connection.execute(
+            "SELECT current_setting('threads'), current_setting('memory_limit')"
+        ).fetchone()
+    assert (threads, memory) == (1, "1.5 GiB")
+
+
+def test_duckdb_memory_limit_needs_a_unit(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text('[workspace]\nanalytical_memory_limit = "3"\n')
+    with pytest.raises(ConfigError, match=r"workspace\.analytical_memory_limit = '3'"):
         load_workspace(tmp_path)

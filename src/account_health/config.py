@@ -8,6 +8,7 @@ scheduled job.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -80,6 +81,17 @@ class WorkspaceSettings(_Section):
     analytical_store: str = "data/analytical.duckdb"
     operational_store: str = "sqlite:///data/operational.sqlite"
     models_dir: str = "models"
+    # DuckDB's own settings for the analytical store; None keeps DuckDB's defaults (every core, and
+    # 80 % of the machine's memory).
+    analytical_threads: int | None = Field(None, ge=1)
+    analytical_memory_limit: str | None = None
+
+    @field_validator("analytical_memory_limit")
+    @classmethod
+    def _memory_has_a_unit(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B|%)\s*", value):
+            raise ValueError('give a size with its unit, such as "3GB", "512MiB" or "50%"')
+        return value
 
 
 class Resolution(_Section):

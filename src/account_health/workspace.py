@@ -43,7 +43,13 @@ def open_stores(
     """
     if not create:
         _require_existing(workspace)
-    store = open_analytical_store(workspace.analytical_store_path, read_only=read_only)
+    settings = workspace.config.workspace
+    store = open_analytical_store(
+        workspace.analytical_store_path,
+        read_only=read_only,
+        threads=settings.analytical_threads,
+        memory_limit=settings.analytical_memory_limit,
+    )
     engine = open_operational_store(workspace.operational_store_url)
     try:
         yield store, engine

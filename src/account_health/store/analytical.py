@@ -56,8 +56,16 @@ class AnalyticalStore:
         self.close()
 
 
-def open_analytical_store(path: Path | None, read_only: bool = False) -> AnalyticalStore:
-    """Open (and on first use create) the DuckDB file at `path`; None opens an in-memory store."""
+def open_analytical_store(
+    path: Path | None,
+    read_only: bool = False,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> AnalyticalStore:
+    """Open (and on first use create) the DuckDB file at `path`; None opens an in-memory store.
+
+    `threads` and `memory_limit` ("3GB", "75%") set DuckDB's settings of the same names.
+    """
     if path is not None and not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     target = str(path) if path is not None else ":memory:"
@@ -72,6 +80,10 @@ def open_analytical_store(path: Path | None, read_only: bool = False) -> Analyti
         connection.execute("SET TimeZone = 'UTC'")
         # DuckDB's own progress bar writes to stdout; the CLI draws its own on stderr.
         connection.execute("SET enable_progress_bar = false")
+        if threads is not None:
+            connection.execute("SET threads = ?", [threads])
+        if memory_limit is not None:
+            connection.execute("SET memory_limit = ?", [memory_limit.strip()])
         if not read_only:
             create_tables(connection)
             _check_tables(connection, target)
