@@ -118,6 +118,30 @@ def test_timestamps_parse_to_utc(tmp_path: Path) -> None:
     assert (counts.read, counts.inserted, counts.quarantined) == (4, 3, 1)
 
 
+def test_impossible_utc_offsets_are_quarantined(tmp_path: Path) -> None:
+    tickets = (
+        "ticket_id,account_id,created_at\n"
+        "T1,A1,2024-03-20T10:00:00+14:00\n"
+        "T2,A1,2024-03-20T10:00:00+25:00\n"
+        "T3,A1,2024-03-20 10:00:00-0575\n"
+        "T4,A1,2024-03-20T10:00:00.5-12\n"
+    )
+    workspace = _workspace(
+        tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets}
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        stored = dict(_rows(store, "SELECT ticket_id, created_at FROM tickets"))
+        quarantined = _rows(store, f"SELECT row_number, value FROM {QUARANTINE_TABLE} ORDER BY 1")
+
+    assert stored == {
+        "T1": datetime(2024, 3, 19, 20, 0),
+        "T4": datetime(2024, 3, 20, 22, 0, 0, 500000),
+    }
+    assert quarantined == [(2, "2024-03-20T10:00:00+25:00"), (3, "2024-03-20 10:00:00-0575")]
+
+
 def test_unresolved_usage_stored_unattributed(tmp_path: Path) -> None:
     sources = ACCOUNTS_SOURCE + textwrap.dedent(
         """\

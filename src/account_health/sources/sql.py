@@ -109,6 +109,13 @@ def _within_range(parsed: str) -> str:
     return f"CASE WHEN {parsed} >= {EARLIEST} AND {parsed} < {LATEST} THEN {parsed} END"
 
 
+# A UTC offset after a time that no place uses, which DuckDB would still apply: hours past 14 (+25:00)
+# or minutes past 59 (+05:75).
+_IMPOSSIBLE_OFFSET = (
+    "[0-9]{2}:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)? *[+-]((1[5-9]|[2-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
+)
+
+
 def _parse_timestamp(raw: str, declared: str) -> str:
     seconds = f"TRY_CAST({raw} AS DOUBLE)"
     from_seconds = f"make_timestamp(CAST(round({seconds} * 1000000) AS BIGINT))"
@@ -124,6 +131,7 @@ def _parse_timestamp(raw: str, declared: str) -> str:
         f"WHEN regexp_full_match({raw}, '[0-9]{{12,13}}') THEN {from_millis} "
         f"WHEN regexp_full_match({raw}, '[0-9]{{8}}') THEN CAST(TRY_STRPTIME({raw}, '%Y%m%d') AS TIMESTAMP) "
         f"WHEN regexp_full_match({raw}, '-?[0-9]+(\\.[0-9]+)?') THEN NULL "
+        f"WHEN regexp_matches({raw}, {literal(_IMPOSSIBLE_OFFSET)}) THEN NULL "
         f"ELSE CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) END"
     )
 
