@@ -111,3 +111,11 @@ def test_duckdb_memory_limit_needs_a_unit(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text('[workspace]\nanalytical_memory_limit = "3"\n')
     with pytest.raises(ConfigError, match=r"workspace\.analytical_memory_limit = '3'"):
         load_workspace(tmp_path)
+
+
+def test_init_on_a_file_names_it(tmp_path: Path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        init_workspace(tmp_path / "taken")
+    with pytest.raises(ConfigError, match=r"cannot create the workspace .*taken/sub: Not a directory"):
+        init_workspace(tmp_path / "taken" / "sub")

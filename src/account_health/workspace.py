@@ -21,11 +21,18 @@ def template_text() -> str:
 
 def init_workspace(folder: Path, config_text: str | None = None, overwrite: bool = False) -> Workspace:
     """Write a commented account-health.toml in `folder` and create both stores."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a folder; give a new or existing folder for the workspace")
     path = folder / CONFIG_FILE
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; edit it, or choose another folder")
-    path.write_text(config_text or template_text(), encoding="utf-8")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(config_text or template_text(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the workspace {folder}: {exc.strerror or exc}; give a folder you can write to"
+        ) from None
     workspace = load_workspace(folder)
     with open_stores(workspace):
         pass
