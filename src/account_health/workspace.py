@@ -22,7 +22,9 @@ def template_text() -> str:
 def init_workspace(folder: Path, config_text: str | None = None, overwrite: bool = False) -> Workspace:
     """Write a commented account-health.toml in `folder` and create both stores."""
     if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder} is a file, not a folder; give a new or existing folder for the workspace")
+        raise ConfigError(
+            f"{folder} is a file, not a folder; give a new or existing folder for the workspace"
+        )
     path = folder / CONFIG_FILE
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists; edit it, or choose another folder")
