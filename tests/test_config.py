@@ -107,9 +107,18 @@ def test_duckdb_settings_reach_the_analytical_store(tmp_path: Path):
     assert (threads, memory) == (1, "1.5 GiB")
 
 
-def test_duckdb_memory_limit_needs_a_unit(tmp_path: Path):
-    (tmp_path / "account-health.toml").write_text('[workspace]\nanalytical_memory_limit = "3"\n')
-    with pytest.raises(ConfigError, match=r"workspace\.analytical_memory_limit = '3'"):
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("3", "with its unit"),
+        ("0%", "from 1% to 100%"),
+        ("0GB", "at least 256MB"),
+        ("10MiB", "at least 256MB"),
+    ],
+)
+def test_duckdb_memory_limit_must_be_usable(tmp_path: Path, value: str, message: str):
+    (tmp_path / "account-health.toml").write_text(f'[workspace]\nanalytical_memory_limit = "{value}"\n')
+    with pytest.raises(ConfigError, match=rf"workspace\.analytical_memory_limit = '{value}': .*{message}"):
         load_workspace(tmp_path)
 
 

@@ -75,6 +75,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_BYTES = {"B": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+_LEAST_MEMORY = 256e6
+
+
 class WorkspaceSettings(_Section):
     """Locations of the two stores and the model files."""
 
@@ -83,14 +87,24 @@ class WorkspaceSettings(_Section):
     models_dir: str = "models"
     # DuckDB's own settings for the analytical store; None keeps DuckDB's defaults (every core, and
     # 80 % of the machine's memory).
-    analytical_threads: int | None = Field(None, ge=1)
+    analytical_threads: int | None = Field(None, ge=1, le=256)
     analytical_memory_limit: str | None = None
 
     @field_validator("analytical_memory_limit")
     @classmethod
-    def _memory_has_a_unit(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B|%)\s*", value):
+    def _memory_is_a_usable_size(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B|%)\s*", value)
+        if found is None:
             raise ValueError('give a size with its unit, such as "3GB", "512MiB" or "50%"')
+        number, unit = float(found.group(1)), found.group(2)
+        if unit == "%":
+            if not 1 <= number <= 100:
+                raise ValueError("give a share of the memory from 1% to 100%")
+        elif number * _BYTES[unit[0]] < _LEAST_MEMORY:
+            # DuckDB cannot run a query in less; with 0 it starts threads without end.
+            raise ValueError('give at least 256MB, such as "3GB"')
         return value
 
 
