@@ -348,6 +348,8 @@ def test_implausible_change_date_is_rejected(nightly_client, nightly_engine, cha
         headers=bearer(write),
     )
     assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_job_change"
+    assert "is outside the years 1900 to 2199 (UTC)" in response.json()["message"]
     assert read_job_changes(nightly_engine) == []
 
 

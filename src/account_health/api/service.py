@@ -24,6 +24,8 @@ from account_health.store.operational import now
 from account_health.training.evaluate import TIER_NAMES
 
 TOP_REASONS = 3
+# Years a job change's changed_at may fall in, as for every timestamp the ingest accepts.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 CUTOFF_KEYS = {"Red": "red", "Orange": "orange", "Yellow": "yellow", "Green": "green"}
 BAND_KEYS = {
     "Red": "red",
@@ -318,10 +320,11 @@ def add_watch(
 def job_change(
     reader: StoreReader, config: Config, body: schemas.JobChange, received_by: str, received_at: datetime
 ) -> schemas.JobChangeAccepted:
-    """Keep the job change, flag the account, re-score it when a champion left, and queue one Slack message."""
-    changed_at = body.changed_at
-    if changed_at is not None and changed_at.tzinfo is not None:
-        changed_at = changed_at.astimezone(UTC).replace(tzinfo=None)
+    """Keep the job change, flag the account, re-score it when a champion left, and queue one Slack message.
+
+    Raises AccountHealthError for a changed_at outside the years the ingest accepts.
+    """
+    changed_at = _naive_utc(body.changed_at)
     recorded = record_job_change(
         config,
         reader.engine,
@@ -358,6 +361,21 @@ def job_change(
         provisional_probability=finite(provisional["probability"]) if provisional is not None else None,
         champions_in_seat=signals.get("champions_in_seat"),
     )
+
+
+def _naive_utc(changed_at: datetime | None) -> datetime | None:
+    """Return a change date as naive UTC, checked against the years any ingested timestamp may fall in."""
+    if changed_at is None:
+        return None
+    instant = changed_at
+    if FIRST_YEAR <= changed_at.year <= LAST_YEAR and changed_at.tzinfo is not None:
+        instant = changed_at.astimezone(UTC).replace(tzinfo=None)
+    if not FIRST_YEAR <= instant.year <= LAST_YEAR:
+        raise AccountHealthError(
+            f"changed_at {changed_at.isoformat()} is outside the years {FIRST_YEAR} to {LAST_YEAR} (UTC); "
+            "send the instant the change happened, or leave changed_at out"
+        )
+    return instant
 
 
 def _weights(artifact: dict[str, Any]) -> list[schemas.Weight]:
