@@ -164,7 +164,7 @@ def _run(
     stale_days = staleness(artifact, as_of, workspace.config.training.max_model_age_days)
 
     with steps("signals"):
-        # Job changes received by the API since the last copy, so the champion signal sees them.
+        # Job changes received by the API since the last copy, so the champion signal counts them.
         received = load_received_job_changes(store, engine)
         _refresh_spark_export(workspace, store)
         # Only the loads since the last refresh are read; the aggregate commits with its watermark.

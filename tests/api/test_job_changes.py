@@ -83,7 +83,7 @@ def _signals(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["signals"])
 
 
-def test_champion_departure_rescores_alerts_once_and_nightly_supersedes(rescorable, slack):
+def test_champion_departure_rescore_and_alert(rescorable, slack):
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, read = operational_tokens(engine)
     action = _single_champion_account(engine)
@@ -160,7 +160,7 @@ def test_champion_departure_rescores_alerts_once_and_nightly_supersedes(rescorab
     engine.dispose()
 
 
-def test_later_nightly_does_not_repeat_the_alert(rescorable, slack):
+def test_later_nightly_skips_sent_alert(rescorable, slack):
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, _read = operational_tokens(engine)
     action = _single_champion_account(engine)
@@ -188,7 +188,7 @@ def test_later_nightly_does_not_repeat_the_alert(rescorable, slack):
     engine.dispose()
 
 
-def test_non_champion_departure_is_kept_without_rescore(rescorable, slack):
+def test_non_champion_departure_not_rescored(rescorable, slack):
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, read = operational_tokens(engine)
     action = _single_champion_account(engine)
@@ -221,7 +221,7 @@ def test_non_champion_departure_is_kept_without_rescore(rescorable, slack):
     engine.dispose()
 
 
-def test_departure_dated_after_the_rescore_waits(rescorable, slack):
+def test_future_departure_not_rescored(rescorable, slack):
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, _read = operational_tokens(engine)
     action = _single_champion_account(engine)
@@ -242,7 +242,7 @@ def test_departure_dated_after_the_rescore_waits(rescorable, slack):
     engine.dispose()
 
 
-def test_score_without_champion_list_is_not_rescored(fresh, slack):
+def test_missing_champion_list_not_rescored(fresh, slack):
     """Account actions written before migration 0007 have no list of champions; this clears the lists."""
     engine = operational.open_operational_store(fresh.operational_store_url)
     with engine.begin() as connection:
@@ -271,7 +271,7 @@ def test_score_without_champion_list_is_not_rescored(fresh, slack):
     assert health["watched"] is True
     assert health["provisional"] is False
 
-    # Whether C7 was a champion is unknown, so a "contact left" message says so.
+    # Whether C7 was a champion is unknown, so the message is titled "contact left".
     assert len(slack.messages) == 1
     text = slack.messages[0]["text"]
     assert "*Contact left*" in text
@@ -280,7 +280,7 @@ def test_score_without_champion_list_is_not_rescored(fresh, slack):
     engine.dispose()
 
 
-def test_other_changes_are_flagged_once_without_a_message(nightly_workspace, nightly_engine, slack):
+def test_title_change_flagged_once(nightly_workspace, nightly_engine, slack):
     write, _read = operational_tokens(nightly_engine)
     account = actions.read_account_actions(nightly_engine, FIRST)[0]["account_id"]
     change = {"account_id": account, "contact_id": "C2", "change": "title_change", "note": "now VP"}
@@ -353,7 +353,7 @@ def test_implausible_change_date_is_rejected(nightly_client, nightly_engine, cha
     assert read_job_changes(nightly_engine) == []
 
 
-def test_dashboard_account_page_says_provisional(rescorable):
+def test_account_page_shows_provisional(rescorable):
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, read = operational_tokens(engine)
     action = _single_champion_account(engine)
@@ -372,7 +372,7 @@ def test_dashboard_account_page_says_provisional(rescorable):
     engine.dispose()
 
 
-def test_readers_never_fail_while_webhooks_and_scores_are_written(rescorable, slack):
+def test_health_reads_during_writes(rescorable, slack):
     """Health reads of a provisionally re-scored account while webhooks arrive and a writer rescores SCORED."""
     engine = operational.open_operational_store(rescorable.operational_store_url)
     write, read = operational_tokens(engine)
@@ -419,7 +419,7 @@ def test_readers_never_fail_while_webhooks_and_scores_are_written(rescorable, sl
     engine.dispose()
 
 
-def test_migration_0007_matches_the_tables_and_downgrades(tmp_path):
+def test_migration_0007_upgrade_and_downgrade(tmp_path):
     engine = operational.connect(f"sqlite:///{tmp_path / 'operational.sqlite'}")
     config = AlembicConfig()
     config.set_main_option("script_location", str(operational._MIGRATIONS))

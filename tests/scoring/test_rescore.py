@@ -30,7 +30,7 @@ IN_SEAT = {"champion_in_seat": 1.0, "days_since_champion_departure": 365.0, "cha
     ("received", "stored", "expected"),
     [
         (datetime(2025, 11, 5, 14, 0), STORED, datetime(2025, 11, 6)),
-        # Received at midnight: a snapshot of that midnight sees only rows available before it.
+        # Received at midnight: a snapshot of that midnight includes only rows available before it.
         (datetime(2025, 11, 5), STORED, datetime(2025, 11, 6)),
         # A stored score dated later than the change: the provisional score must be newer.
         (datetime(2025, 11, 5, 14, 0), datetime(2025, 11, 10), datetime(2025, 11, 11)),
@@ -46,7 +46,7 @@ def test_only_champion_leaving_empties_the_seat():
     assert features == {"champion_in_seat": 0.0, "days_since_champion_departure": 0.5, "champions_in_seat": 0}
 
 
-def test_one_of_two_champions_leaving_keeps_one_in_seat():
+def test_one_of_two_champions_leaving():
     signals = {**IN_SEAT, "champions_in_seat": 2}
     departed = [Departure("K2", datetime(2025, 11, 4))]
     features = champion_features_after(signals, ["K1", "K2"], departed, STORED, AS_OF, CAP)

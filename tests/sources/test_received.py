@@ -103,7 +103,7 @@ def test_batch_row_known_later_gets_an_earlier_version(company):
     assert versions[1][1] > RECEIVED
 
 
-def test_api_changes_feed_the_signal_without_a_batch_source(company, tmp_path):
+def test_received_changes_without_batch_source(company):
     """A workspace whose config has no contact_changes source still counts the received departures."""
     workspace, account_id, _contact = company
     config = workspace.root / "account-health.toml"

@@ -11,12 +11,13 @@ of the operational store:
   `account-health watch`);
 - when a champion in seat left the company, re-scores the account at once from its latest stored
   score (`scoring.rescore`) and keeps the result as a provisional score;
-- queues one Slack message when Slack is on: a tier-change alert when the re-score moved the account
-  into an immediate tier from a safer one, otherwise a "champion left" message for a departed
-  champion, or a "contact left" message when no list of champions tells whether the contact was one.
+- queues at most one Slack message when Slack is on. A re-score that moved the account into an
+  immediate tier from a safer one gets a tier-change alert. Any other departure of a champion gets a
+  "champion left" message, and a departure from an account without a stored list of champions a
+  "contact left" message.
 
 The nightly run copies the received changes into the analytical store (`sources.received`), so its
-champion signal sees them too and the account keeps the re-scored champion features.
+champion signal counts them too and the account keeps the re-scored champion features.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _RISK_ORDER = {name: index for index, name in enumerate(TIER_NAMES)}
 
 @dataclass(frozen=True)
 class RecordedJobChange:
-    """What a received job change stored and queued, or, for a repeat, what the first one did."""
+    """Outcome of a received job change: what it stored and queued, or for a repeat what the first copy did."""
 
     job_change_id: int
     duplicate: bool
@@ -127,7 +128,7 @@ def record_job_change(
         with engine.begin() as connection:
             outcome = _store(connection, config, change_in, score, action, artifact)
     except sa.exc.IntegrityError:
-        # The same change arrived concurrently and was stored first; this transaction left nothing.
+        # The same change arrived concurrently and was stored first, so this transaction rolled back.
         stored = change_store.find_job_change(engine, key)
         if stored is None:
             raise

@@ -1,8 +1,9 @@
 """The /v1 endpoints: thin wrappers that check the token and call `service`.
 
 The status, health and experience endpoints are `async def` and query the store on the event loop.
-Each makes one or two lookups by key, and skipping the hand-off to the thread pool cut their CPU cost
-per request by about a quarter in bench/api.py. NOTE: a store that stops responding therefore stalls
+Each makes a few lookups by key, and skipping the hand-off to the thread pool cut their CPU cost per
+request by about a quarter in bench/api.py, measured before the health endpoint also looked up the
+account's provisional score. NOTE: a store that stops responding therefore stalls
 every request of that server process until the connection fails. The other endpoints scan more rows
 and run on the thread pool.
 """

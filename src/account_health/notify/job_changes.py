@@ -2,10 +2,10 @@
 
 The API re-scores the account at once when the contact was one of its champions in seat. A re-score
 that moves the account into an immediate tier ([notify.slack] immediate_tiers) is alerted by a
-tier-change message instead of this one. This message covers the rest: a champion whose departure
-left the tier outside the immediate tiers, with the provisional score, and a contact whose role is
-unknown because no list of champions is stored, with the latest stored score and the reason it was
-not re-scored.
+tier-change message instead of this one. This message covers the rest. For a champion whose
+departure left the tier outside the immediate tiers, it gives the provisional score. For a contact
+whose role is unknown because no list of champions is stored, it gives the latest stored score and
+the reason the account was not re-scored.
 """
 
 from __future__ import annotations
@@ -54,9 +54,9 @@ def job_change_message(departed: DepartedContact) -> SlackMessage:
     """Build the message: who left which account, and its provisional score or why it has none."""
     account = escape(departed.name or departed.account_id)
     when = f" on {departed.changed_at:%Y-%m-%d}" if departed.changed_at else ""
-    who = "Champion left" if departed.champion else "Contact left"
+    title = "Champion left" if departed.champion else "Contact left"
     headline = (
-        f":rotating_light: *{who}* {account}: contact {escape(departed.contact_id)} left the company{when}"
+        f":rotating_light: *{title}* {account}: contact {escape(departed.contact_id)} left the company{when}"
     )
     stored = (
         f"{escape(departed.tier)} ({departed.probability * 100:.1f} % churn probability) "

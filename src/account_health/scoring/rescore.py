@@ -2,8 +2,8 @@
 
 The API receives job changes while a nightly run may hold the DuckDB analytical store, so it cannot
 compute signals. A departure changes only the champion signal, though, and the stored score keeps
-every signal value. So the re-score takes the account's latest stored score, replaces the champion
-features with what the champion signal computes once the departed champions are out of seat, and
+every signal value. So the re-score takes the account's latest stored score and replaces the champion
+features with what the champion signal computes once the departed champions are out of seat. Then it
 applies the model that made the stored score, with its cut-offs and the [tiers] hysteresis.
 
 The result is a provisional score. Its as-of date is the first midnight (UTC) after the change was
@@ -42,7 +42,7 @@ class Departure:
 
 @dataclass(frozen=True)
 class Rescore:
-    """What a departure did to the account's score: a provisional score row, or the reason there is none."""
+    """Outcome of a departure for the account's score: a provisional score row, or the reason there is none."""
 
     as_of: datetime
     row: dict[str, Any] | None
@@ -66,7 +66,7 @@ def rescore_departure(
     margin: float,
     cap_days: int,
 ) -> Rescore:
-    """Re-score the account of a stored score after `departure`, or say why the departure changes nothing.
+    """Re-score the account of a stored score after `departure`, or return why the departure changes nothing.
 
     Parameters
     ----------
@@ -104,7 +104,9 @@ def rescore_departure(
             "the nightly run (`account-health run`) stores one",
         )
     if departure.contact_id not in champions:
-        listed = ", ".join(champions[:5]) + (", ..." if len(champions) > 5 else "") if champions else "none"
+        listed = ", ".join(champions[:5]) or "none"
+        if len(champions) > 5:
+            listed += ", ..."
         return Rescore(
             as_of,
             None,
@@ -146,8 +148,8 @@ def champion_features_after(
     of any champion, capped at `cap_days`. An earlier departure is known from the stored score only
     through its days since departure, which grow by the days from `stored_as_of` to `as_of`.
     """
-    gone = {item.contact_id for item in departed}
-    remaining = [contact for contact in champions if contact not in gone]
+    departed_ids = {item.contact_id for item in departed}
+    remaining = [contact for contact in champions if contact not in departed_ids]
     since = float(cap_days)
     if departed:
         since = min(since, (as_of - max(item.left_at for item in departed)) / DAY)

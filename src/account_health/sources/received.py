@@ -5,7 +5,7 @@ DuckDB store for writing. The nightly run and `account-health ingest` copy them 
 source name `api`, so the champion signal and the replacement candidates see them like the batch
 feed. Point-in-time rules as for any row loaded after its event: a received change is available
 from max(change instant, instant received), so a snapshot taken before the change arrived never
-sees it. An undated change counts as happening when it was received.
+includes it. An undated change counts as happening when it was received.
 
 A received change is unchanged when its key (contact, change instant, kind) is already stored and
 available at or before the same instant, from the batch feed or an earlier copy. Otherwise it is
