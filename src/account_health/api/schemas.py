@@ -251,6 +251,8 @@ class WatchCreated(Body):
 
 
 class JobChange(Body):
+    """One contact's job change, as a job-change service sends it."""
+
     model_config = ConfigDict(extra="forbid")
 
     account_id: str = Field(min_length=1, max_length=255)
@@ -265,6 +267,8 @@ class JobChange(Body):
 
 
 class JobChangeAccepted(Body):
+    """Outcome of a job change: what was stored and queued, and the provisional score when the account was re-scored."""
+
     job_change_id: int = Field(description="The row of the job_changes table that keeps this change.")
     duplicate: bool = Field(
         description="True when the same change (account, contact, change and changed_at) was received "
