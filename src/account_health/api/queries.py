@@ -227,8 +227,15 @@ class StoreReader:
         return info
 
     def reasons_of(self, row: dict[str, Any], explain: Callable[[dict[str, Any]], T]) -> T:
-        """Return `explain(row)` for a stored score, computed once per score row and run."""
-        key = (row["account_id"], row["as_of"], row["model_version"], row["run_id"])
+        """Return `explain(row)` for a score, computed once per stored score and run, or per provisional score."""
+        # Neither kind of row changes once written: a provisional score has no run, but its own id.
+        key = (
+            row["account_id"],
+            row["as_of"],
+            row["model_version"],
+            row.get("run_id"),
+            row.get("provisional_id"),
+        )
         found = self._reasons.get(key)
         if found is None:
             found = explain(row)

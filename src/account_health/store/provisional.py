@@ -66,32 +66,43 @@ def set_alert(connection: Connection, provisional_id: int, message_id: int | Non
     )
 
 
+# Built once, because the health endpoint runs it on every request: building a statement costs
+# SQLAlchemy more CPU than SQLite spends running it. A stored score of the account with an as-of
+# date on or after the provisional one's supersedes it.
+_CURRENT = (
+    sa.select(
+        provisional_scores,
+        job_changes.c.contact_id,
+        job_changes.c.change,
+        job_changes.c.changed_at,
+        job_changes.c.note,
+        job_changes.c.received_at,
+    )
+    .join(job_changes, job_changes.c.job_change_id == provisional_scores.c.job_change_id)
+    .where(
+        provisional_scores.c.account_id == sa.bindparam("account_id"),
+        ~sa.exists().where(
+            scores.c.account_id == provisional_scores.c.account_id,
+            scores.c.as_of >= provisional_scores.c.as_of,
+        ),
+    )
+    .order_by(provisional_scores.c.provisional_id.desc())
+    .limit(1)
+)
+
+
 def current_provisional_score(bind: Engine | Connection, account_id: str) -> dict[str, Any] | None:
     """Return the account's newest provisional score that no stored score supersedes, with its job change.
 
-    A stored score of the account with an as-of date on or after the provisional one's supersedes it.
     The returned dict has the provisional_scores columns plus the job change's contact_id, change,
     changed_at, note and received_at.
     """
-    superseding = sa.exists().where(
-        scores.c.account_id == provisional_scores.c.account_id,
-        scores.c.as_of >= provisional_scores.c.as_of,
-    )
-    query = (
-        sa.select(
-            provisional_scores,
-            job_changes.c.contact_id,
-            job_changes.c.change,
-            job_changes.c.changed_at,
-            job_changes.c.note,
-            job_changes.c.received_at,
-        )
-        .join(job_changes, job_changes.c.job_change_id == provisional_scores.c.job_change_id)
-        .where(provisional_scores.c.account_id == account_id, ~superseding)
-        .order_by(provisional_scores.c.provisional_id.desc())
-        .limit(1)
-    )
-    return _first(bind, query)
+    if isinstance(bind, Connection):
+        row = bind.execute(_CURRENT, {"account_id": account_id}).first()
+    else:
+        with bind.connect() as connection:
+            row = connection.execute(_CURRENT, {"account_id": account_id}).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def provisional_score_of(bind: Engine | Connection, job_change_id: int) -> dict[str, Any] | None:
