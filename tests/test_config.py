@@ -47,6 +47,16 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
         load_workspace(tmp_path)
 
 
+def test_source_name_api_is_reserved(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text(
+        '[sources.api]\ntable = "contact_changes"\nfiles = ["changes.csv"]\n'
+    )
+    with pytest.raises(
+        ConfigError, match="the source name 'api' is reserved for the job changes received by the API"
+    ):
+        load_workspace(tmp_path)
+
+
 def test_invalid_toml_names_the_file(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text("[training\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):

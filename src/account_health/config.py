@@ -50,6 +50,8 @@ CANONICAL_TABLES = (
     "integrations",
 )
 COLUMN_TYPES = ("string", "float", "int", "bool", "timestamp", "date", "epoch_s", "epoch_ms")
+# The source name under which the job changes received by `POST /v1/job-changes` are stored.
+RESERVED_SOURCE = "api"
 # Vendor formats read by the adapters in account_health.sources.vendors, besides plain CSV and Parquet.
 VENDOR_FORMATS = (
     "segment",
@@ -654,6 +656,16 @@ class Config(_Section):
     experience: ExperienceSettings = ExperienceSettings()
     actions: ActionSettings = ActionSettings()
     monitor: MonitorSettings = MonitorSettings()
+
+    @field_validator("sources")
+    @classmethod
+    def _unreserved_names(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        if RESERVED_SOURCE in value:
+            raise ValueError(
+                f"the source name {RESERVED_SOURCE!r} is reserved for the job changes received by the API; "
+                "rename the section, e.g. [sources.api_export]"
+            )
+        return value
 
 
 class Workspace:

@@ -4,6 +4,7 @@ Atomicity across the two stores rests on two facts:
 
 - The ingest is one DuckDB transaction, and loading an export again changes nothing. Rows loaded
   after an as-of date become available after it, so a re-run of that date computes the same signals.
+  The copy of the job changes received by the API (`sources.received`) follows the same rules.
 - Everything the run writes to the operational store (scores, tier changes, tasks, account actions,
   the notification outbox and the run's "succeeded" status) is written in one transaction.
 
@@ -42,9 +43,17 @@ from account_health.scoring.score import (
 )
 from account_health.signals.aggregate import refresh_usage_aggregate
 from account_health.sources.ingest import IngestReport, ingest
+from account_health.sources.received import ReceivedLoad, load_received_job_changes
 from account_health.store import actions as action_store
 from account_health.store import operational
 from account_health.store.analytical import AnalyticalStore
+from account_health.store.parquet_export import (
+    export_load_id,
+    export_parquet,
+    latest_load_id,
+    spark_export_folder,
+)
+from account_health.store.provisional import announced_changes
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +89,12 @@ class NightlyResult:
     # Days the as-of date lies after the day following the newest ingested data (0 when it does not).
     days_past_data: int = 0
     crm_ids: dict[str, str] = field(default_factory=dict)
+    # Job changes received by the API that the signals step copied into the analytical store.
+    received: ReceivedLoad | None = None
     # Outbox rows this run's changes describe, and what the delivery after the commit did.
     notices: int = 0
+    # Tier changes whose Slack message a provisional re-score by the API had already queued.
+    announced: int = 0
     delivery: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
@@ -151,6 +164,9 @@ def _run(
     stale_days = staleness(artifact, as_of, workspace.config.training.max_model_age_days)
 
     with steps("signals"):
+        # Job changes received by the API since the last copy, so the champion signal counts them.
+        received = load_received_job_changes(store, engine)
+        _refresh_spark_export(workspace, store)
         # Only the loads since the last refresh are read; the aggregate commits with its watermark.
         if store.has_rows("usage_events"):
             refresh_usage_aggregate(workspace, store)
@@ -181,11 +197,19 @@ def _run(
         crm_ids=crm,
     )
     result.days_past_data = gap
+    result.received = received
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
     with steps("deliver"):
         result.delivery = _deliver(workspace, engine, result, notices, steps)
     return result
+
+
+def _refresh_spark_export(workspace: Workspace, store: AnalyticalStore) -> None:
+    """With the Spark engine, export the canonical tables again when the store has a newer load."""
+    folder = spark_export_folder(workspace)
+    if folder is not None and export_load_id(folder) != latest_load_id(store):
+        export_parquet(store, folder)
 
 
 def _crm_enabled(workspace: Workspace) -> bool:
@@ -252,9 +276,13 @@ def _notify(
     """Queue the run's tier changes in the outbox, inside the run's transaction; return them.
 
     `tier_changes_of_run` reads the changes through this uncommitted transaction, with each account's
-    action on the date, so the outbox rows commit or roll back with the run's scores.
+    action on the date, so the outbox rows commit or roll back with the run's scores. A change that
+    a provisional re-score by the API already alerted (same account, previous score and tiers) gets
+    no second Slack message.
     """
     horizon = workspace.config.training.horizon_days
+    changes = action_store.tier_changes_of_run(connection, result.run_id)
+    announced = announced_changes(connection, changes)
     notices = [
         TierChangeNotice(
             run_id=result.run_id,
@@ -278,9 +306,11 @@ def _notify(
             horizon_days=horizon,
             validated=bool(change["validated"]),
         )
-        for change in action_store.tier_changes_of_run(connection, result.run_id)
+        for change in changes
     ]
-    enqueue(connection, notices, workspace.config.notify)
+    skipped = {notice.change_id for notice in notices if (notice.account_id, notice.new_tier) in announced}
+    result.announced = len(skipped)
+    enqueue(connection, notices, workspace.config.notify, announced=skipped)
     return notices
 
 
@@ -350,8 +380,25 @@ def run_summary(result: NightlyResult) -> dict[str, Any]:
             1 for action in result.plan.actions if action.champion_strength == "departed"
         ),
         "candidates_without_activity": result.plan.candidates_without_activity,
-        "notifications": {"queued": result.notices, "delivery": result.delivery},
+        "received_job_changes": _received_summary(result.received),
+        "notifications": {
+            "queued": result.notices,
+            "already_alerted": result.announced,
+            "delivery": result.delivery,
+        },
         "timings_seconds": dict(result.timings),
+    }
+
+
+def _received_summary(received: ReceivedLoad | None) -> dict[str, Any] | None:
+    if received is None:
+        return None
+    return {
+        "load_id": received.load_id,
+        "read": received.read,
+        "inserted": received.inserted,
+        "new_version": received.new_version,
+        "unchanged": received.unchanged,
     }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from account_health.actions.facts import account_facts, contact_candidates
+from account_health.actions.facts import account_facts, champions_in_seat, contact_candidates
 from account_health.actions.playbook import (
     AccountAction,
     champion_strength,
@@ -50,6 +50,7 @@ def build_actions(
     departed = accounts.loc[accounts["champion_strength"] == "departed", "account_id"].tolist()
     candidates = contact_candidates(workspace, store, as_of, departed, settings.activity_window_days)
     ranked = rank_candidates(candidates, settings.replacement_candidates)
+    champions = champions_in_seat(workspace, store, as_of)
     watches = action_store.active_watches(engine, as_of)
     workshops = action_store.accounts_with_completed_workshop(engine, as_of)
 
@@ -58,17 +59,17 @@ def build_actions(
         account_id = account["account_id"]
         account.update(model_version=model_version, validated=validated)
         playbook = settings.playbook.for_tier(account["tier"])
-        actions.append(
-            resolve_action(
-                account,
-                as_of,
-                settings,
-                playbook,
-                account_id in workshops,
-                watches.get(account_id),
-                ranked.get(account_id, []),
-            )
+        action = resolve_action(
+            account,
+            as_of,
+            settings,
+            playbook,
+            account_id in workshops,
+            watches.get(account_id),
+            ranked.get(account_id, []),
         )
+        action.champions = champions.get(account_id, [])
+        actions.append(action)
     in_force = action_store.tasks_in_force(engine, as_of)
     allocation = allocate_tasks(actions, in_force, as_of, settings.owner_capacity, run_id)
     no_activity = bool(len(candidates)) and not (

@@ -13,7 +13,8 @@ import pandas as pd
 from ibis import _
 
 from account_health.config import Workspace
-from account_health.signals.context import SignalContext, build_context
+from account_health.signals.champion import champion_contacts
+from account_health.signals.context import SignalContext, build_context, table_fed
 from account_health.store.analytical import AnalyticalStore
 
 # Contact changes after which a contact cannot be a replacement champion.
@@ -178,6 +179,23 @@ def _crm_activity(
     return store.ibis.execute(totals)
 
 
+def champions_in_seat(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> dict[str, list[str]]:
+    """Return the contact ids of each account's champions in seat on `as_of`, sorted.
+
+    The same contacts the champion signal counts in `champions_in_seat`: tagged champion and without
+    a left_company change before `as_of`. Accounts with no champion in seat are left out.
+    """
+    champions = champion_contacts(_context(workspace, store, as_of))
+    if champions is None:
+        return {}
+    in_seat = champions.filter(champions.left_at.isnull()).select("account_id", "contact_id")
+    frame = store.ibis.execute(in_seat)
+    found: dict[str, list[str]] = {}
+    for account_id, contact_id in zip(frame["account_id"], frame["contact_id"], strict=True):
+        found.setdefault(str(account_id), []).append(str(contact_id))
+    return {account_id: sorted(contacts) for account_id, contacts in found.items()}
+
+
 def crm_ids(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> dict[str, str]:
     """Return each account's CRM record id as of `as_of`, for accounts that have one."""
     accounts = _context(workspace, store, as_of).known_at("accounts").select("account_id", "crm_id")
@@ -186,8 +204,7 @@ def crm_ids(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> di
 
 
 def _fed(workspace: Workspace, store: AnalyticalStore, table: str) -> bool:
-    feeds = any(source.table == table for source in workspace.config.sources.values())
-    return feeds and store.has_rows(table)
+    return table_fed(workspace, store, table)
 
 
 def _context(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> SignalContext:
@@ -195,4 +212,4 @@ def _context(workspace: Workspace, store: AnalyticalStore, as_of: datetime) -> S
     return build_context(workspace, store, snapshots)
 
 
-__all__ = ["CANDIDATE_COLUMNS", "account_facts", "contact_candidates", "crm_ids"]
+__all__ = ["CANDIDATE_COLUMNS", "account_facts", "champions_in_seat", "contact_candidates", "crm_ids"]

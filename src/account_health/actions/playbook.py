@@ -65,6 +65,9 @@ class AccountAction:
     watch_reason: str | None
     watch_until: datetime | None
     replacement_candidates: list[dict[str, Any]] = field(default_factory=list)
+    # Contact ids of the champions in seat on the as-of date, which a job change received by the API
+    # is checked against before the account is re-scored.
+    champions: list[str] = field(default_factory=list)
     task_status: str = "none"
     # For the task allocation only; not stored in account_actions.
     creates_task: bool = True
@@ -107,6 +110,7 @@ class AccountAction:
             "watch_reason": self.watch_reason,
             "watch_until": self.watch_until,
             "replacement_candidates": json.dumps(self.replacement_candidates),
+            "champions": json.dumps(self.champions),
         }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from datetime import datetime
 from importlib import resources
 from importlib.metadata import version
 
@@ -18,7 +20,7 @@ from account_health.api.queries import StoreReader
 from account_health.api.routes import router as api_router
 from account_health.config import Config, Workspace
 from account_health.errors import ConfigError
-from account_health.store.operational import open_operational_store
+from account_health.store.operational import now, open_operational_store
 from account_health.store.tokens import TokenCache
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,12 @@ Every endpoint except `/v1/status` needs `Authorization: Bearer TOKEN`, with a t
 `account-health token create --scope read|write`. Missing values are `null`."""
 
 
-def create_app(engine: Engine, config: Config) -> FastAPI:
-    """Build the application over an operational store that is already migrated."""
+def create_app(engine: Engine, config: Config, clock: Callable[[], datetime] = now) -> FastAPI:
+    """Build the application over an operational store that is already migrated.
+
+    `clock` returns the current instant as naive UTC; it stamps the job changes the API receives,
+    and so dates their re-scores. Tests pass a fixed one to replay a webhook at a past instant.
+    """
     app = FastAPI(
         title="account-health",
         version=version("account-health"),
@@ -48,6 +54,7 @@ def create_app(engine: Engine, config: Config) -> FastAPI:
     app.state.reader = StoreReader(engine)
     app.state.tokens = TokenCache(engine)
     app.state.config = config
+    app.state.clock = clock
     install_handlers(app)
     app.include_router(api_router)
     app.include_router(dashboard_router)

@@ -135,8 +135,10 @@ def account_page(request: Request, account_id: str) -> Response:
         health = service.health(reader, account_id)
     except UnknownAccountError as exc:
         return templates.TemplateResponse(request, "not_found.html", {"message": str(exc)}, status_code=404)
-    row = service.current_score(reader, account_id)
+    row = service.health_score(reader, account_id)
     reasons = service.reasons(reader, row)
+    # A provisional score has no action of its own: the nightly run's action of the score it revised applies.
+    action_as_of = row.get("based_on_as_of") or row["as_of"]
     history = service.history(reader, account_id)
     model = reader.model(row["model_version"])
     cutoffs = {
@@ -152,7 +154,7 @@ def account_page(request: Request, account_id: str) -> Response:
             [charts.HistoryPoint(p.as_of, p.probability, p.tier, p.model_changed) for p in history.items],
             cutoffs,
         ),
-        "action": reader.account_action(account_id, row["as_of"]),
+        "action": reader.account_action(account_id, action_as_of),
         "tasks": reader.tasks(account_id),
         "watch": [service.watch_entry(entry) for entry in reader.watch_entries(account_id)],
         "watched": health.watched,

@@ -1,7 +1,8 @@
 """Every read and write of the operational store that the API and the dashboard make.
 
-The scores history, the model registry and the tables of the nightly run (`account_actions`, `tasks`,
-`watch_list`, `tier_changes`, migration 0003) always exist once the store is migrated. Reads of the
+The scores history, the model registry, the tables of the nightly run (`account_actions`, `tasks`,
+`watch_list`, `tier_changes`, migration 0003) and the provisional scores of the job-change webhook
+(migration 0007) always exist once the store is migrated. Reads of the
 nightly run's tables go through `store.actions`, the same functions as the CLI's; watch-list writes
 go through `actions.watch`, with the same checks as `account-health watch`.
 """
@@ -21,6 +22,7 @@ from account_health.store import actions as action_store
 from account_health.store import operational
 from account_health.store.actions import account_actions
 from account_health.store.operational import models, runs, scores
+from account_health.store.provisional import current_provisional_score
 from account_health.training.artifact import parse_artifact
 
 T = TypeVar("T")
@@ -90,6 +92,10 @@ class StoreReader:
         with self.engine.connect() as connection:
             row = connection.execute(_LATEST_SCORE, {"account_id": account_id}).first()
         return dict(row._mapping) if row is not None else None
+
+    def provisional_score(self, account_id: str) -> dict[str, Any] | None:
+        """Return the account's provisional score that no stored score supersedes yet, with its job change, or None."""
+        return current_provisional_score(self.engine, account_id)
 
     def account_history(self, account_id: str) -> list[dict[str, Any]]:
         """Return one score per as-of date (the latest run's), oldest first."""
@@ -221,8 +227,15 @@ class StoreReader:
         return info
 
     def reasons_of(self, row: dict[str, Any], explain: Callable[[dict[str, Any]], T]) -> T:
-        """Return `explain(row)` for a stored score, computed once per score row and run."""
-        key = (row["account_id"], row["as_of"], row["model_version"], row["run_id"])
+        """Return `explain(row)` for a score, computed once per stored score and run, or per provisional score."""
+        # Neither kind of row changes once written: a provisional score has no run, but its own id.
+        key = (
+            row["account_id"],
+            row["as_of"],
+            row["model_version"],
+            row.get("run_id"),
+            row.get("provisional_id"),
+        )
         found = self._reasons.get(key)
         if found is None:
             found = explain(row)

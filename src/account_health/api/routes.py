@@ -1,8 +1,9 @@
 """The /v1 endpoints: thin wrappers that check the token and call `service`.
 
 The status, health and experience endpoints are `async def` and query the store on the event loop.
-Each makes one or two lookups by key, and skipping the hand-off to the thread pool cut their CPU cost
-per request by about a quarter in bench/api.py. NOTE: a store that stops responding therefore stalls
+Each makes a few lookups by key, and skipping the hand-off to the thread pool cut their CPU cost per
+request by about a quarter in bench/api.py, measured before the health endpoint also looked up the
+account's provisional score. NOTE: a store that stops responding therefore stalls
 every request of that server process until the connection fails. The other endpoints scan more rows
 and run on the thread pool.
 """
@@ -13,7 +14,7 @@ import logging
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request, Response
 from sqlalchemy.engine import Engine
 
 from account_health.api import schemas, service
@@ -164,25 +165,42 @@ def watch_account(
     "/job-changes",
     response_model=schemas.JobChangeAccepted,
     status_code=202,
-    responses=WRITE_PROBLEMS,
+    responses={
+        **WRITE_PROBLEMS,
+        200: {
+            "model": schemas.JobChangeAccepted,
+            "description": "The same change was received before: nothing new is stored or sent, and the "
+            "body repeats what the first one did (`duplicate` is true).",
+        },
+    },
     tags=["watch-list"],
 )
 def job_change(
-    request: Request, grant: Write, body: schemas.JobChange, background: BackgroundTasks
+    request: Request, response: Response, grant: Write, body: schemas.JobChange, background: BackgroundTasks
 ) -> schemas.JobChangeAccepted:
-    """Keep a contact's job change, put the account on the watch-list and, for a departure, alert Slack.
+    """Keep a contact's job change, flag the account and, when a champion in seat left, re-score it at once.
 
-    The account is not re-scored here: its tier changes at the next nightly run. The Slack message is
-    queued in the outbox with the rest, and sent after the response.
+    The re-score starts from the account's latest stored score and changes only the champion signal,
+    with the same model, cut-offs and hysteresis as the nightly run. Its result is a provisional score,
+    which the health and history endpoints show until a nightly run scores the account on or after
+    its as-of date. A move into Red or Orange queues a tier-change alert; any other departure of a
+    champion queues a "champion left" message. Messages go through the outbox and are sent after the
+    response. A change identical to one already received (account, contact, change, changed_at)
+    stores and sends nothing and gets 200 with the first response's content.
     """
     config = _config(request)
+    received_at = request.app.state.clock()
     try:
-        accepted = service.job_change(_reader(request), config, body, f"job-change webhook, {_by(grant)}")
+        accepted = service.job_change(
+            _reader(request), config, body, f"job-change webhook, {_by(grant)}", received_at
+        )
     except UnknownAccountError:
         raise
     except AccountHealthError as exc:
         raise ApiError(422, "invalid_job_change", str(exc)) from None
-    if accepted.slack_message_id is not None:
+    if accepted.duplicate:
+        response.status_code = 200
+    elif accepted.slack_message_id is not None:
         background.add_task(_deliver_slack, request.app.state.engine, config)
     return accepted
 

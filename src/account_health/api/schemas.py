@@ -49,8 +49,25 @@ class WatchEntry(Body):
     removed_at: datetime | None
 
 
+JobChangeKind = Literal["left_company", "title_change", "email_bounced"]
+
+
+class ProvisionalCause(Body):
+    """Why a score is provisional: the job change that re-scored the account at once, and from what."""
+
+    job_change_id: int = Field(description="The row of the job_changes table that caused the re-score.")
+    contact_id: str
+    change: JobChangeKind
+    changed_at: datetime | None = Field(description="When the change happened, as sent; null when undated.")
+    received_at: datetime
+    based_on_as_of: datetime = Field(description="As-of date of the stored score the re-score started from.")
+    previous_tier: Tier = Field(description="The declared tier of that stored score.")
+    previous_probability: float
+    text: str = Field(description="The cause in words, and what replaces the provisional score.")
+
+
 class Health(Body):
-    """An account's current health: its newest stored score."""
+    """An account's current health: its newest score, provisional when the API re-scored it after a job change."""
 
     account_id: str
     as_of: datetime
@@ -67,6 +84,14 @@ class Health(Body):
     )
     watch: list[WatchEntry] = Field(
         description="The entry in force on the as-of date (the one expiring last), or none."
+    )
+    provisional: bool = Field(
+        description="True when this score is a provisional re-score made by the API after a champion left, "
+        "not yet replaced by a nightly run's score; `provisional_cause` says why."
+    )
+    provisional_cause: ProvisionalCause | None = Field(
+        description="The job change behind a provisional score; null for a score of a nightly run or "
+        "`account-health score`."
     )
 
 
@@ -120,6 +145,11 @@ class HistoryPoint(Body):
     model_version: str
     validated: bool
     model_changed: bool = Field(description="True when this score's model differs from the previous score's.")
+    provisional: bool = Field(
+        description="True for the provisional re-score after a job change, shown last until a nightly run "
+        "replaces it."
+    )
+    job_change_id: int | None = Field(description="The job change behind a provisional score, else null.")
 
 
 class History(Body):
@@ -220,31 +250,64 @@ class WatchCreated(Body):
     created_by: str
 
 
-JobChangeKind = Literal["left_company", "title_change", "email_bounced"]
-
-
 class JobChange(Body):
+    """One contact's job change, as a job-change service sends it."""
+
     model_config = ConfigDict(extra="forbid")
 
     account_id: str = Field(min_length=1, max_length=255)
     contact_id: str = Field(min_length=1, max_length=255)
     change: JobChangeKind
-    changed_at: datetime | None = None
+    changed_at: datetime | None = Field(
+        None,
+        description="When the change happened, in the years 1900 to 2199 (UTC; a time without a zone is "
+        "UTC). An undated change counts as happening when it is received.",
+    )
     note: str | None = Field(None, max_length=1000)
 
 
 class JobChangeAccepted(Body):
+    """Outcome of a job change: what was stored and queued, and the provisional score when the account was re-scored."""
+
     job_change_id: int = Field(description="The row of the job_changes table that keeps this change.")
+    duplicate: bool = Field(
+        description="True when the same change (account, contact, change and changed_at) was received "
+        "before: nothing new is stored or sent, and the response repeats what the first one did."
+    )
     account_id: str
     contact_id: str
     change: JobChangeKind
-    watch_id: int
-    watch_reason: str
-    watch_until: datetime
+    watch_id: int | None
+    watch_reason: str | None
+    watch_until: datetime | None
     slack_message_id: int | None = Field(
-        description="The outbox row of the Slack message queued for a departed contact; null when the "
-        "change is not a departure or Slack is off."
+        description="The outbox row of the Slack message this change queued; null when none was queued "
+        "(Slack off, not a departure, or a contact known not to be a champion)."
     )
+    slack_message_kind: Literal["tier_change", "job_change"] | None = Field(
+        description="tier_change: the re-score moved the account into an immediate tier (Red or Orange by "
+        "default); job_change: a champion (or a contact of unknown role) left."
+    )
+    rescored: bool = Field(
+        description="True when a champion in seat left and the account was re-scored at once; the "
+        "provisional score is then what GET /v1/accounts/{id}/health returns."
+    )
+    not_rescored_reason: str | None = Field(
+        description="Why the account was not re-scored; null when it was."
+    )
+    previous_as_of: datetime | None = Field(
+        description="As-of date of the stored score the re-score started from."
+    )
+    previous_tier: Tier | None
+    previous_probability: float | None
+    provisional_as_of: datetime | None = Field(
+        description="As-of date of the provisional score: the first midnight (UTC) after the change was "
+        "received, or the day after the stored score's date when that is later."
+    )
+    provisional_tier: Tier | None
+    provisional_raw_tier: Tier | None
+    provisional_probability: float | None = Field(description="Churn probability within the horizon, 0 to 1.")
+    champions_in_seat: int | None = Field(description="Champions still in seat after the departure.")
 
 
 class Status(Body):

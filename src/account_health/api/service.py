@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from account_health.actions.job_changes import record_job_change
+from account_health.actions.job_changes import CHANGE_WORDS, record_job_change
 from account_health.actions.watch import add_watch_with
 from account_health.api import schemas
 from account_health.api.experience import TIER_EXPERIENCE
@@ -24,6 +24,8 @@ from account_health.store.operational import now
 from account_health.training.evaluate import TIER_NAMES
 
 TOP_REASONS = 3
+# Years a job change's changed_at may fall in, as for every timestamp the ingest accepts.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 CUTOFF_KEYS = {"Red": "red", "Orange": "orange", "Yellow": "yellow", "Green": "green"}
 BAND_KEYS = {
     "Red": "red",
@@ -60,6 +62,41 @@ def current_score(reader: StoreReader, account_id: str) -> dict[str, Any]:
     return row
 
 
+def health_score(reader: StoreReader, account_id: str) -> dict[str, Any]:
+    """Return the account's current score: its provisional score while one is in force, else its newest stored score.
+
+    A provisional score (from a job change) has the scores-history columns plus `provisional_id`,
+    the job change's columns and the stored score it started from.
+    """
+    provisional = reader.provisional_score(account_id)
+    return provisional if provisional is not None else current_score(reader, account_id)
+
+
+def provisional_cause(row: dict[str, Any]) -> schemas.ProvisionalCause | None:
+    """Return why a score from `health_score` is provisional, or None for a stored score."""
+    if "provisional_id" not in row:
+        return None
+    when = f" on {row['changed_at']:%Y-%m-%d}" if row["changed_at"] else ""
+    text = (
+        f"re-scored at once after contact {row['contact_id']} {CHANGE_WORDS[row['change']]}{when} "
+        f"(job change {row['job_change_id']}, received {row['received_at']:%Y-%m-%d %H:%M} UTC), from the "
+        f"score as of {row['based_on_as_of']:%Y-%m-%d} ({row['previous_tier']}, "
+        f"{float(row['previous_probability']) * 100:.1f} %); a nightly run as of {row['as_of']:%Y-%m-%d} "
+        "or later replaces it"
+    )
+    return schemas.ProvisionalCause(
+        job_change_id=row["job_change_id"],
+        contact_id=row["contact_id"],
+        change=row["change"],
+        changed_at=utc(row["changed_at"]),
+        received_at=utc(row["received_at"]),
+        based_on_as_of=utc(row["based_on_as_of"]),
+        previous_tier=row["previous_tier"],
+        previous_probability=float(row["previous_probability"]),
+        text=text,
+    )
+
+
 def reasons(reader: StoreReader, row: dict[str, Any]) -> list[schemas.Reason]:
     """Return every signal's reason for a stored score, largest contribution first."""
     contributions = json.loads(row["contributions"])
@@ -83,7 +120,8 @@ def reasons(reader: StoreReader, row: dict[str, Any]) -> list[schemas.Reason]:
 
 
 def health(reader: StoreReader, account_id: str) -> schemas.Health:
-    row = current_score(reader, account_id)
+    row = health_score(reader, account_id)
+    cause = provisional_cause(row)
     model = reader.model(row["model_version"])
     explained = reader.reasons_of(row, lambda stored: reasons(reader, stored))
     used = [reason for reason in explained if reason.log_odds is not None]
@@ -100,6 +138,8 @@ def health(reader: StoreReader, account_id: str) -> schemas.Health:
         top_reasons=used[:TOP_REASONS],
         watched=entry is not None,
         watch=[watch_entry(entry)] if entry is not None else [],
+        provisional=cause is not None,
+        provisional_cause=cause,
     )
 
 
@@ -166,6 +206,9 @@ def history(reader: StoreReader, account_id: str) -> schemas.History:
     rows = reader.account_history(account_id)
     if not rows:
         raise UnknownAccountError(account_id)
+    provisional = reader.provisional_score(account_id)
+    if provisional is not None:
+        rows.append(provisional)
     items = []
     previous_model = None
     for row in rows:
@@ -178,6 +221,8 @@ def history(reader: StoreReader, account_id: str) -> schemas.History:
                 model_version=row["model_version"],
                 validated=bool(row["validated"]),
                 model_changed=previous_model is not None and row["model_version"] != previous_model,
+                provisional="provisional_id" in row,
+                job_change_id=row.get("job_change_id"),
             )
         )
         previous_model = row["model_version"]
@@ -273,13 +318,14 @@ def add_watch(
 
 
 def job_change(
-    reader: StoreReader, config: Config, body: schemas.JobChange, received_by: str
+    reader: StoreReader, config: Config, body: schemas.JobChange, received_by: str, received_at: datetime
 ) -> schemas.JobChangeAccepted:
-    """Keep the job change, flag the account and queue a Slack message for a departure (no re-score)."""
-    changed_at = body.changed_at
-    if changed_at is not None and changed_at.tzinfo is not None:
-        changed_at = changed_at.astimezone(UTC).replace(tzinfo=None)
-    written = record_job_change(
+    """Keep the job change, flag the account, re-score it when a champion left, and queue one Slack message.
+
+    Raises AccountHealthError for a changed_at outside the years the ingest accepts.
+    """
+    changed_at = _naive_utc(body.changed_at)
+    recorded = record_job_change(
         config,
         reader.engine,
         body.account_id,
@@ -288,17 +334,48 @@ def job_change(
         changed_at,
         body.note,
         received_by,
+        received_at,
     )
+    previous = recorded.previous
+    provisional = recorded.provisional
+    signals = json.loads(provisional["signals"]) if provisional is not None else {}
     return schemas.JobChangeAccepted(
-        job_change_id=written["job_change_id"],
+        job_change_id=recorded.job_change_id,
+        duplicate=recorded.duplicate,
         account_id=body.account_id,
         contact_id=body.contact_id,
         change=body.change,
-        watch_id=written["watch_id"],
-        watch_reason=written["watch_reason"],
-        watch_until=utc(written["watch_until"]),
-        slack_message_id=written["message_id"],
+        watch_id=recorded.watch_id,
+        watch_reason=recorded.watch_reason,
+        watch_until=utc(recorded.watch_until),
+        slack_message_id=recorded.message_id,
+        slack_message_kind=recorded.message_kind,
+        rescored=provisional is not None,
+        not_rescored_reason=recorded.rescore_note,
+        previous_as_of=utc(previous.get("as_of")),
+        previous_tier=previous.get("tier"),
+        previous_probability=finite(previous.get("probability")),
+        provisional_as_of=utc(provisional["as_of"]) if provisional is not None else None,
+        provisional_tier=provisional["tier"] if provisional is not None else None,
+        provisional_raw_tier=provisional["raw_tier"] if provisional is not None else None,
+        provisional_probability=finite(provisional["probability"]) if provisional is not None else None,
+        champions_in_seat=signals.get("champions_in_seat"),
     )
+
+
+def _naive_utc(changed_at: datetime | None) -> datetime | None:
+    """Return a change date as naive UTC, checked against the years any ingested timestamp may fall in."""
+    if changed_at is None:
+        return None
+    instant = changed_at
+    if FIRST_YEAR <= changed_at.year <= LAST_YEAR and changed_at.tzinfo is not None:
+        instant = changed_at.astimezone(UTC).replace(tzinfo=None)
+    if not FIRST_YEAR <= instant.year <= LAST_YEAR:
+        raise AccountHealthError(
+            f"changed_at {changed_at.isoformat()} is outside the years {FIRST_YEAR} to {LAST_YEAR} (UTC); "
+            "send the instant the change happened, or leave changed_at out"
+        )
+    return instant
 
 
 def _weights(artifact: dict[str, Any]) -> list[schemas.Weight]:

@@ -115,13 +115,14 @@ def ingest(
         typer.Option(help="Treat every row as history: available at its own event time, not at ingest time."),
     ] = False,
 ) -> None:
-    """Load the configured exports into the canonical tables, in one transaction."""
+    """Load the configured exports into the canonical tables in one transaction, then the job changes the API received."""
     from account_health.cli.render import ingest_table
     from account_health.cli.render_sources import source_notes
     from account_health.sources.ingest import ingest as run_ingest
+    from account_health.sources.received import API_SOURCE, load_received_job_changes
 
     workspace = _workspace()
-    with open_stores(workspace) as (store, _engine), _progress() as progress:
+    with open_stores(workspace) as (store, engine), _progress() as progress:
         tasks: dict[str, Any] = {}
 
         def advance(source_name: str, file: str, done: int, total: int) -> None:
@@ -150,6 +151,13 @@ def ingest(
             )
         for line in source_notes(report):
             console.print(line, markup=False)
+        received = load_received_job_changes(store, engine)
+        if received.load_id is not None:
+            console.print(
+                f"job changes received by the API: {received.inserted + received.new_version:,} copied into "
+                f"contact_changes as source {API_SOURCE!r} (load {received.load_id})",
+                markup=False,
+            )
         _export_for_spark(workspace, store)
 
 

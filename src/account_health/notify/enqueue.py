@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,18 +25,25 @@ log = logging.getLogger(__name__)
 _KEYS_PER_QUERY = 500
 
 
-def enqueue(connection: Connection, notices: Sequence[TierChangeNotice], config: NotifySettings) -> int:
+def enqueue(
+    connection: Connection,
+    notices: Sequence[TierChangeNotice],
+    config: NotifySettings,
+    announced: Collection[str] = (),
+) -> int:
     """Add the messages and CRM updates of `notices` to the outbox; return how many rows were added.
 
     Runs in the caller's transaction, so the outbox rows commit or roll back with the run that
     produced them. Every row has a deduplication key derived from the as-of date, the account and the
-    tiers, so enqueueing the same changes again adds nothing.
+    tiers, so enqueueing the same changes again adds nothing. `announced` lists change ids whose
+    Slack message a provisional re-score already queued; they get no second one, but CRM updates.
     """
     # The same change listed twice is one change.
     notices = list({notice.change_id: notice for notice in notices}.values())
     rows: list[dict[str, Any]] = []
     if config.slack.enabled:
-        rows += _slack_rows(connection, notices, config)
+        unannounced = [notice for notice in notices if notice.change_id not in announced]
+        rows += _slack_rows(connection, unannounced, config)
     if config.hubspot.enabled:
         rows += _crm_rows(
             "hubspot", notices, config.hubspot.fields, by_account_id=bool(config.hubspot.id_property)
@@ -46,6 +53,27 @@ def enqueue(connection: Connection, notices: Sequence[TierChangeNotice], config:
     added = _insert_new(connection, rows)
     log.info("enqueued %d outbox messages (%d already there)", added, len(rows) - added)
     return added
+
+
+def enqueue_tier_alert(
+    connection: Connection, notice: TierChangeNotice, config: NotifySettings
+) -> int | None:
+    """Add the Slack message of one tier change to the outbox in the caller's transaction; return its id.
+
+    For a provisional re-score's move into an immediate tier. The message has the deduplication key
+    the nightly run gives the same change on the same as-of date, so that run adds no second one.
+    Returns None when Slack is off or the new tier is not in `immediate_tiers`.
+    """
+    if not config.slack.enabled or notice.new_tier not in config.slack.immediate_tiers:
+        return None
+    message = tier_change_message(notice)
+    _insert_new(
+        connection, [_row(message.dedupe_key, "slack", message.kind, message.payload(), notice, single=True)]
+    )
+    found = connection.execute(
+        sa.select(outbox.c.message_id).where(outbox.c.dedupe_key == message.dedupe_key)
+    ).scalar_one()
+    return int(found)
 
 
 def _slack_rows(

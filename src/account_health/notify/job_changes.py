@@ -1,7 +1,11 @@
-"""The Slack message of a champion who left, queued in the outbox when the API receives the job change.
+"""The Slack message of a contact who left, queued in the outbox when the API receives the job change.
 
-The account is not re-scored here, because that needs the analytical store, which the API never
-writes. The message gives the account's latest stored tier and states that the nightly run re-scores it.
+The API re-scores the account at once when the contact was one of its champions in seat. A re-score
+that moves the account into an immediate tier ([notify.slack] immediate_tiers) is alerted by a
+tier-change message instead of this one. This message covers the rest. For a champion whose
+departure left the tier outside the immediate tiers, it gives the provisional score. For a contact
+whose role is unknown because no list of champions is stored, it gives the latest stored score and
+the reason the account was not re-scored.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ KIND = "job_change"
 
 @dataclass(frozen=True)
 class DepartedContact:
-    """The facts of the message: the contact, the account and the account's latest stored score."""
+    """The facts of the message: the contact, the account, its latest stored score and the re-score."""
 
     account_id: str
     contact_id: str
@@ -36,19 +40,40 @@ class DepartedContact:
     probability: float
     name: str | None = None
     owner: str | None = None
+    # True when the contact was a champion in seat on the stored score's as-of date.
+    champion: bool = False
+    # The provisional score, when the account was re-scored.
+    provisional_as_of: datetime | None = None
+    provisional_tier: str | None = None
+    provisional_probability: float | None = None
+    # Why the account was not re-scored, when it was not.
+    rescore_note: str | None = None
 
 
 def job_change_message(departed: DepartedContact) -> SlackMessage:
-    """Build the message: who left which account, its latest tier, and that the re-score is nightly."""
+    """Build the message: who left which account, and its provisional score or why it has none."""
     account = escape(departed.name or departed.account_id)
     when = f" on {departed.changed_at:%Y-%m-%d}" if departed.changed_at else ""
+    title = "Champion left" if departed.champion else "Contact left"
     headline = (
-        f":rotating_light: *Champion left* {account}: contact {escape(departed.contact_id)} "
-        f"left the company{when}"
+        f":rotating_light: *{title}* {account}: contact {escape(departed.contact_id)} left the company{when}"
     )
+    stored = (
+        f"{escape(departed.tier)} ({departed.probability * 100:.1f} % churn probability) "
+        f"as of {departed.as_of:%Y-%m-%d}"
+    )
+    if departed.provisional_tier is not None and departed.provisional_as_of is not None:
+        probability = departed.provisional_probability or 0.0
+        score_line = (
+            f"*Re-scored at once*: {escape(departed.provisional_tier)} ({probability * 100:.1f} % churn "
+            f"probability), provisional as of {departed.provisional_as_of:%Y-%m-%d} until the nightly run of "
+            f"that date replaces it; before: {stored}"
+        )
+    else:
+        note = escape(departed.rescore_note or "not re-scored", 1000)
+        score_line = f"*Latest tier*: {stored}; not re-scored: {note}"
     lines = [
-        f"*Latest tier*: {escape(departed.tier)} ({departed.probability * 100:.1f} % churn probability) "
-        f"as of {departed.as_of:%Y-%m-%d}; the next nightly run re-scores the account with this change",
+        score_line,
         f"*Owner*: {escape(departed.owner or 'unknown')}",
         "*Watch list*: the account is flagged with this job change",
     ]
@@ -70,7 +95,7 @@ def enqueue_job_change(
     """Add the message to the outbox in the caller's transaction; return its outbox id.
 
     Returns None when Slack is off. The same contact's departure from the same account on the same
-    date (a webhook sent twice) is one message, and the id of the one already queued is returned.
+    date is one message, and the id of the one already queued is returned.
     """
     if not config.slack.enabled:
         return None

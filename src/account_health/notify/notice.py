@@ -10,7 +10,8 @@ from datetime import date, datetime
 class TierChangeNotice:
     """An account whose declared tier changed, with what a CSM needs to act on it."""
 
-    run_id: int
+    # None for a provisional re-score made by the API after a job change, which belongs to no run.
+    run_id: int | None
     as_of: datetime
     account_id: str
     account_name: str | None
@@ -32,6 +33,8 @@ class TierChangeNotice:
     horizon_days: int | None = None
     # False when the scoring model could not be shown to beat the base rate; messages then say so.
     validated: bool = True
+    # Set for a provisional re-score: what caused it and what supersedes it, shown in the message.
+    provisional_cause: str | None = None
 
     @property
     def change_id(self) -> str:

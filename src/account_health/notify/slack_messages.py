@@ -54,7 +54,8 @@ def tier_change_message(notice: TierChangeNotice) -> SlackMessage:
     """Build the message of one tier change: account, old → new tier, probability, reasons and action."""
     headline = _headline(notice)
     fields = _fields(notice)
-    context = f"as of {notice.as_of:%Y-%m-%d} · run {notice.run_id} · account id {escape(notice.account_id)}"
+    origin = f"run {notice.run_id}" if notice.provisional_cause is None else "provisional re-score"
+    context = f"as of {notice.as_of:%Y-%m-%d} · {origin} · account id {escape(notice.account_id)}"
 
     blocks: list[dict[str, Any]] = []
     if not notice.validated:
@@ -150,6 +151,8 @@ def _fields(notice: TierChangeNotice) -> list[str]:
     ]
     if notice.arr is not None:
         fields.append(f"*ARR*\n{notice.arr:,.0f}")
+    if notice.provisional_cause is not None:
+        fields.insert(0, f"*Provisional*\n{escape(notice.provisional_cause, 1000)}")
     return [field[:FIELD_TEXT_LIMIT] for field in fields]
 
 

@@ -21,7 +21,7 @@ def tier_changes(
     scores: pd.DataFrame,
     previous: Mapping[str, Mapping[str, Any]],
     as_of: datetime,
-    run_id: int,
+    run_id: int | None,
     model_version: str,
     validated: bool,
     signal_settings: Mapping[str, Any],

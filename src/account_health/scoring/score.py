@@ -147,12 +147,21 @@ def apply_model(
     previous_tiers: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Add probability, raw and declared tier and contributions to a `signal_frame`, riskiest first."""
+    return score_signals(frame, artifact, workspace.config.tiers.hysteresis_margin, previous_tiers)
+
+
+def score_signals(
+    frame: pd.DataFrame,
+    artifact: dict[str, Any],
+    margin: float,
+    previous_tiers: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """`apply_model` for a caller holding the [tiers] hysteresis margin rather than a workspace (the API)."""
     frame = frame.copy()
     model = ChurnModel.from_dict(artifact["model"])
     log_odds = model.decision_function(frame)
     frame["probability"] = model.predict_proba(frame)
     cutoffs = TierSettings(**artifact["tiers"])
-    margin = workspace.config.tiers.hysteresis_margin
     problem = hysteresis_margin_problem(cutoffs, margin)
     if problem is not None:
         raise ConfigError(
@@ -243,6 +252,7 @@ __all__ = [
     "score",
     "score_frame",
     "score_rows",
+    "score_signals",
     "signal_frame",
     "tier_distribution",
 ]

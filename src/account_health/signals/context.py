@@ -16,6 +16,9 @@ from account_health.config import SignalSettings, Workspace
 from account_health.sources.canonical import TABLES
 
 MICROSECONDS_PER_DAY = 86_400_000_000.0
+# Tables that the API fills besides the configured sources: job changes received by
+# `POST /v1/job-changes` are copied into contact_changes (see `sources.received`).
+API_FED_TABLES = ("contact_changes",)
 
 
 class TableSource(Protocol):
@@ -89,9 +92,8 @@ class SignalContext:
         return local_day(timestamp, zone, self.store.ibis.name)
 
     def configured(self, table: str) -> bool:
-        """Return whether a source feeds `table` and the store contains rows of it."""
-        feeds = any(source.table == table for source in self.workspace.config.sources.values())
-        return feeds and self.store.has_rows(table)
+        """Return whether a source (or the API) feeds `table` and the store contains rows of it."""
+        return table_fed(self.workspace, self.store, table)
 
     def known_at(self, table: str, extra: ibis.ir.BooleanValue | None = None) -> ibis.Table:
         """Each row of `table` in its latest version available strictly before each snapshot's as_of."""
@@ -115,6 +117,14 @@ class SignalContext:
         )
         ranked = joined.mutate(_version_rank=ibis.row_number().over(newest_first))
         return ranked.filter(_._version_rank == 0).drop("_version_rank")
+
+
+def table_fed(workspace: Workspace, store: TableSource, table: str) -> bool:
+    """Return whether a configured source or the API feeds `table`, and the store contains rows of it."""
+    feeds = table in API_FED_TABLES or any(
+        source.table == table for source in workspace.config.sources.values()
+    )
+    return feeds and store.has_rows(table)
 
 
 def days_between(later: ibis.TimestampValue, earlier: ibis.TimestampValue) -> ibis.FloatingValue:

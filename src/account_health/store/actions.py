@@ -118,6 +118,9 @@ account_actions = sa.Table(
     sa.Column("watch_until", sa.DateTime),
     # JSON list of {contact_id, email, title, product_events, emails, meetings, score}, best first.
     sa.Column("replacement_candidates", sa.Text, nullable=False),
+    # JSON list of the contact ids of the champions in seat on the as-of date (migration 0007); NULL
+    # in rows written before it, whose list is unknown.
+    sa.Column("champions", sa.Text),
 )
 
 sa.Index("ix_tier_changes_run_id", tier_changes.c.run_id)
@@ -307,7 +310,8 @@ def read_account_actions(
 ) -> list[dict[str, Any]]:
     """Return account actions of one as-of date (the latest nightly run's when None), riskiest first.
 
-    JSON columns (`steps`, `replacement_candidates`) come back parsed.
+    JSON columns (`steps`, `replacement_candidates`, `champions`) come back parsed; `champions` is
+    None in rows written before the column existed.
     """
     if as_of is None:
         latest = latest_nightly_run(engine)
@@ -325,6 +329,7 @@ def read_account_actions(
 def _parsed_action(row: dict[str, Any]) -> dict[str, Any]:
     row["steps"] = json.loads(row["steps"])
     row["replacement_candidates"] = json.loads(row["replacement_candidates"])
+    row["champions"] = json.loads(row["champions"]) if row.get("champions") is not None else None
     return row
 
 
