@@ -278,7 +278,13 @@ def job_change(
     """Keep the job change, flag the account and queue a Slack message for a departure (no re-score)."""
     changed_at = body.changed_at
     if changed_at is not None and changed_at.tzinfo is not None:
-        changed_at = changed_at.astimezone(UTC).replace(tzinfo=None)
+        try:
+            changed_at = changed_at.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise AccountHealthError(
+                f"changed_at {changed_at.isoformat()} falls outside the years 1 to 9999 in UTC; "
+                "send the instant of the change, such as 2025-10-30T09:00:00Z"
+            ) from None
     written = record_job_change(
         config,
         reader.engine,
