@@ -224,6 +224,35 @@ def test_missing_required_column_names_fix(
     assert "submitted" in message, "the message lists the file's columns"
 
 
+@pytest.mark.parametrize(
+    ("separator", "written"),
+    [(";", 'delimiter = ";"'), ("\t", 'delimiter = "\\t"'), ("|", 'delimiter = "|"')],
+)
+def test_other_separator_suggests_delimiter(tmp_path: Path, separator: str, written: str) -> None:
+    header = separator.join(["ticket_id", "account_id", "created_at"])
+    workspace = _workspace(tmp_path, TICKETS_SOURCE, {"tickets.csv": f"{header}\n"})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    assert f"[sources.tickets] csv = {{ {written} }}" in str(raised.value)
+
+
+def test_comma_header_missing_column_suggests_no_delimiter(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, TICKETS_SOURCE, {"tickets.csv": "ticket_id,account_id\n"})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    assert "delimiter" not in str(raised.value)
+
+
 def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
     tickets = "ticket_id,account_id,created_at,priority\nT1,A1,2024-03-20,high\nT2,A2,2024-03-21,low\n"
     workspace = _workspace(
