@@ -138,3 +138,26 @@ def test_init_on_a_file_names_it(tmp_path: Path):
         init_workspace(tmp_path / "taken")
     with pytest.raises(ConfigError, match=r"cannot create the workspace .*taken/sub: Not a directory"):
         init_workspace(tmp_path / "taken" / "sub")
+
+
+def test_section_check_names_section_not_its_values(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text("[notify.salesforce]\nenabled = true\n")
+    with pytest.raises(ConfigError) as error:
+        load_workspace(tmp_path)
+    message = str(error.value)
+    assert "notify.salesforce: Value error, base_url is required" in message
+    assert "Health_Tier__c" not in message
+
+
+@pytest.mark.parametrize("path", ["exports/{bogus}.csv", "exports/{as_of.day}.csv", "exports/{0}.csv"])
+def test_crm_file_path_allows_only_as_of(tmp_path: Path, path: str):
+    (tmp_path / "account-health.toml").write_text(f'[notify.crm_file]\nenabled = true\npath = "{path}"\n')
+    with pytest.raises(ConfigError, match=r"notify\.crm_file\.path = .*the only placeholder is \{as_of\}"):
+        load_workspace(tmp_path)
+
+
+def test_crm_file_path_keeps_escaped_braces(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text(
+        '[notify.crm_file]\npath = "exports/{{team}}-{as_of}.csv"\n'
+    )
+    assert load_workspace(tmp_path).config.notify.crm_file.path == "exports/{{team}}-{as_of}.csv"

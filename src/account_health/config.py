@@ -603,6 +603,18 @@ class CrmFileSettings(_Section):
     # Relative to the config file; {as_of} becomes the as-of date (YYYY-MM-DD).
     path: str = "exports/crm-updates-{as_of}.csv"
 
+    @field_validator("path")
+    @classmethod
+    def _only_as_of_placeholder(cls, value: str) -> str:
+        try:
+            value.format(as_of="2025-01-31")
+        except (AttributeError, IndexError, KeyError, ValueError):
+            raise ValueError(
+                "the only placeholder is {as_of}; write a literal brace as {{ or }}, "
+                'such as "exports/crm-updates-{as_of}.csv"'
+            ) from None
+        return value
+
 
 class NotifySettings(_Section):
     """The [notify] section: Slack messages and CRM write-back, all sent through the outbox."""
@@ -758,6 +770,9 @@ def _describe_error(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"  {key}: unknown key; check its spelling against the commented template from `account-health init`"
     value = error.get("input")
+    if isinstance(value, dict):
+        # A check across a section's keys gets the whole section as its input; the message names the keys.
+        return f"  {key}: {error['msg']}"
     allowed = ""
     if error["type"] == "literal_error":
         allowed = f"; allowed: {error['ctx']['expected']}"

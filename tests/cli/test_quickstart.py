@@ -42,3 +42,14 @@ def test_quickstart_refuses_a_folder_it_did_not_make(tmp_path):
     assert result.returncode == 1
     assert "not empty and was not made by quickstart" in result.stderr
     assert (workspace / "account-health.toml").read_text() == "# my own workspace\n"
+
+
+def test_quickstart_names_a_file_given_as_folder(tmp_path):
+    file_path = tmp_path / "notes.txt"
+    file_path.write_text("mine\n")
+
+    result = run_cli("quickstart", "--dir", str(file_path), "--accounts", "500")
+
+    assert result.returncode == 1
+    assert f"{file_path} is a file, not a folder" in result.stderr
+    assert file_path.read_text() == "mine\n"

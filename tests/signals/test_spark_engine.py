@@ -112,6 +112,18 @@ def test_spark_engine_refuses_a_missing_or_stale_export(tmp_path: Path) -> None:
             compute_signals(workspace, store, [pd.Timestamp(AS_OF).to_pydatetime()])
 
 
+@pytest.mark.parametrize("uri", ["s3a://bucket/parquet", "hdfs://cluster/parquet"])
+def test_export_command_refuses_a_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    folder = write_company(tmp_path, accounts=10)
+    monkeypatch.chdir(tmp_path)
+
+    result = runner.invoke(app, ["-w", str(folder), "export", "--dir", uri])
+
+    assert result.exit_code == 1
+    assert f"cannot write to {uri}" in str(result.exception)
+    assert not (tmp_path / (uri.split(":")[0] + ":")).exists(), "no local folder named after the URI"
+
+
 def test_export_command_writes_every_canonical_table(tmp_path: Path) -> None:
     folder = write_company(tmp_path, accounts=10)
     _invoke("-w", str(folder), "ingest")

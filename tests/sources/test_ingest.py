@@ -224,6 +224,53 @@ def test_missing_required_column_names_fix(
     assert "submitted" in message, "the message lists the file's columns"
 
 
+@pytest.mark.parametrize(
+    ("separator", "written"),
+    [(";", 'delimiter = ";"'), ("\t", 'delimiter = "\\t"'), ("|", 'delimiter = "|"')],
+)
+def test_other_separator_suggests_delimiter(tmp_path: Path, separator: str, written: str) -> None:
+    header = separator.join(["ticket_id", "account_id", "created_at"])
+    workspace = _workspace(tmp_path, TICKETS_SOURCE, {"tickets.csv": f"{header}\n"})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    assert f"[sources.tickets] csv = {{ {written} }}" in str(raised.value)
+
+
+def test_comma_header_missing_column_suggests_no_delimiter(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, TICKETS_SOURCE, {"tickets.csv": "ticket_id,account_id\n"})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    assert "delimiter" not in str(raised.value)
+
+
+def test_nul_character_is_quarantined(tmp_path: Path) -> None:
+    # Past the first 64 KiB, where the encoding check looks, so the row reaches the parser.
+    filler = "".join(f"F{number},Filler\n" for number in range(8000))
+    accounts = f"account_id,name\nA1,Acme\n{filler}A2,Glo\x00bex\n".encode()
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": accounts})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "accounts")
+        quarantined = _rows(store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE}')
+        stored = _rows(store, "SELECT count(*) FROM accounts WHERE account_id = 'A2'")
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (8002, 8001, 1)
+    assert len(quarantined) == 1
+    assert quarantined[0][:3] == (8002, "name", "Glo\x00bex")
+    assert quarantined[0][3].startswith("contains a NUL character")
+    assert stored == [(0,)]
+
+
 def test_same_file_twice_changes_nothing(tmp_path: Path) -> None:
     tickets = "ticket_id,account_id,created_at,priority\nT1,A1,2024-03-20,high\nT2,A2,2024-03-21,low\n"
     workspace = _workspace(

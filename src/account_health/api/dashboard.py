@@ -13,11 +13,11 @@ from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from account_health.api import charts, service
+from account_health.api import charts, schemas, service
 from account_health.api.auth import COOKIE_NAME, cookie_grant
 from account_health.api.queries import StoreReader
 from account_health.config import Config
@@ -103,8 +103,8 @@ def overview(request: Request) -> Response:
 def accounts_page(
     request: Request,
     tier: Annotated[str | None, Query(max_length=16)] = None,
-    owner: Annotated[str | None, Query(max_length=255)] = None,
-    renewal_stage: Annotated[str | None, Query(max_length=64)] = None,
+    owner: Annotated[str | None, Query(max_length=255, pattern=schemas.NO_NUL)] = None,
+    renewal_stage: Annotated[str | None, Query(max_length=64, pattern=schemas.NO_NUL)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
     if (redirect := _require_sign_in(request)) is not None:
@@ -127,7 +127,9 @@ def accounts_page(
 
 
 @router.get("/accounts/{account_id}", response_class=HTMLResponse)
-def account_page(request: Request, account_id: str) -> Response:
+def account_page(
+    request: Request, account_id: Annotated[str, Path(max_length=255, pattern=schemas.NO_NUL)]
+) -> Response:
     if (redirect := _require_sign_in(request)) is not None:
         return redirect
     reader = _reader(request)

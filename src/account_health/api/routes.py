@@ -45,7 +45,13 @@ router = APIRouter(prefix="/v1")
 Read = Annotated[TokenGrant, Depends(require("read"))]
 Write = Annotated[TokenGrant, Depends(require("write"))]
 AccountId = Annotated[
-    str, Path(min_length=1, max_length=255, description="The account's id in the accounts table.")
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        pattern=schemas.NO_NUL,
+        description="The account's id in the accounts table.",
+    ),
 ]
 
 
@@ -70,9 +76,14 @@ def list_accounts(
     request: Request,
     _grant: Read,
     tier: Annotated[list[schemas.Tier], Query(description="Keep these tiers; repeat for several.")] = [],  # noqa: B006
-    owner: Annotated[str | None, Query(max_length=255, description="Keep accounts of this CSM.")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=255, pattern=schemas.NO_NUL, description="Keep accounts of this CSM.")
+    ] = None,
     renewal_stage: Annotated[
-        str | None, Query(max_length=64, description="Keep this renewal stage, e.g. Window-Open.")
+        str | None,
+        Query(
+            max_length=64, pattern=schemas.NO_NUL, description="Keep this renewal stage, e.g. Window-Open."
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -116,7 +127,8 @@ def model(
     request: Request,
     _grant: Read,
     version: Annotated[
-        str | None, Query(max_length=64, description="A model version; the newest by default.")
+        str | None,
+        Query(max_length=64, pattern=schemas.NO_NUL, description="A model version; the newest by default."),
     ] = None,
 ) -> schemas.Model:
     """Return the model's weights with 95 % intervals, hold-out metrics, cut-offs and per-tier calibration."""

@@ -12,6 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Tier = Literal["Red", "Orange", "Yellow", "Green", "Dark-Green"]
+# Text without NUL characters. PostgreSQL text columns cannot store NUL, so a request value holding one
+# is rejected as invalid before it reaches the operational store.
+NO_NUL = r"^[^\x00]*$"
 Expansion = Literal["suppressed", "after-workshop", "allowed", "aggressive"]
 
 
@@ -234,7 +237,7 @@ class DistributionHistory(Body):
 class WatchRequest(Body):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=1000)
+    reason: str = Field(min_length=1, max_length=1000, pattern=NO_NUL)
     until: date | None = Field(
         None,
         description="The last as-of date (YYYY-MM-DD) the flag applies to, today or later; "
@@ -255,15 +258,15 @@ class JobChange(Body):
 
     model_config = ConfigDict(extra="forbid")
 
-    account_id: str = Field(min_length=1, max_length=255)
-    contact_id: str = Field(min_length=1, max_length=255)
+    account_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
+    contact_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
     change: JobChangeKind
     changed_at: datetime | None = Field(
         None,
         description="When the change happened, in the years 1900 to 2199 (UTC; a time without a zone is "
         "UTC). An undated change counts as happening when it is received.",
     )
-    note: str | None = Field(None, max_length=1000)
+    note: str | None = Field(None, max_length=1000, pattern=NO_NUL)
 
 
 class JobChangeAccepted(Body):

@@ -176,7 +176,7 @@ def _export_for_spark(workspace: Workspace, store: Any) -> None:
 @app.command()
 def export(
     directory: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--dir", help="Folder for the Parquet files (default: [spark] parquet_dir of the workspace)."
         ),
@@ -186,14 +186,15 @@ def export(
     from account_health.store.parquet_export import export_parquet
 
     workspace = _workspace()
-    target = directory if directory is not None else Path(workspace.spark_parquet_dir)
-    if "://" in str(target):
+    # Checked as text: a Path would collapse s3a://bucket to s3a:/bucket, a local folder.
+    target = directory if directory is not None else workspace.spark_parquet_dir
+    if "://" in target:
         raise AccountHealthError(
             f"cannot write to {target}; export to a local folder with --dir and copy it there, "
             "or point [spark] parquet_dir at a local folder"
         )
     with open_stores(workspace, create=False) as (store, _engine):
-        report = export_parquet(store, target)
+        report = export_parquet(store, Path(target))
     total = sum(report.rows.values())
     console.print(
         f"exported {len(report.rows)} canonical tables ({total:,} rows, load {report.load_id}) to {report.folder}",
@@ -492,6 +493,10 @@ def quickstart(
 
     # A folder of anything but an earlier quickstart would have its config and exports overwritten.
     marker = directory / QUICKSTART_MARKER
+    if directory.exists() and not directory.is_dir():
+        raise AccountHealthError(
+            f"{directory} is a file, not a folder; pass --dir with a new or empty folder"
+        )
     if directory.exists() and any(directory.iterdir()) and not marker.exists():
         raise AccountHealthError(
             f"{directory} is not empty and was not made by quickstart; its config and exports would be "

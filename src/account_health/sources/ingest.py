@@ -245,7 +245,7 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
                 raise SourceError(
                     f"{path}: required column {source_column!r} is missing (canonical {spec.name}.{column.name}); "
                     f'set [sources.{name}.columns] {column.name} = "<column in your file>" '
-                    f"(the file has: {', '.join(header)})"
+                    f"(the file has: {', '.join(header)})" + _delimiter_hint(name, config, header)
                 )
         for target, resolution in config.resolve.items():
             if resolution.from_column not in header:
@@ -271,6 +271,23 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
                 f"(the file has: {', '.join(header)})"
             )
     return _Plan(name, config, spec, paths, mapped, adapter)
+
+
+# Common CSV separators and how each is written in TOML, in the order a one-column header is checked for them.
+_OTHER_DELIMITERS = {";": ";", "\t": "\\t", "|": "|", ",": ","}
+
+
+def _delimiter_hint(name: str, config: SourceConfig, header: list[str]) -> str:
+    """Suggest csv.delimiter when the header reads as one column that contains another separator."""
+    if len(header) != 1:
+        return ""
+    for delimiter, written in _OTHER_DELIMITERS.items():
+        if delimiter != config.csv.delimiter and delimiter in header[0]:
+            return (
+                f"; the header reads as one column, so the file is probably separated by {delimiter!r}: "
+                f'set [sources.{name}] csv = {{ delimiter = "{written}" }}'
+            )
+    return ""
 
 
 def _database_plan(name: str, config: SourceConfig, spec: TableSpec) -> _Plan:

@@ -30,6 +30,11 @@ _TYPE_HINTS = {
 }
 
 
+_NUL_REASON = (
+    "contains a NUL character, which no text column can store; fix the export, or check its csv.encoding"
+)
+
+
 def identifier(name: str) -> str:
     """Quote a column or table name for DuckDB."""
     return '"' + name.replace('"', '""') + '"'
@@ -155,6 +160,9 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
         declared = config.types.get(column.name, column.type)
         hint = _TYPE_HINTS[declared].format(source=source)
         checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, literal(hint)))
+        # PostgreSQL text cannot hold NUL, so such a value would fail every nightly run that copies it
+        # to a PostgreSQL operational store.
+        checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
 
         is_account_link = column.name == spec.account_column
         if column.name in config.resolve and not is_account_link:
