@@ -404,8 +404,8 @@ def _load_source(
 def _count_statuses(store: AnalyticalStore, counts: SourceCounts) -> None:
     """Count the rows read as inserted, new version or unchanged, including those merged into others.
 
-    A staged row stands for `_rows` rows read, more than one when `duplicate_keys = "sum"` or
-    "latest" merged rows of one key. Only the first row of a key never seen before is inserted; the
+    A staged row counts for `_rows` rows read, more than one when `duplicate_keys = "sum"` or
+    "latest" merged rows of one key. Only the first row of a key never seen before is inserted. The
     others merged into it count as new versions of it, as they would if each were stored. Rows merged
     into an unchanged row are unchanged, so loading the same export twice still changes nothing.
     """

@@ -211,8 +211,8 @@ def _json_lines(
 
 
 # Any integer of up to 18 digits fits in 64 bits, which orjson reads exactly. A line has a run of 19
-# digits when its bytes, with digits mapped to "0" and everything else to a space, contain 19 zeros;
-# translate and a substring search run about four times as fast as a regular expression here.
+# digits when its bytes, with digits mapped to "0" and everything else to a space, contain 19 zeros.
+# On Segment track calls, translate and a substring search took a third of the time of a regex.
 _DIGITS_AS_ZEROS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 _LONG_DIGIT_RUN = b"0" * 19
 

@@ -27,7 +27,7 @@ from account_health.sources.vendors.base import (
 )
 
 # Export headers that name the associated company, most specific first. "Associated Company" (without
-# IDs) holds company names, so it is not among them.
+# IDs) contains company names, so it is not among them.
 COMPANY_COLUMNS = (
     "Associated Company IDs (Primary)",
     "Associated Company ID",

@@ -145,7 +145,7 @@ class SegmentAdapter(Adapter):
 
 
 def _may_place_user(line: bytes) -> bool:
-    """Return whether a JSON line may hold a group call or an email, the only messages the timeline keeps.
+    """Return whether a JSON line may contain a group call or an email, which are all the timeline keeps.
 
     A group call's type is the JSON string "group", and an email sits under a key named email. A line
     with a backslash may spell either with escapes, so it is parsed too.
@@ -163,8 +163,8 @@ def _place(message: dict[str, str | None], timeline: _Timeline) -> dict[str, str
         instant = parse_instant(message.get("timestamp"))
         group = group or timeline.group_at(user, instant)
         email = email or timeline.email_at(user, instant)
-    message["account"] = group
-    message["email"] = email
+    message["account"] = group or None
+    message["email"] = email or None
     if message.get("event") is None and message.get("type") in ("page", "screen"):
         message["event"] = message.get("name") or message.get("type")
     return message
