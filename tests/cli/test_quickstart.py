@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+from account_health.config import load_workspace
 from console import run_cli
 
 
@@ -30,6 +32,22 @@ def test_quickstart_matches_truth(tmp_path: Path):
     assert explained.returncode == 0, explained.stderr
     assert explained.stdout.startswith(f"{riskiest}: ")
     assert "DAU/MAU" in explained.stdout
+
+    # Every source but churn events goes through a vendor adapter, usage as Segment track calls.
+    formats = {name: source.format for name, source in load_workspace(folder).config.sources.items()}
+    assert formats["usage_events"] == "segment"
+    assert [name for name, format_name in formats.items() if format_name in ("auto", "csv", "parquet")] == [
+        "churn_events",
+        "integrations",
+    ]
+
+    # The nightly run re-reads the same exports and finds every row unchanged.
+    nightly = run_cli("-w", str(folder), "run", "--json")
+    assert nightly.returncode == 0, nightly.stderr
+    ingested = json.loads(nightly.stdout)["ingest"]["sources"]
+    assert ingested, nightly.stdout
+    for source in ingested:
+        assert source["read"] == source["unchanged"] > 0, source
 
 
 def test_quickstart_refuses_a_folder_it_did_not_make(tmp_path):

@@ -559,8 +559,41 @@ def test_summed_duplicate_keys_account_for_every_row(tmp_path: Path) -> None:
         )
 
     assert stored == [("A1", "2024-03-20", 7.0), ("A1", "2024-03-21", 2.0), ("A2", "2024-03-20", 1.0)]
-    assert (first.read, first.inserted, first.new_version, first.unchanged) == (4, 4, 0, 0)
-    assert (second.read, second.unchanged) == (4, 4)
+    # Three keys inserted; the second row of (A1, 2024-03-20) was added into the first.
+    assert (first.read, first.inserted, first.new_version, first.unchanged) == (4, 3, 1, 0)
+    assert (second.read, second.inserted, second.new_version, second.unchanged) == (4, 0, 0, 4)
+
+
+def test_latest_rule_counts_each_key_inserted_once(tmp_path: Path) -> None:
+    users = (
+        "user_id,account_id,email,seen_at\n"
+        "u1,A1,old@acme.com,2024-03-01\n"
+        "u1,A1,new@acme.com,2024-03-05\n"
+        "u1,A1,mid@acme.com,2024-03-03\n"
+        "u2,A2,bo@globex.com,2024-03-01\n"
+    )
+    sources = (
+        ACCOUNTS_SOURCE
+        + '[sources.users]\ntable = "users"\nfiles = ["users.csv"]\n'
+        + 'duplicate_keys = "latest"\nlatest_by = "seen_at"\n'
+    )
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "users.csv": users})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        first = _counts(ingest(workspace, store), "users")
+        second = _counts(ingest(workspace, store), "users")
+        (tmp_path / "users.csv").write_text(users + "u2,A2,bo@initech.com,2024-03-09\n", encoding="utf-8")
+        third = _counts(ingest(workspace, store), "users")
+        stored = _rows(store, "SELECT user_id, email FROM users ORDER BY _load_id, user_id")
+
+    assert stored == [("u1", "new@acme.com"), ("u2", "bo@globex.com"), ("u2", "bo@initech.com")]
+    # Two keys inserted, the two older rows of u1 merged into its latest as new versions.
+    assert (first.read, first.inserted, first.new_version, first.unchanged) == (4, 2, 2, 0)
+    assert first.balanced
+    assert (second.read, second.inserted, second.new_version, second.unchanged) == (4, 0, 0, 4)
+    # u1 unchanged with its three rows; u2's two rows form one new version.
+    assert (third.read, third.inserted, third.new_version, third.unchanged) == (5, 0, 2, 3)
+    assert third.balanced
 
 
 def test_account_loaded_later_attributes_earlier_rows(tmp_path: Path) -> None:

@@ -118,8 +118,8 @@ def test_first_ingest_counts_per_source(loaded: Loaded) -> None:
         # In canonical columns they are one churn event, so the second is unchanged.
         "churn_events": (599, 0, 1),
         # 25,000 feature rows fall on 24,111 distinct (account, day) keys; with duplicate_keys = "sum"
-        # every row counts as inserted, merged into its account-day.
-        "feature_usage": (25000, 0, 0),
+        # each key is inserted once and the 889 rows added into it count as new versions.
+        "feature_usage": (24111, 889, 0),
     }
     for source, (inserted, new_version, unchanged) in expected.items():
         counts = _counts(loaded.first, source)

@@ -76,7 +76,7 @@ def test_config_names_vendor_formats(tmp_path: Path) -> None:
     assert list(company.out_dir.glob("exports/zendesk/tickets-page-*.json"))
 
 
-def test_quickstart_layout_keeps_parquet_usage(tmp_path: Path) -> None:
+def test_segment_usage_false_keeps_parquet_usage(tmp_path: Path) -> None:
     company = generate_company(tmp_path, accounts=10, months=6, seed=1, layout="vendor", segment_usage=False)
     sources = load_workspace(company.out_dir).config.sources
     assert sources["usage_events"].format == "parquet"

@@ -382,10 +382,7 @@ def _load_source(
         _keep_latest(store, plan)
     _hash_and_time(store, plan, ingested_at, counts.backfill)
     _classify(store, plan)
-    for status, total in connection.execute(
-        "SELECT _status, sum(_rows) FROM _classified GROUP BY _status"
-    ).fetchall():
-        setattr(counts, status, int(total))
+    _count_statuses(store, counts)
     unattributed = connection.execute(
         "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
     ).fetchall()
@@ -419,6 +416,24 @@ def _load_source(
     for table in ("_stage_raw", "_stage", "_classified", "_rejected", "_files"):
         connection.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
+
+
+def _count_statuses(store: AnalyticalStore, counts: SourceCounts) -> None:
+    """Count the rows read as inserted, new version or unchanged, including those merged into others.
+
+    A staged row counts for `_rows` rows read, more than one when `duplicate_keys = "sum"` or
+    "latest" merged rows of one key. Only the first row of a key never seen before is inserted. The
+    others merged into it count as new versions of it, as they would if each were stored. Rows merged
+    into an unchanged row are unchanged, so loading the same export twice still changes nothing.
+    """
+    row = store.connection.execute(
+        """SELECT coalesce(sum(CASE WHEN _status = 'inserted' THEN 1 ELSE 0 END), 0),
+                  coalesce(sum(CASE WHEN _status = 'inserted' THEN _rows - 1
+                                    WHEN _status = 'new_version' THEN _rows ELSE 0 END), 0),
+                  coalesce(sum(CASE WHEN _status = 'unchanged' THEN _rows ELSE 0 END), 0)
+           FROM _classified"""
+    ).fetchall()[0]
+    counts.inserted, counts.new_version, counts.unchanged = (int(value) for value in row)
 
 
 def _source_has_rows(store: AnalyticalStore, plan: _Plan) -> bool:

@@ -127,9 +127,8 @@ def generate_company(
 
     With `layout = "vendor"`, every table but churn events is written in a vendor's own format (see
     `vendor_exports`) and read by the matching adapter. The canonical tables they fill hold the same
-    rows as with the canonical layout. `segment_usage = False` keeps the usage events in the canonical
-    Parquet file: as Segment track calls, the 2.6 million events of the default company added about
-    80 s to the quickstart on a loaded 2-core machine.
+    rows as with the canonical layout. Usage events are Segment track calls, unless
+    `segment_usage = False` keeps them in the canonical Parquet file.
     """
     _check_arguments(accounts, months)
     if layout not in LAYOUTS:

@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -154,25 +155,20 @@ def _segment_tracks(folder: Path, usage: pa.Table) -> dict[str, Any]:
     """Track calls as Segment JSON lines; the account comes from the users' group calls."""
     path = folder / "exports/segment/tracks.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = ["event_id", "user_id", "event", "occurred_at", "synced_at"]
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for batch in usage.select(columns).to_batches(max_chunksize=50_000):
-            values = [batch.column(name).to_pylist() for name in columns]
-            lines = [
-                json.dumps(
-                    {
-                        "type": "track",
-                        "messageId": message_id,
-                        "userId": user_id,
-                        "event": event,
-                        "timestamp": occurred_at,
-                        "receivedAt": received_at,
-                    }
-                )
-                for message_id, user_id, event, occurred_at, received_at in zip(*values, strict=True)
-            ]
-            if lines:
-                handle.write("\n".join(lines) + "\n")
+    # DuckDB writes the millions of lines in one statement instead of a json.dumps call per row. One
+    # thread keeps the rows in the table's order.
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET threads = 1")
+        connection.register("usage", usage)
+        target = str(path).replace("'", "''")
+        connection.execute(
+            f"""COPY (SELECT 'track' AS type, event_id AS messageId, user_id AS userId, event,
+                             occurred_at AS timestamp, synced_at AS receivedAt FROM usage)
+                TO '{target}' (FORMAT json)"""
+        )
+    finally:
+        connection.close()
     return {
         "table": "usage_events",
         "format": "segment",

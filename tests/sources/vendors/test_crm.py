@@ -157,6 +157,42 @@ def test_hubspot_export_and_email_domains(tmp_path: Path) -> None:
     assert_balanced(report)
 
 
+def test_hubspot_export_headers_any_case(tmp_path: Path) -> None:
+    # Headers as HubSpot writes them today (with a BOM) in companies, and as older or
+    # differently-cased exports write them in contacts and deals.
+    companies = (
+        "\ufeffRecord ID,Company name,Company owner,Create Date,Company Domain Name,Annual Revenue\n"
+        "101,Acme,Dana Reyes,2023-05-01 10:00,acme.com,250000\n"
+    )
+    contacts = (
+        "Contact ID,First Name,Last Name,Email Address,Job title,Associated Company,Associated Company IDs\n"
+        "1,Ana,Silva,ana@acme.com,VP Ops,Acme,101\n"
+    )
+    deals = (
+        "Deal ID,Deal Name,Deal Stage,CLOSE DATE,amount,Associated Company IDs (Primary),Associated Company IDs\n"
+        "9,Renewal,Closed won,2024-02-01,12000,101,101;102\n"
+    )
+    config = (
+        _source("companies", "accounts", "hubspot", '"companies.csv"')
+        + _source("people", "contacts", "hubspot", '"contacts.csv"')
+        + _source("deals", "contracts", "hubspot", '"deals.csv"')
+    )
+    files = {"companies.csv": companies, "contacts.csv": contacts, "deals.csv": deals}
+    workspace = make_workspace(tmp_path, config, files)
+
+    report, store = run_ingest(workspace)
+    with store:
+        accounts = rows(store, "SELECT account_id, name, crm_id, owner, arr FROM accounts")
+        people = rows(store, "SELECT contact_id, account_id, email, title FROM contacts")
+        contracts = rows(store, "SELECT contract_id, account_id, start_at, arr FROM contracts")
+
+    assert accounts == [("101", "Acme", "101", "Dana Reyes", 250000.0)]
+    assert people == [("1", "101", "ana@acme.com", "VP Ops")]
+    assert contracts == [("9", "101", datetime(2024, 2, 1), 12000.0)]
+    assert sum(source.quarantined for source in report.sources) == 0
+    assert_balanced(report)
+
+
 def test_shared_fivetran_hubspot(shared_data: Path, tmp_path: Path) -> None:
     folder = shared_data / "fivetran_hubspot"
     deal_files = f'"{folder}/deal_data.csv", "mine/deal_data.csv", "mine/deal_company_data.csv"'

@@ -88,7 +88,9 @@ def test_batch_payload_and_identify_feed_users(tmp_path: Path) -> None:
     assert users == [("u1", "acme", "ana@acme.com", 2), ("u2", None, "bo@initech.com", 3)]
     assert pages == [("p1", "acme", "Pricing", datetime(2024, 1, 3))]
     user_counts = counts(report, "segment_users")
-    assert (user_counts.read, user_counts.inserted, user_counts.unattributed) == (3, 3, 1)
+    # u1's identify call is merged into its later group call as a new version of u1.
+    assert (user_counts.read, user_counts.inserted, user_counts.new_version) == (3, 2, 1)
+    assert user_counts.unattributed == 1
     assert user_counts.skipped == {"page message": 1}
     assert_balanced(report)
 

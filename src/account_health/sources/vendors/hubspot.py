@@ -1,8 +1,11 @@
 """HubSpot: CSV exports of companies, contacts and deals, and the tables Fivetran syncs from HubSpot.
 
 A HubSpot export names a contact's or deal's companies in one column, several ids separated by ";";
-the first is taken as the record's company. Fivetran's deal table has no company column: the
-deal_company table links them, so a contracts source lists both files and the adapter joins them.
+the first is taken as the record's company. Export headers are property labels, whose case HubSpot
+has changed over time ("Close Date", "Close date"), and older exports named the record id after the
+object ("Company ID"), so headers are matched without regard to case or spacing, with those older
+names as aliases. Fivetran's deal table has no company column: the deal_company table links them,
+so a contracts source lists both files and the adapter joins them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from account_health.sources.vendors.base import (
     set_column,
 )
 
-# Export headers that name the associated company, most specific first.
+# Export headers that name the associated company, most specific first. "Associated Company" (without
+# IDs) contains company names, so it is not among them.
 COMPANY_COLUMNS = (
     "Associated Company IDs (Primary)",
     "Associated Company ID",
@@ -31,7 +35,28 @@ COMPANY_COLUMNS = (
     "Company ID",
     "property_associatedcompanyid",
     "company_id",
+    "associatedcompanyid",
 )
+# Each header the defaults name (but `company`, added below), per table, with its other headers: older
+# exports' id headers and the internal property names that an export with internal names uses.
+HEADER_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "accounts": {
+        "Record ID": ("Company ID", "hs_object_id"),
+        "Company name": ("Name",),
+        "Company owner": ("hubspot_owner_id",),
+        "Annual Revenue": ("annualrevenue",),
+    },
+    "contacts": {
+        "Record ID": ("Contact ID", "hs_object_id"),
+        "Email": ("Email address",),
+        "Job Title": ("jobtitle",),
+    },
+    "contracts": {
+        "Record ID": ("Deal ID", "hs_object_id"),
+        "Close Date": ("closedate",),
+        "Amount": ("amount",),
+    },
+}
 
 
 class HubspotAdapter(TabularAdapter):
@@ -43,6 +68,7 @@ class HubspotAdapter(TabularAdapter):
                 "name": "Company name",
                 "crm_id": "Record ID",
                 "owner": "Company owner",
+                "arr": "Annual Revenue",
             }
         ),
         "contacts": TableDefaults(
@@ -64,14 +90,39 @@ class HubspotAdapter(TabularAdapter):
     }
 
     def transform(self, rows: pa.Table, table: str, path: Path) -> pa.Table:
-        return _with_company(rows)
+        return _with_company(_with_default_headers(rows, table))
+
+
+def _header_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def _with_default_headers(rows: pa.Table, table: str) -> pa.Table:
+    """Add each header the defaults name under that exact name, copied from a column that matches it.
+
+    A column matches when its header equals the default header or one of its aliases, ignoring case
+    and runs of spaces. The matching columns stay as they are, so a source may map them by their own
+    header too.
+    """
+    present = {_header_key(name): name for name in reversed(rows.column_names)}
+    for header, aliases in HEADER_ALIASES[table].items():
+        if header in rows.column_names:
+            continue
+        for candidate in (header, *aliases):
+            found = present.get(_header_key(candidate))
+            if found is not None:
+                rows = rows.append_column(header, rows.column(found))
+                break
+    return rows
 
 
 def _with_company(rows: pa.Table) -> pa.Table:
-    """Add `company`: the first id of the first associated-company column present."""
+    """Add `company`: the first id of the first associated-company column present, in any case."""
+    present = {_header_key(name): name for name in reversed(rows.column_names)}
     for name in COMPANY_COLUMNS:
-        if name in rows.column_names:
-            values = rows.column(name).cast(pa.string()).to_pylist()
+        found = present.get(_header_key(name))
+        if found is not None:
+            values = rows.column(found).cast(pa.string()).to_pylist()
             first = [_first_id(value) for value in values]
             return set_column(rows, "company", pa.array(first, pa.string()))
     return rows

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +73,10 @@ class _Timeline:
         for calls in (*self.groups.values(), *self.emails.values()):
             calls.sort()
 
+    def knows(self, user: str | None) -> bool:
+        """Return whether the user has any group call or email, so a lookup can find something."""
+        return user in self.groups or user in self.emails
+
     def group_at(self, user: str | None, instant: datetime | None) -> str | None:
         return self._latest(self.groups, user, instant)
 
@@ -86,6 +90,8 @@ class _Timeline:
         if user is None or instant is None or user not in index:
             return None
         calls = index[user]
+        if len(calls) == 1:
+            return calls[0][2] if calls[0][0] <= instant else None
         # The last call at or before the instant; among calls at the same instant, the last one read.
         position = bisect.bisect_right(calls, (instant, float("inf"), ""))
         return calls[position - 1][2] if position else None
@@ -118,7 +124,7 @@ class SegmentAdapter(Adapter):
     def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
         timeline = _Timeline()
         for path in paths:
-            for record in _messages(path, config):
+            for record in _messages(path, config, _may_place_user):
                 if record.error is None:
                     timeline.add(record.value)
         timeline.freeze()
@@ -132,26 +138,45 @@ class SegmentAdapter(Adapter):
                 elif record.value.get("type") not in kinds:
                     builder.skip(f"{record.value.get('type')} message")
                 else:
-                    builder.add(record.row_number, _flat_row(record.value, timeline))
+                    builder.add(record.row_number, _place(record.value, timeline))
                 if builder.full:
                     yield from builder.emit()
             yield from builder.emit(final=True)
 
 
-def _flat_row(message: dict[str, str | None], timeline: _Timeline) -> dict[str, str | None]:
-    instant = parse_instant(message.get("timestamp"))
+def _may_place_user(line: bytes) -> bool:
+    """Return whether a JSON line may contain a group call or an email, which are all the timeline keeps.
+
+    A group call's type is the JSON string "group", and an email sits under a key named email. A line
+    with a backslash may spell either with escapes, so it is parsed too.
+    """
+    return b'"group"' in line or b"email" in line or b"\\" in line
+
+
+def _place(message: dict[str, str | None], timeline: _Timeline) -> dict[str, str | None]:
+    """Add the user, account and email columns to a flat message, in place, and return it."""
     user = message.get("user_id")
-    row = dict(message)
-    row["user"] = user or message.get("anonymous_id")
-    row["account"] = message.get("group_id") or timeline.group_at(user, instant)
-    row["email"] = message.get("email") or timeline.email_at(user, instant)
-    if row.get("event") is None and message.get("type") in ("page", "screen"):
-        row["event"] = message.get("name") or message.get("type")
-    return row
+    group = message.get("group_id")
+    email = message.get("email")
+    message["user"] = user or message.get("anonymous_id")
+    if (not group or not email) and timeline.knows(user):
+        instant = parse_instant(message.get("timestamp"))
+        group = group or timeline.group_at(user, instant)
+        email = email or timeline.email_at(user, instant)
+    message["account"] = group or None
+    message["email"] = email or None
+    if message.get("event") is None and message.get("type") in ("page", "screen"):
+        message["event"] = message.get("name") or message.get("type")
+    return message
 
 
-def _messages(path: Path, config: SourceConfig) -> Iterator[JsonRecord]:
-    """Yield each message of a file as a flat dictionary with Segment's fields in snake case."""
+def _messages(
+    path: Path, config: SourceConfig, line_filter: Callable[[bytes], bool] | None = None
+) -> Iterator[JsonRecord]:
+    """Yield each message of a file as a flat dictionary with Segment's fields in snake case.
+
+    `line_filter` drops JSON lines unparsed (see `iter_json_records`); tables are read whole.
+    """
     if is_tabular(path):
         kind = WAREHOUSE_TABLES.get(path.name.split(".")[0].lower())
         for record in records_from_tables(path, config):
@@ -159,7 +184,7 @@ def _messages(path: Path, config: SourceConfig) -> Iterator[JsonRecord]:
                 record.value = _from_warehouse(record.value, kind)
             yield record
         return
-    for record in iter_json_records(path, ("batch",)):
+    for record in iter_json_records(path, ("batch",), line_filter):
         if record.error is None:
             message = _from_json(record.value)
             if isinstance(message, str):
@@ -170,40 +195,58 @@ def _messages(path: Path, config: SourceConfig) -> Iterator[JsonRecord]:
 
 
 def _from_json(value: Any) -> dict[str, str | None] | str:
-    """A flat message from a Segment API message, or the reason it is not one."""
+    """A flat message from a Segment API message, or the reason it is not one.
+
+    Nested objects (properties, context, traits, ...) become dotted columns, and Segment's own fields
+    take the snake-case names of the warehouse tables.
+    """
     if not isinstance(value, dict):
         return f"expected a Segment message object, found {type(value).__name__}"
     kind = value.get("type")
     if kind not in MESSAGE_TYPES:
         return f"not a Segment message: type {kind!r} is not one of {', '.join(MESSAGE_TYPES)}"
-    flat = flatten({key: item for key, item in value.items() if isinstance(item, dict)})
-    traits = _object(value.get("traits"))
+    # One pass over the message's keys: this runs once per event, so it avoids a lookup per field.
+    flat: dict[str, str | None] = dict.fromkeys(_FLAT_NAMES)
+    for key, item in value.items():
+        target = _FIELDS.get(key)
+        if target is not None:
+            flat[target] = item if item.__class__ is str else scalar_text(item)
+        if isinstance(item, dict):
+            flatten(item, key, 1, flat)
+    flat["type"] = kind
     context = _object(value.get("context"))
-    context_traits = _object(context.get("traits"))
-    flat.update(
-        {
-            "type": kind,
-            "message_id": scalar_text(value.get("messageId")),
-            "user_id": scalar_text(value.get("userId")),
-            "anonymous_id": scalar_text(value.get("anonymousId")),
-            "group_id": scalar_text(value.get("groupId") or context.get("groupId")),
-            "event": scalar_text(value.get("event")),
-            "name": scalar_text(value.get("name")),
-            "previous_id": scalar_text(value.get("previousId")),
-            "timestamp": scalar_text(
-                value.get("timestamp") or value.get("originalTimestamp") or value.get("receivedAt")
-            ),
-            "email": scalar_text(traits.get("email") or context_traits.get("email")),
-            # Named as the warehouse tables name them, so `loaded_at = "received_at"` reads both.
-            "received_at": scalar_text(value.get("receivedAt")),
-            "sent_at": scalar_text(value.get("sentAt")),
-        }
-    )
+    if not value.get("groupId"):
+        flat["group_id"] = scalar_text(context.get("groupId"))
+    if not value.get("timestamp"):
+        flat["timestamp"] = scalar_text(value.get("originalTimestamp") or value.get("receivedAt"))
+    traits = _object(value.get("traits"))
+    flat["email"] = scalar_text(traits.get("email") or _object(context.get("traits")).get("email"))
     return flat
 
 
+# Segment's message fields and their flat names; received_at and sent_at are named as the warehouse
+# tables name them, so `loaded_at = "received_at"` reads both.
+_FIELDS = {
+    "type": "type",
+    "messageId": "message_id",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "groupId": "group_id",
+    "event": "event",
+    "name": "name",
+    "previousId": "previous_id",
+    "timestamp": "timestamp",
+    "receivedAt": "received_at",
+    "sentAt": "sent_at",
+}
+_FLAT_NAMES = (*_FIELDS.values(), "email")
+
+
+_EMPTY: dict[str, Any] = {}
+
+
 def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+    return value if isinstance(value, dict) else _EMPTY
 
 
 def _from_warehouse(row: dict[str, Any], kind: str | None) -> dict[str, str | None]:

@@ -17,6 +17,13 @@ def parse_instant(text: str | None) -> datetime | None:
     value = text.strip()
     if not value:
         return None
+    if value[-1] == "Z" and value[10:11] == "T":
+        # The common shape of vendor instants, such as 2024-03-01T09:00:00.123Z, which fromisoformat
+        # reads as UTC since Python 3.11. Anything it rejects takes the general path below.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
     if value.replace(".", "", 1).isdigit():
         number = float(value)
         if number >= 1e11:
