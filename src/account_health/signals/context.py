@@ -16,6 +16,8 @@ from account_health.config import SignalSettings, Workspace
 from account_health.sources.canonical import TABLES
 
 MICROSECONDS_PER_DAY = 86_400_000_000.0
+# Valid-until of a version no newer version replaces: later than any as_of.
+_NEVER = ibis.literal(datetime(9999, 12, 31), "timestamp")
 
 
 class TableSource(Protocol):
@@ -61,7 +63,12 @@ def local_day(
         return _spark_utc_to_local(instant, zone).date()
     if backend != "duckdb":
         raise ValueError(f"no local-day function for the {backend!r} backend; use duckdb or pyspark")
-    return _duckdb_utc_to_local(zone, instant).date()
+    return utc_to_local(timestamp, zone).date()
+
+
+def utc_to_local(timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.TimestampValue:
+    """Return the wall-clock time in `zone` of a naive-UTC `timestamp`, as a naive timestamp (DuckDB only)."""
+    return _duckdb_utc_to_local(zone, timestamp.cast(dt.Timestamp(timezone="UTC")))
 
 
 @dataclass
@@ -93,28 +100,29 @@ class SignalContext:
         feeds = any(source.table == table for source in self.workspace.config.sources.values())
         return feeds and self.store.has_rows(table)
 
-    def known_at(self, table: str, extra: ibis.ir.BooleanValue | None = None) -> ibis.Table:
-        """Each row of `table` in its latest version available strictly before each snapshot's as_of."""
+    def known_at(self, table: str) -> ibis.Table:
+        """Each row of `table` in its latest version available strictly before each snapshot's as_of.
+
+        Each version is valid from its `_available_at` until the next version of its key becomes
+        available, so a version is joined only to the instants inside that interval: a version is the
+        latest one at as_of when it is available before as_of and the next one is not. This is the same
+        choice as ranking every version known at each instant, without the ranking's sort over the join.
+        """
         spec = TABLES[table]
         # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
         # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
         rows = self.store.table(table)
-        joined = rows.join(self.snapshots, rows._available_at < self.snapshots.as_of)
-        if extra is not None:
-            joined = joined.filter(extra)
-        newest_first = ibis.window(
-            group_by=[*spec.key, "as_of"],
-            # Two sources of one table can store the same key at the same row number in one load;
-            # the source name breaks that tie, so both engines pick the same version.
-            order_by=[
-                ibis.desc("_available_at"),
-                ibis.desc("_load_id"),
-                ibis.desc("_row_number"),
-                ibis.desc("_source"),
-            ],
+        # Two sources of one table can store the same key at the same row number in one load; the source
+        # name breaks that tie, so both engines order the versions alike.
+        in_order = ibis.window(
+            group_by=list(spec.key), order_by=["_available_at", "_load_id", "_row_number", "_source"]
         )
-        ranked = joined.mutate(_version_rank=ibis.row_number().over(newest_first))
-        return ranked.filter(_._version_rank == 0).drop("_version_rank")
+        rows = rows.mutate(_valid_until=rows._available_at.lead().over(in_order).fill_null(_NEVER))
+        snapshots = self.snapshots
+        joined = rows.join(
+            snapshots, [rows._available_at < snapshots.as_of, rows._valid_until >= snapshots.as_of]
+        )
+        return joined.drop("_valid_until")
 
 
 def days_between(later: ibis.TimestampValue, earlier: ibis.TimestampValue) -> ibis.FloatingValue:
