@@ -64,12 +64,15 @@ def day_boundaries(grid: ibis.Table) -> ibis.Table:
     before = start.date()
     offset = start.delta(steady.utc_day, unit="microsecond")
     next_midnight = (before + ibis.interval(days=1)).cast("timestamp")
+    boundary = next_midnight - offset.as_interval("us")
+    # Ibis drops a cast of date + interval to date that DuckDB needs, so the day after is read at the
+    # boundary itself, which lies within the day's steady offset.
     return steady.select(
         "zone",
         utc_day=steady.utc_day.date(),
-        boundary=next_midnight - offset.as_interval("us"),
+        boundary=boundary,
         before=before,
-        after=(before + ibis.interval(days=1)).cast("date"),
+        after=utc_to_local(boundary, steady.zone).date(),
     )
 
 
