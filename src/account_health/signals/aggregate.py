@@ -249,7 +249,9 @@ def _day_boundaries(store: AnalyticalStore, default: str) -> ibis.Table:
     )
     connection.register("_day_grid_frame", grid)
     try:
-        connection.execute("CREATE OR REPLACE TEMP TABLE _day_grid AS SELECT zone, utc_day FROM _day_grid_frame")
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _day_grid AS SELECT zone, utc_day FROM _day_grid_frame"
+        )
     finally:
         connection.unregister("_day_grid_frame")
     _temp(store, "_day_boundaries", _sql(store, day_boundaries(store.table("_day_grid"))))

@@ -9,7 +9,6 @@ from typing import Protocol
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
-from ibis import _
 from ibis.backends import BaseBackend
 
 from account_health.config import SignalSettings, Workspace
