@@ -104,8 +104,8 @@ def backfill_signals(
     timings["usage"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    # Support (with the absolute load) and integrations are sums over intervals of as_of, computed for
-    # every instant at once; the other two signals join their rows to one block of instants at a time.
+    # Support (with the absolute load) and integrations are sums over intervals of as_of, so they are
+    # computed for every instant at once. Sentiment and champion join their rows to one block at a time.
     series = []
     if workspace.config.signals.support_normalisation == "absolute":
         series.append(("_support", support_series(context)))

@@ -14,7 +14,7 @@ from ibis import _
 
 from account_health.signals.context import local_day, utc_to_local
 
-# Points of a UTC day at which a zone's offset is sampled; equal offsets mean no switch that day.
+# Hours of a UTC day at which a zone's offset is sampled. Equal offsets mean no switch that day.
 _SAMPLE_HOURS = (0, 12, 24)
 
 VERSION_KEY = ("event_id", "_load_id", "_row_number")
