@@ -22,8 +22,10 @@ import pytest
 
 from account_health.config import CONFIG_FILE, Workspace, load_workspace
 from account_health.signals import DETAILS, FEATURES, compute_signals
+from account_health.signals.backfill import backfill_signals
 from account_health.signals.context import SignalContext, build_context, local_day
-from account_health.signals.support import support_signal
+from account_health.signals.integrations import integrations_series, integrations_signal
+from account_health.signals.support import support_series, support_signal
 from account_health.signals.usage import active_user_days, active_users_in_window, usage_signal
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import AnalyticalStore, open_analytical_store
@@ -429,6 +431,55 @@ def test_every_signal_agrees(fixture: Fixture, spark_session: Any) -> None:
     empty = _rows(duck, "A-EMPTY")
     assert (empty["usage_trend"] == 0).all()
     assert empty["sentiment_score"].isna().all()
+
+
+@pytest.mark.slow
+def test_backfill_agrees_with_compute_signals(fixture: Fixture) -> None:
+    """The backfill's own paths (usage series, interval sums, blocks of instants) give compute_signals' values."""
+    report = backfill_signals(
+        fixture.workspace, fixture.store, AS_OF, table="conformance_backfill", block_instants=5
+    )
+    backfilled = fixture.store.connection.execute("SELECT * FROM conformance_backfill").df()
+    fixture.store.connection.execute("DROP TABLE conformance_backfill")
+    expected = compute_signals(fixture.workspace, fixture.store, AS_OF)
+
+    assert report.instants == len(AS_OF)
+    backfilled = backfilled.sort_values(["as_of", "account_id"]).reset_index(drop=True)
+    backfilled["as_of"] = pd.to_datetime(backfilled["as_of"]).astype("datetime64[us]")
+    assert_same(expected, backfilled[list(expected.columns)])
+
+
+@pytest.mark.parametrize(
+    ("series", "signal"),
+    [
+        (support_series, lambda context: support_signal(context, None)),
+        (integrations_series, integrations_signal),
+    ],
+    ids=["support", "integrations"],
+)
+def test_interval_sums_agree(
+    fixture: Fixture,
+    spark_session: Any,
+    series: Callable[[SignalContext], ibis.Table | None],
+    signal: Callable[[SignalContext], ibis.Table | None],
+) -> None:
+    """The backfill's running sums over intervals of as_of give the per-instant signal, on both engines."""
+
+    def build(
+        function: Callable[[SignalContext], ibis.Table | None],
+    ) -> Callable[[SignalContext], ibis.Table]:
+        def expression(context: SignalContext) -> ibis.Table:
+            table = function(context)
+            assert table is not None
+            return table
+
+        return expression
+
+    duck, spark = _one_signal_on_both(fixture, fixture.workspace, spark_session, build(series))
+    per_instant, _ = _one_signal_on_both(fixture, fixture.workspace, spark_session, build(signal))
+    assert_same(duck, spark)
+    assert_same(per_instant, duck[list(per_instant.columns)])
+    assert (per_instant.drop(columns=["account_id", "as_of"]).fillna(0) != 0).any().all()
 
 
 def test_support_per_active_user_agrees(fixture: Fixture, spark_session: Any) -> None:

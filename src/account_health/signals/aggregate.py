@@ -23,9 +23,17 @@ import time
 from dataclasses import dataclass, field
 
 import ibis
+import numpy as np
+import pandas as pd
 
 from account_health.config import Workspace
-from account_health.signals.user_days import VERSION_KEY, account_zones, superseded_versions, user_day_rows
+from account_health.signals.user_days import (
+    VERSION_KEY,
+    account_zones,
+    day_boundaries,
+    superseded_versions,
+    user_day_rows,
+)
 from account_health.sources.sql import literal
 from account_health.store.analytical import AnalyticalStore
 
@@ -149,9 +157,12 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
     _insert(store, SUPERSEDED_TABLE, superseded_versions(events))
     report.steps["superseded versions"] = time.perf_counter() - started
     started = time.perf_counter()
-    _insert(store, USER_DAYS_TABLE, user_day_rows(events, store.table(SUPERSEDED_TABLE), zones, default))
-    report.steps["user-days"] = time.perf_counter() - started
     _insert(store, ZONES_TABLE, zones)
+    boundaries = _day_boundaries(store, default)
+    superseded = store.table(SUPERSEDED_TABLE)
+    _insert(store, USER_DAYS_TABLE, user_day_rows(events, superseded, zones, default, boundaries=boundaries))
+    connection.execute("DROP TABLE IF EXISTS _day_boundaries")
+    report.steps["user-days"] = time.perf_counter() - started
     connection.execute(
         f"""INSERT INTO {ZONES_TABLE} SELECT DISTINCT account_id, {literal(default)} FROM {USER_DAYS_TABLE}
             WHERE account_id NOT IN (SELECT account_id FROM {ZONES_TABLE})"""
@@ -219,6 +230,33 @@ def _incremental(store: AnalyticalStore, default: str, watermark: int, newest: i
     for table in ("_changed_accounts", "_touched", "_versions", "_dirty_ids", "_dirty_keys", "_fresh"):
         connection.execute(f"DROP TABLE IF EXISTS {table}")
     return report
+
+
+def _day_boundaries(store: AnalyticalStore, default: str) -> ibis.Table:
+    """Store `day_boundaries` for every zone in use and every UTC day the events cover, as `_day_boundaries`."""
+    connection = store.connection
+    first, last = connection.execute(
+        "SELECT CAST(min(occurred_at) AS DATE), CAST(max(occurred_at) AS DATE) FROM usage_events"
+    ).fetchall()[0]
+    zones = [row[0] for row in connection.execute(f"SELECT DISTINCT zone FROM {ZONES_TABLE}").fetchall()]
+    zones = sorted({*zones, default})
+    days = pd.date_range(first, last, freq="D") if first is not None else pd.DatetimeIndex([])
+    grid = pd.DataFrame(
+        {
+            "zone": np.repeat(zones, len(days)),
+            "utc_day": np.tile(days.values.astype("datetime64[us]"), len(zones)),
+        }
+    )
+    connection.register("_day_grid_frame", grid)
+    try:
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _day_grid AS SELECT zone, utc_day FROM _day_grid_frame"
+        )
+    finally:
+        connection.unregister("_day_grid_frame")
+    _temp(store, "_day_boundaries", _sql(store, day_boundaries(store.table("_day_grid"))))
+    connection.execute("DROP TABLE _day_grid")
+    return store.table("_day_boundaries")
 
 
 def _merge_fresh(store: AnalyticalStore) -> None:

@@ -28,10 +28,10 @@ from ibis import _
 from account_health.config import Workspace
 from account_health.signals.champion import champion_signal
 from account_health.signals.context import SignalContext, build_context
-from account_health.signals.integrations import integrations_signal
+from account_health.signals.integrations import integrations_series, integrations_signal
 from account_health.signals.registry import DETAILS, FEATURES
 from account_health.signals.sentiment import sentiment_signal
-from account_health.signals.support import support_signal
+from account_health.signals.support import support_series, support_signal
 from account_health.signals.usage import (
     MAU_DAYS,
     active_and_trailing,
@@ -104,12 +104,26 @@ def backfill_signals(
     timings["usage"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    # Support (with the absolute load) and integrations are sums over intervals of as_of, so they are
+    # computed for every instant at once. Sentiment and champion join their rows to one block at a time.
+    series = []
+    if workspace.config.signals.support_normalisation == "absolute":
+        series.append(("_support", support_series(context)))
+    series.append(("_integrations", integrations_series(context)))
+    ready = {}
+    for name, expression in series:
+        if expression is not None:
+            _temp(store, name, expression)
+            ready[name] = store.table(name)
+    timings["support and integrations"] = time.perf_counter() - started
+
+    started = time.perf_counter()
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute(f'DROP TABLE IF EXISTS "{table}"')
         for done in range(0, len(instants), block_instants):
             block = instants[done : done + block_instants]
-            _write_block(workspace, store, table, block, usage, first=done == 0)
+            _write_block(workspace, store, table, block, usage, ready, first=done == 0)
             if progress is not None:
                 progress("signals", min(done + block_instants, len(instants)), len(instants))
         connection.execute("COMMIT")
@@ -125,6 +139,8 @@ def backfill_signals(
         "_instants_all",
         "_instants_dirty",
         "_instants_block",
+        "_support",
+        "_integrations",
     ):
         connection.execute(f"DROP TABLE IF EXISTS {name}")
 
@@ -262,6 +278,7 @@ def _write_block(
     table: str,
     instants: Sequence[datetime],
     usage: ibis.Table | None,
+    ready: dict[str, ibis.Table],
     first: bool,
 ) -> None:
     snapshots = _snapshots(store, "_instants_block", instants)
@@ -273,12 +290,16 @@ def _write_block(
     active_users = None
     if workspace.config.signals.support_normalisation == "per_active_user":
         active_users = active_users_in_window(context)
+
+    def stored(name: str, compute: Callable[[], ibis.Table | None]) -> ibis.Table | None:
+        return ready[name].semi_join(snapshots, "as_of") if name in ready else compute()
+
     parts = [
         usage.semi_join(snapshots, "as_of") if usage is not None else usage_signal(context),
         sentiment_signal(context),
-        support_signal(context, active_users),
+        stored("_support", lambda: support_signal(context, active_users)),
         champion_signal(context),
-        integrations_signal(context),
+        stored("_integrations", lambda: integrations_signal(context)),
     ]
     for part in parts:
         if part is not None:

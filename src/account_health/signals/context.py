@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -9,7 +10,6 @@ from typing import Protocol
 import ibis
 import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
-from ibis import _
 from ibis.backends import BaseBackend
 
 from account_health.config import SignalSettings, Workspace
@@ -19,6 +19,8 @@ MICROSECONDS_PER_DAY = 86_400_000_000.0
 # Tables that the API fills besides the configured sources: job changes received by
 # `POST /v1/job-changes` are copied into contact_changes (see `sources.received`).
 API_FED_TABLES = ("contact_changes",)
+# Valid-until of a version no newer version replaces: later than any as_of.
+NEVER = ibis.literal(datetime(9999, 12, 31), "timestamp")
 
 
 class TableSource(Protocol):
@@ -64,7 +66,12 @@ def local_day(
         return _spark_utc_to_local(instant, zone).date()
     if backend != "duckdb":
         raise ValueError(f"no local-day function for the {backend!r} backend; use duckdb or pyspark")
-    return _duckdb_utc_to_local(zone, instant).date()
+    return utc_to_local(timestamp, zone).date()
+
+
+def utc_to_local(timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.TimestampValue:
+    """Return the wall-clock time in `zone` of a naive-UTC `timestamp`, as a naive timestamp (DuckDB only)."""
+    return _duckdb_utc_to_local(zone, timestamp.cast(dt.Timestamp(timezone="UTC")))
 
 
 @dataclass
@@ -95,28 +102,61 @@ class SignalContext:
         """Return whether a source (or the API) feeds `table` and the store contains rows of it."""
         return table_fed(self.workspace, self.store, table)
 
-    def known_at(self, table: str, extra: ibis.ir.BooleanValue | None = None) -> ibis.Table:
-        """Each row of `table` in its latest version available strictly before each snapshot's as_of."""
-        spec = TABLES[table]
+    def known_at(self, table: str) -> ibis.Table:
+        """Each row of `table` in its latest version available strictly before each snapshot's as_of.
+
+        Each version is valid from its `_available_at` until the next version of its key becomes
+        available, so a version is joined only to the instants inside that interval: a version is the
+        latest one at as_of when it is available before as_of and the next one is not. This is the same
+        choice as ranking every version known at each instant, without the ranking's sort over the join.
+        """
         # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
         # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
-        rows = self.store.table(table)
-        joined = rows.join(self.snapshots, rows._available_at < self.snapshots.as_of)
-        if extra is not None:
-            joined = joined.filter(extra)
-        newest_first = ibis.window(
-            group_by=[*spec.key, "as_of"],
-            # Two sources of one table can store the same key at the same row number in one load;
-            # the source name breaks that tie, so both engines pick the same version.
-            order_by=[
-                ibis.desc("_available_at"),
-                ibis.desc("_load_id"),
-                ibis.desc("_row_number"),
-                ibis.desc("_source"),
-            ],
+        rows = self.versions(table)
+        snapshots = self.snapshots
+        joined = rows.join(
+            snapshots, [rows._available_at < snapshots.as_of, rows._valid_until >= snapshots.as_of]
         )
-        ranked = joined.mutate(_version_rank=ibis.row_number().over(newest_first))
-        return ranked.filter(_._version_rank == 0).drop("_version_rank")
+        return joined.drop("_valid_until")
+
+    def versions(self, table: str) -> ibis.Table:
+        """Every stored version of `table`'s rows with `_valid_until`, when the next version of its key
+        became available (far in the future for the newest): the version is the latest one at every
+        as_of with `_available_at < as_of <= _valid_until`."""
+        # Two sources of one table can store the same key at the same row number in one load; the source
+        # name breaks that tie, so both engines order the versions alike.
+        in_order = ibis.window(
+            group_by=list(TABLES[table].key), order_by=["_available_at", "_load_id", "_row_number", "_source"]
+        )
+        rows = self.store.table(table)
+        return rows.mutate(_valid_until=rows._available_at.lead().over(in_order).fill_null(NEVER))
+
+    def at_instants(self, changes: ibis.Table, columns: Sequence[str]) -> ibis.Table:
+        """Running sums of `changes` at every (account_id, as_of) of `accounts`.
+
+        `changes` has account_id, `_at` and the numeric `columns`: a change at `_at` counts at every
+        as_of strictly after it. One running sum per account over the changes and the instants in time
+        order replaces joining every row to every instant it counts at.
+        """
+        zero = ibis.literal(0, "int64")
+        # Timestamp columns of different precisions do not union, so every `_at` is cast alike.
+        steps = changes.select(
+            "account_id",
+            _at=changes._at.cast("timestamp"),
+            _instant=zero,
+            **{name: changes[name] for name in columns},
+        )
+        instants = self.accounts.select(
+            "account_id",
+            _at=self.accounts.as_of.cast("timestamp"),
+            _instant=ibis.literal(1, "int64"),
+            **{name: ibis.literal(0, changes[name].type()) for name in columns},
+        )
+        # An instant sorts before the changes at its own time, which it must not see yet.
+        in_time = ibis.window(group_by="account_id", order_by=["_at", ibis.desc("_instant")], rows=(None, 0))
+        sums = steps.union(instants).mutate(**{name: ibis._[name].sum().over(in_time) for name in columns})
+        sums = sums.filter(sums._instant == 1)
+        return sums.select("account_id", as_of=sums._at, **{name: sums[name] for name in columns})
 
 
 def table_fed(workspace: Workspace, store: TableSource, table: str) -> bool:

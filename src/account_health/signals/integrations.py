@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis
 
-from account_health.signals.context import SignalContext
+from account_health.signals.context import NEVER, SignalContext
 
 
 def integrations_signal(context: SignalContext) -> ibis.Table | None:
@@ -30,3 +30,45 @@ def integrations_signal(context: SignalContext) -> ibis.Table | None:
     now = result.now.fill_null(0).cast("float64")
     before = result.before.fill_null(0).cast("float64")
     return result.select("account_id", "as_of", integrations_active=now, integrations_change_90d=now - before)
+
+
+def integrations_series(context: SignalContext) -> ibis.Table | None:
+    """`integrations_signal` at every (account_id, as_of) of the context, from running sums (the daily
+    backfill's path).
+
+    A version that is the latest at as_of (`_available_at < as_of <= _valid_until`) counts as active
+    while `connected_at < as_of <= disconnected_at`, and as active a window earlier while
+    `connected_at + window < as_of <= disconnected_at + window`: two intervals of as_of, each a +1 at
+    its start and a -1 at its end.
+    """
+    if not context.configured("integrations"):
+        return None
+    window = ibis.interval(days=context.settings.integrations_change_days)
+    rows = context.versions("integrations")
+    rows = rows.filter(rows.connected_at.notnull())
+    zero = ibis.literal(0, "int64")
+    one = ibis.literal(1, "int64")
+
+    def interval(start: ibis.TimestampValue, end: ibis.TimestampValue, now: bool) -> ibis.Table:
+        start = ibis.greatest(rows._available_at, start)
+        end = ibis.least(rows._valid_until, end)
+        counted = rows.filter(end > start)
+        opened = counted.select(
+            "account_id", _at=start.cast("timestamp"), _now=one if now else zero, _before=zero if now else one
+        )
+        closed = counted.select(
+            "account_id", _at=end.cast("timestamp"), _now=-one if now else zero, _before=zero if now else -one
+        )
+        return opened.union(closed)
+
+    changes = interval(rows.connected_at, rows.disconnected_at.fill_null(NEVER), True).union(
+        interval(rows.connected_at + window, (rows.disconnected_at + window).fill_null(NEVER), False)
+    )
+    sums = context.at_instants(changes, ["_now", "_before"])
+    now = sums._now.cast("float64")
+    return sums.select(
+        "account_id",
+        "as_of",
+        integrations_active=now,
+        integrations_change_90d=now - sums._before.cast("float64"),
+    )

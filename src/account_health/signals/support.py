@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 
 from account_health.errors import ConfigError
-from account_health.signals.context import SignalContext
+from account_health.signals.context import NEVER, SignalContext
 
 CLOSED_STATUSES = ("solved", "closed")
 DELETED_STATUS = "deleted"
@@ -54,4 +54,73 @@ def support_signal(context: SignalContext, active_users: ibis.Table | None) -> i
         support_load=weighted,
         support_tickets=result.support_tickets.fill_null(0),
         support_open_backlog=result.support_open_backlog.fill_null(0),
+    )
+
+
+def support_series(context: SignalContext) -> ibis.Table | None:
+    """`support_signal` with absolute normalisation at every (account_id, as_of) of the context, from
+    running sums instead of joining each ticket version to every instant (the daily backfill's path).
+
+    A ticket version counts at the instants where it is the latest version (`_available_at < as_of <=
+    _valid_until`) and was created before as_of; it is recent while `as_of <= created_at + window` and
+    open while `as_of <= solved_at`. Each of those is an interval of as_of, so it adds +1 at its start
+    and -1 at its end. The load is a sum over the severity weights of weight times the number of
+    recent tickets with that weight, counted in integers so an empty window gives exactly zero.
+    """
+    if not context.configured("tickets"):
+        return None
+    settings = context.settings
+    if settings.support_normalisation != "absolute":
+        raise ConfigError("support_series computes the absolute support load only")
+    rows = context.versions("tickets")
+    status = rows.status.lower().fill_null("")
+    rows = rows.filter((status != DELETED_STATUS) & rows.created_at.notnull())
+
+    weights = settings.severity_weights
+    default_weight = weights.get("normal", 1.0)
+    weight = rows.priority.cases(*weights.items(), else_=default_weight).cast("float64")
+    levels = sorted({*weights.values(), default_weight})
+    counted = {f"_weight_{number}": weight == level for number, level in enumerate(levels)}
+
+    start = ibis.greatest(rows._available_at, rows.created_at)
+    recent_end = ibis.least(
+        rows._valid_until, rows.created_at + ibis.interval(days=settings.support_window_days)
+    )
+    closed_without_date = rows.solved_at.isnull() & status.isin(CLOSED_STATUSES)
+    open_end = ibis.least(rows._valid_until, rows.solved_at.fill_null(NEVER))
+
+    zero = ibis.literal(0, "int64")
+    one = ibis.literal(1, "int64")
+
+    def change(
+        at: ibis.TimestampValue, sign: int, recent: bool, backlog: bool, keep: ibis.BooleanValue
+    ) -> ibis.Table:
+        picked = rows.filter(keep)
+        values = {
+            name: ibis.ifelse(test, sign * one, zero) if recent else zero for name, test in counted.items()
+        }
+        return picked.select(
+            "account_id", _at=at.cast("timestamp"), **values, _backlog=sign * one if backlog else zero
+        )
+
+    recent = recent_end > start
+    still_open = (open_end > start) & ~closed_without_date
+    changes = (
+        change(start, 1, True, False, recent)
+        .union(change(recent_end, -1, True, False, recent))
+        .union(change(start, 1, False, True, still_open))
+        .union(change(open_end, -1, False, True, still_open))
+    )
+    sums = context.at_instants(changes, [*counted, "_backlog"])
+    load = sum(
+        (sums[name].cast("float64") * level for name, level in zip(counted, levels, strict=True)),
+        ibis.literal(0.0),
+    )
+    tickets = sum((sums[name] for name in counted), zero)
+    return sums.select(
+        "account_id",
+        "as_of",
+        support_load=load,
+        support_tickets=tickets,
+        support_open_backlog=sums._backlog,
     )

@@ -121,20 +121,22 @@ def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: i
 
     # end_day follows from (account_id, as_of), so it is left out of the windows' partitions, whose sort it would widen.
     partition = [key for key in keys if key != "end_day"]
+    # One window gives each active day its user's previous and next active day: an island starts where
+    # the previous one is more than `trailing_days` back and ends where the next one is that far ahead.
     in_order = ibis.window(group_by=[*partition, "user_id"], order_by="day")
-    gaps = user_days.mutate(previous=_.day.lag().over(in_order))
-    gaps = gaps.mutate(
-        starts_island=(
-            gaps.previous.isnull() | (gaps.day > gaps.previous + ibis.interval(days=trailing_days))
-        ).cast("int64")
+    gap = ibis.interval(days=trailing_days)
+    neighbours = user_days.mutate(previous=_.day.lag().over(in_order), following=_.day.lead().over(in_order))
+    edges = neighbours.filter(
+        neighbours.previous.isnull()
+        | (neighbours.day > neighbours.previous + gap)
+        | neighbours.following.isnull()
+        | (neighbours.following > neighbours.day + gap)
     )
-    islands = gaps.mutate(island=_.starts_island.cumsum().over(in_order))
-    spans = islands.group_by([*keys, "user_id", "island"]).aggregate(first=_.day.min(), last=_.day.max())
+    first = edges.previous.isnull() | (edges.day > edges.previous + gap)
+    last = edges.following.isnull() | (edges.following > edges.day + gap)
     zero = ibis.literal(0, "int64")
-    starts = spans.select(*keys, day=_.first, delta=ibis.literal(1, "int64"), dau=zero)
-    ends = spans.select(
-        *keys, day=_.last + ibis.interval(days=trailing_days), delta=ibis.literal(-1, "int64"), dau=zero
-    )
+    starts = edges.filter(first).select(*keys, day=_.day, delta=ibis.literal(1, "int64"), dau=zero)
+    ends = edges.filter(last).select(*keys, day=_.day + gap, delta=ibis.literal(-1, "int64"), dau=zero)
     actives = daily_active.select(*keys, "day", delta=zero, dau=_.dau)
     changes = (
         starts.union(ends)

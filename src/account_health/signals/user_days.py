@@ -12,7 +12,10 @@ from __future__ import annotations
 import ibis
 from ibis import _
 
-from account_health.signals.context import local_day
+from account_health.signals.context import local_day, utc_to_local
+
+# Hours of a UTC day at which a zone's offset is sampled. Equal offsets mean no switch that day.
+_SAMPLE_HOURS = (0, 12, 24)
 
 VERSION_KEY = ("event_id", "_load_id", "_row_number")
 
@@ -41,19 +44,67 @@ def account_zones(accounts: ibis.Table, default_timezone: str) -> ibis.Table:
     )
 
 
+def day_boundaries(grid: ibis.Table) -> ibis.Table:
+    """(zone, utc_day, boundary, before, after) for each (zone, utc_day) of `grid` on which the zone's
+    UTC offset stays the same all day (DuckDB only).
+
+    On such a day an instant before `boundary` (the UTC instant of the next local midnight) falls on
+    local day `before`, and any later one on `after`. Days with a switch (daylight saving, or a zone
+    moving across the date line, such as Pacific/Apia on 2011-12-30) have no row, so their events take
+    `local_day` itself. `grid` has a string `zone` and a timestamp `utc_day` at UTC midnight.
+    """
+    offsets = {
+        hour: utc_to_local(grid.utc_day + ibis.interval(hours=hour), grid.zone).delta(
+            grid.utc_day + ibis.interval(hours=hour), unit="microsecond"
+        )
+        for hour in _SAMPLE_HOURS
+    }
+    steady = grid.filter((offsets[0] == offsets[12]) & (offsets[12] == offsets[24]))
+    start = utc_to_local(steady.utc_day, steady.zone)
+    before = start.date()
+    offset = start.delta(steady.utc_day, unit="microsecond")
+    next_midnight = (before + ibis.interval(days=1)).cast("timestamp")
+    boundary = next_midnight - offset.as_interval("us")
+    # Ibis drops a cast of date + interval to date that DuckDB needs, so the day after is read at the
+    # boundary itself, which lies within the day's steady offset.
+    return steady.select(
+        "zone",
+        utc_day=steady.utc_day.date(),
+        boundary=boundary,
+        before=before,
+        after=utc_to_local(boundary, steady.zone).date(),
+    )
+
+
 def user_day_rows(
     events: ibis.Table,
     superseded: ibis.Table,
     zones: ibis.Table,
     default_timezone: str,
     backend: str = "duckdb",
+    boundaries: ibis.Table | None = None,
 ) -> ibis.Table:
     """(account_id, user_id, day, first_known) of `events`, leaving out superseded versions.
 
-    `backend` names the Ibis engine the expression runs on, which picks its local-day function.
+    `backend` names the Ibis engine the expression runs on, which picks its local-day function. With
+    `boundaries` (from `day_boundaries`, DuckDB only), events on a day without an offset switch take
+    their local day from a join instead of converting each timestamp: the same days, faster.
     """
     events = events.anti_join(superseded, list(VERSION_KEY))
     events = events.left_join(zones, "account_id")
-    zone = events.zone.fill_null(default_timezone)
-    events = events.mutate(day=local_day(events.occurred_at, zone, backend))
+    events = events.mutate(zone=events.zone.fill_null(default_timezone))
+    if boundaries is None:
+        events = events.mutate(day=local_day(events.occurred_at, events.zone, backend))
+    else:
+        known = boundaries.select(
+            _zone="zone", _utc_day="utc_day", _boundary="boundary", _before="before", _after="after"
+        )
+        events = events.mutate(_day_of=events.occurred_at.date())
+        events = events.left_join(known, [events.zone == known._zone, events._day_of == known._utc_day])
+        by_boundary = ibis.ifelse(events.occurred_at < events._boundary, events._before, events._after)
+        events = events.mutate(
+            day=ibis.ifelse(
+                events._boundary.isnull(), local_day(events.occurred_at, events.zone, backend), by_boundary
+            )
+        )
     return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
