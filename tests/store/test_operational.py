@@ -6,7 +6,9 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
+from account_health.errors import ConfigError
 from account_health.store import operational
+from account_health.store.operational import open_operational_store
 from postgres import fresh_database
 
 
@@ -202,3 +204,8 @@ def test_migration_0005_creates_the_token_table(engine):
     operational.upgrade(engine)
     columns = {column["name"] for column in sa.inspect(engine).get_columns("api_tokens")}
     assert columns == {"token_id", "token_hash", "scope", "name", "created_at", "revoked_at"}
+
+
+def test_missing_driver_says_which_extra_to_install():
+    with pytest.raises(ConfigError, match=r"the driver 'pg8000' is not installed; .*\[postgres\]"):
+        open_operational_store("postgresql+pg8000://someone@127.0.0.1:1/nowhere")

@@ -79,7 +79,8 @@ def connect(url: str) -> Engine:
     options: dict[str, Any] = {}
     if sa.engine.make_url(url).get_backend_name() == "postgresql":
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
-    engine = sa.create_engine(url, future=True, **options)
+    # Errors and logs name the statement but never its values: they hold customer data.
+    engine = sa.create_engine(url, future=True, hide_parameters=True, **options)
     if engine.dialect.name == "sqlite":
 
         @sa.event.listens_for(engine, "connect")
@@ -107,7 +108,13 @@ def open_operational_store(url: str) -> Engine:
     try:
         engine = connect(url)
         upgrade(engine)
-    except (sa.exc.SQLAlchemyError, ModuleNotFoundError, OSError) as exc:
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"cannot open the operational store {_safe_url(url)}: the driver {exc.name!r} is not installed; "
+            "for PostgreSQL install it with `pip install 'account-health[postgres]'` (or `pip install -e "
+            "'.[postgres]'` in a checkout)"
+        ) from None
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
         raise ConfigError(
             f"cannot open the operational store {_safe_url(url)}: {first_line(exc)}; set [workspace] operational_store "
             "or ACCOUNT_HEALTH_OPERATIONAL_STORE to a SQLAlchemy URL such as sqlite:///data/operational.sqlite "
