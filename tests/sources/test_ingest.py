@@ -525,6 +525,8 @@ def test_killed_ingest_leaves_nothing(tmp_path: Path) -> None:
             store, f"SELECT load_id, source, read, inserted, quarantined FROM {LOADS_TABLE} ORDER BY 2"
         )
     assert loads == [(1, "accounts", 2, 2, 0), (1, "events", _KILL_ROWS, _KILL_ROWS - 1, 1)]
+    # The killed ingest's spill folder, if the kill came while staging, went with the rerun.
+    assert not list(workspace.analytical_store_path.parent.glob("account-health-stage-*"))
 
 
 def test_reingested_bad_rows_not_quarantined_twice(tmp_path: Path) -> None:

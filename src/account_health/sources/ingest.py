@@ -10,6 +10,8 @@ value and reason.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +40,9 @@ from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, Analy
 from account_health.store.operational import now
 
 log = logging.getLogger(__name__)
+# Folders of an ingest's spill file, named with the process id so that a later ingest can remove the
+# folder of one that was killed.
+STAGE_PREFIX = "account-health-stage-"
 
 # Sources load in this table order, so that ids resolve against tables loaded earlier in the same run.
 _TABLE_ORDER = (
@@ -489,7 +494,9 @@ def _stage_raw(
     for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
     skipped: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(prefix="account-health-stage-") as folder:
+    with tempfile.TemporaryDirectory(
+        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=_stage_parent(store)
+    ) as folder:
         spill = _Spill(Path(folder) / "stage.parquet")
         if plan.adapter is not None:
             for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
@@ -504,6 +511,29 @@ def _stage_raw(
         if spill.close():
             connection.execute("INSERT INTO _stage_raw SELECT * FROM read_parquet(?)", [str(spill.path)])
     return skipped
+
+
+def _stage_parent(store: AnalyticalStore) -> Path:
+    """Return the folder for spill files: beside the store's file, else the system's temporary folder.
+
+    Folders left by an ingest that was killed (its process is gone) are removed first.
+    """
+    parent = store.path.parent if store.path is not None else Path(tempfile.gettempdir())
+    for stale in parent.glob(f"{STAGE_PREFIX}*"):
+        pid = stale.name[len(STAGE_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return parent
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Spill:
