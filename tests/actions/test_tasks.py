@@ -14,7 +14,7 @@ AS_OF = datetime(2025, 12, 1)
 
 
 def _action(
-    account: str, owner: str, probability: float, arr: float | None, motion: str = "m"
+    account: str, owner: str, probability: float, arr: float | None, motion: str = "m", tier: str = "Red"
 ) -> AccountAction:
     return AccountAction(
         account_id=account,
@@ -22,7 +22,7 @@ def _action(
         name=None,
         owner=owner,
         arr=arr,
-        tier="Red",
+        tier=tier,
         probability=probability,
         model_version="m1",
         validated=True,
@@ -72,8 +72,14 @@ def test_capacity_keeps_the_highest_arr_at_risk_and_overflows_the_rest():
 
 def test_tasks_in_force_block_motion_and_capacity():
     in_force = [
-        {"account_id": "a", "motion": "m", "owner": "ana", "completed_at": None},
-        {"account_id": "b", "motion": "m", "owner": "ana", "completed_at": datetime(2025, 11, 20)},
+        {"account_id": "a", "motion": "m", "owner": "ana", "tier": "Red", "completed_at": None},
+        {
+            "account_id": "b",
+            "motion": "m",
+            "owner": "ana",
+            "tier": "Red",
+            "completed_at": datetime(2025, 11, 20),
+        },
     ]
     actions = [
         _action("a", "ana", 0.9, 1.0),
@@ -86,6 +92,35 @@ def test_tasks_in_force_block_motion_and_capacity():
     assert [action.task_status for action in actions] == ["cooldown", "cooldown", "open", "overflow"]
     assert allocation.cooldown == 2
     assert allocation.carried_by_owner == {"ana": 1}
+
+
+def test_riskier_tiers_open_first_whatever_their_arr():
+    # A large healthy account has more ARR at risk than a small Red one, and the owner's slots are
+    # taken by Dark-Green reviews from earlier runs: the Red and Orange tasks still open.
+    carried = [
+        {
+            "account_id": f"old{number}",
+            "motion": "review",
+            "owner": "ana",
+            "tier": "Dark-Green",
+            "completed_at": None,
+        }
+        for number in range(2)
+    ]
+    actions = [
+        _action("healthy-big", "ana", 0.03, 2_000_000.0, tier="Dark-Green"),
+        _action("red-small", "ana", 0.7, 10_000.0, tier="Red"),
+        _action("orange", "ana", 0.45, 5_000.0, tier="Orange"),
+        _action("yellow", "ana", 0.25, 1_000_000.0, tier="Yellow"),
+    ]
+    allocation = allocate_tasks(actions, carried, AS_OF, capacity=2, run_id=1)
+    status = {row["account_id"]: (row["rank"], row["status"]) for row in allocation.rows}
+    assert status == {
+        "red-small": (1, "open"),
+        "orange": (2, "open"),
+        "yellow": (3, "overflow"),
+        "healthy-big": (4, "overflow"),
+    }
 
 
 def test_task_in_force_until_due_date():

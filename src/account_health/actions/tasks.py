@@ -1,9 +1,11 @@
 """Turn account actions into CSM tasks: cooldown per account and motion, then capacity per owner.
 
-Tasks are ranked by expected ARR at risk (churn probability x ARR), riskiest first. Each owner gets
-open tasks until the tasks of earlier dates still in force plus the new ones reach the capacity;
-the rest are stored with status "overflow", so they are reported and never dropped. An overflow task
-does not start a cooldown, so the next run considers the account again.
+Tasks are ranked by tier, Red first, then by expected ARR at risk (churn probability x ARR). Each
+owner gets open tasks until the capacity is reached by the new ones plus the tasks of earlier dates
+still in force in the same tier or a riskier one; the rest are stored with status "overflow", so they
+are reported and never dropped. So a healthier account's task, new or carried, never keeps a riskier
+account's task from opening, and an owner full of Dark-Green reviews still gets the Red save plays.
+An overflow task does not start a cooldown, so the next run considers the account again.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from account_health.actions.playbook import AccountAction
 from account_health.store.actions import as_datetime
+from account_health.training.evaluate import TIER_NAMES
 
 
 @dataclass
@@ -43,11 +46,12 @@ def allocate_tasks(
     `as_of` count against their owner's capacity.
     """
     blocked = {(task["account_id"], task["motion"]) for task in in_force}
-    carried = Counter(
-        task["owner"]
-        for task in in_force
-        if task.get("completed_at") is None or task["completed_at"] >= as_of
-    )
+    open_before = [
+        task for task in in_force if task.get("completed_at") is None or task["completed_at"] >= as_of
+    ]
+    carried = Counter(task["owner"] for task in open_before)
+    # Carried open tasks per owner and tier, for the capacity left to each tier.
+    carried_by_tier = Counter((task["owner"], _urgency(task.get("tier"))) for task in open_before)
     candidates = []
     cooldown = 0
     for action in actions:
@@ -58,14 +62,27 @@ def allocate_tasks(
             cooldown += 1
         else:
             candidates.append(action)
-    candidates.sort(key=lambda action: (-action.arr_at_risk, -action.probability, action.account_id))
+    candidates.sort(
+        key=lambda action: (
+            _urgency(action.tier),
+            -action.arr_at_risk,
+            -action.probability,
+            action.account_id,
+        )
+    )
 
-    used = Counter(carried)
+    opened: Counter[str] = Counter()
     allocation = TaskAllocation([], cooldown=cooldown, carried_by_owner=dict(carried))
     overflow: Counter[str] = Counter()
     for rank, action in enumerate(candidates, start=1):
-        if used[action.owner] < capacity:
-            used[action.owner] += 1
+        urgency = _urgency(action.tier)
+        ahead = sum(
+            count
+            for (owner, tier), count in carried_by_tier.items()
+            if owner == action.owner and tier <= urgency
+        )
+        if opened[action.owner] + ahead < capacity:
+            opened[action.owner] += 1
             action.task_status = "open"
             allocation.open += 1
         else:
@@ -75,6 +92,11 @@ def allocate_tasks(
         allocation.rows.append(_task_row(action, rank, run_id))
     allocation.overflow_by_owner = dict(sorted(overflow.items()))
     return allocation
+
+
+def _urgency(tier: str | None) -> int:
+    """Return a tier's place in the task order: 0 for Red, 4 for Dark-Green, 5 for an unknown tier."""
+    return TIER_NAMES.index(tier) if tier in TIER_NAMES else len(TIER_NAMES)
 
 
 def _task_row(action: AccountAction, rank: int, run_id: int) -> dict[str, Any]:
