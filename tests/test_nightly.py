@@ -141,16 +141,23 @@ def test_capacity_overflow_is_stored_and_reported(fresh):
 
     assert summary["overflow"] == (created["status"] == "overflow").sum() > 0
     assert summary["open"] == (created["status"] == "open").sum()
+    tiers = ["Red", "Orange", "Yellow", "Green", "Dark-Green"]
     for owner, group in created.groupby("owner"):
-        standing = 0 if carried.empty else (carried["owner"] == owner).sum()
-        assert (group["status"] == "open").sum() + standing <= capacity, owner
         assert summary["overflow_by_owner"].get(owner, 0) == (group["status"] == "overflow").sum()
-    # Ranked by expected ARR at risk: no overflow task outranks an open task of the same owner.
-    for _owner, group in created.groupby("owner"):
-        open_risk = group.loc[group["status"] == "open", "arr_at_risk"]
-        overflow_risk = group.loc[group["status"] == "overflow", "arr_at_risk"]
-        if len(open_risk) and len(overflow_risk):
-            assert open_risk.min() >= overflow_risk.max()
+        # Ranked by tier, then expected ARR at risk: no overflow task outranks an open one.
+        order = [(tiers.index(row.tier), -row.arr_at_risk) for row in group.itertuples()]
+        opened = [key for key, status in zip(order, group["status"], strict=True) if status == "open"]
+        overflowed = [key for key, status in zip(order, group["status"], strict=True) if status == "overflow"]
+        if opened and overflowed:
+            assert max(opened) <= min(overflowed), owner
+        # Each open task fits the capacity with the open tasks ahead of it and the carried ones of its
+        # tier or a riskier one.
+        for number, key in enumerate(sorted(opened), start=1):
+            standing = 0
+            if not carried.empty:
+                mine = carried[carried["owner"] == owner]
+                standing = sum(tiers.index(tier) <= key[0] for tier in mine["tier"])
+            assert number + standing <= capacity, owner
 
 
 @pytest.mark.parametrize("fresh", ["sqlite"], indirect=True)
