@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from account_health.asof import default_as_of, newest_data, parse_as_of, start_of_day
+from account_health.cli import terminal
 from account_health.config import Workspace, load_workspace
 from account_health.errors import AccountHealthError, AccountHealthWarning, NotValidatedWarning, first_line
 from account_health.workspace import init_workspace, open_stores
@@ -35,6 +36,7 @@ console = Console(emoji=False) if sys.stdout.isatty() else Console(emoji=False, 
 errors = (
     Console(stderr=True, emoji=False) if sys.stderr.isatty() else Console(stderr=True, emoji=False, width=160)
 )
+terminal.guard([console, errors])
 
 
 class _State:
