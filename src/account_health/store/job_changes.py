@@ -103,7 +103,11 @@ def set_outcome(
 
 def find_job_change(bind: Engine | Connection, key: str) -> dict[str, Any] | None:
     """Return the stored change with this `dedupe_key`, or None."""
-    query = sa.select(job_changes).where(job_changes.c.dedupe_key == key)
+    return first_row(bind, sa.select(job_changes).where(job_changes.c.dedupe_key == key))
+
+
+def first_row(bind: Engine | Connection, query: Any) -> dict[str, Any] | None:
+    """Return the first row of `query` as a dict, or None; `bind` is an engine or an open connection."""
     if isinstance(bind, Connection):
         row = bind.execute(query).first()
     else:

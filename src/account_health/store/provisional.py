@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from account_health.store.job_changes import job_changes
+from account_health.store.job_changes import first_row, job_changes
 from account_health.store.operational import metadata, scores
 
 provisional_scores = sa.Table(
@@ -108,7 +108,7 @@ def current_provisional_score(bind: Engine | Connection, account_id: str) -> dic
 def provisional_score_of(bind: Engine | Connection, job_change_id: int) -> dict[str, Any] | None:
     """Return the provisional score a job change caused, or None."""
     query = sa.select(provisional_scores).where(provisional_scores.c.job_change_id == job_change_id)
-    return _first(bind, query)
+    return first_row(bind, query)
 
 
 def alerted_tiers(connection: Connection, account_id: str, based_on_as_of: Any) -> set[str]:
@@ -145,15 +145,6 @@ def announced_changes(connection: Connection, changes: Sequence[Mapping[str, Any
         for change in changes
         if (change["account_id"], change["previous_as_of"], change["old_tier"], change["new_tier"]) in alerted
     }
-
-
-def _first(bind: Engine | Connection, query: Any) -> dict[str, Any] | None:
-    if isinstance(bind, Connection):
-        row = bind.execute(query).first()
-    else:
-        with bind.connect() as connection:
-            row = connection.execute(query).first()
-    return dict(row._mapping) if row is not None else None
 
 
 __all__ = [
