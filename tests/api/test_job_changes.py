@@ -93,6 +93,7 @@ def test_champion_departure_rescore_and_alert(rescorable, slack):
         again = client.post("/v1/job-changes", json=_departure(account, champion), headers=bearer(write))
         health = client.get(f"/v1/accounts/{account}/health", headers=bearer(read)).json()
         history = client.get(f"/v1/accounts/{account}/history", headers=bearer(read)).json()
+        experience = client.get(f"/v1/accounts/{account}/experience", headers=bearer(read)).json()
 
     assert response.status_code == 202, response.text
     body = response.json()
@@ -128,6 +129,14 @@ def test_champion_departure_rescore_and_alert(rescorable, slack):
     assert history["items"][-1]["provisional"] is True
     assert history["items"][-1]["job_change_id"] == body["job_change_id"]
     assert not any(item["provisional"] for item in history["items"][:-1])
+    # The app follows the provisional tier's playbook, not the actions stored for the tier before.
+    playbook = rescorable.config.actions.playbook.for_tier(body["provisional_tier"])
+    assert (experience["tier"], experience["source"]) == (
+        body["provisional_tier"],
+        "provisional tier playbook",
+    )
+    assert experience["persona_key"] == playbook.persona_key
+    assert experience["expansion_allowed"] is False
 
     # One message, the tier-change alert, sent after the response without a nightly run.
     assert len(slack.messages) == 1, [message["text"] for message in slack.messages]

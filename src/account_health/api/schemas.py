@@ -113,9 +113,10 @@ class Experience(Body):
     persona_key: str
     expansion: Expansion
     expansion_allowed: bool
-    source: Literal["account_actions", "tier defaults"] = Field(
-        description="account_actions when the nightly run stored this account's actions, else the tier's "
-        "defaults."
+    source: Literal["account_actions", "tier defaults", "provisional tier playbook"] = Field(
+        description="account_actions when the nightly run stored this account's actions; provisional tier "
+        "playbook while a job change's provisional score is in force (the tier's [actions] playbook); else "
+        "the tier's defaults."
     )
 
 

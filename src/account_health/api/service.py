@@ -13,7 +13,7 @@ from typing import Any
 from account_health.actions.job_changes import CHANGE_WORDS, record_job_change
 from account_health.actions.watch import add_watch_with
 from account_health.api import schemas
-from account_health.api.experience import TIER_EXPERIENCE
+from account_health.api.experience import EXPANSION_ALLOWED, TIER_EXPERIENCE
 from account_health.api.queries import StoreReader
 from account_health.asof import start_of_day
 from account_health.config import Config
@@ -144,11 +144,21 @@ def health(reader: StoreReader, account_id: str) -> schemas.Health:
 
 
 def experience(reader: StoreReader, config: Config, account_id: str) -> schemas.Experience:
-    """Return the account's prompt, persona and expansion policy, preferring its stored actions."""
-    row = current_score(reader, account_id)
+    """Return the account's prompt, persona and expansion policy, preferring its stored actions.
+
+    While a provisional score is in force (a champion left since the nightly run), the experience is
+    its tier's playbook from `[actions]`: the stored actions belong to the tier before the change.
+    """
+    row = health_score(reader, account_id)
     defaults = TIER_EXPERIENCE[row["tier"]]
-    action = reader.account_action(account_id, row["as_of"])
-    if action is None:
+    provisional = "provisional_id" in row
+    action = None if provisional else reader.account_action(account_id, row["as_of"])
+    if provisional:
+        playbook = config.actions.playbook.for_tier(row["tier"])
+        prompt_key, persona_key = playbook.prompt_key, playbook.persona_key
+        expansion: str = playbook.expansion
+        allowed, source = expansion in EXPANSION_ALLOWED, "provisional tier playbook"
+    elif action is None:
         prompt_key, persona_key = defaults.prompt_key, defaults.persona_key
         expansion, allowed, source = defaults.expansion, defaults.expansion_allowed, "tier defaults"
     else:
