@@ -1,10 +1,10 @@
 """Turn account actions into CSM tasks: cooldown per account and motion, then capacity per owner.
 
 Tasks are ranked by tier, Red first, then by expected ARR at risk (churn probability x ARR). Each
-owner gets open tasks until the capacity is reached by the new ones plus the tasks of earlier dates
-still in force in the same tier or a riskier one; the rest are stored with status "overflow", so they
-are reported and never dropped. So a healthier account's task, new or carried, never keeps a riskier
-account's task from opening, and an owner full of Dark-Green reviews still gets the Red save plays.
+owner gets open tasks until the capacity is reached. A new task counts the new tasks ranked before it
+and the tasks of earlier dates still in force in its tier or a riskier one. The rest are stored with
+status "overflow", so they are reported and never dropped. A healthier account's task, new or
+carried, therefore never keeps a riskier account's task from opening.
 An overflow task does not start a cooldown, so the next run considers the account again.
 """
 
@@ -76,11 +76,7 @@ def allocate_tasks(
     overflow: Counter[str] = Counter()
     for rank, action in enumerate(candidates, start=1):
         urgency = _urgency(action.tier)
-        ahead = sum(
-            count
-            for (owner, tier), count in carried_by_tier.items()
-            if owner == action.owner and tier <= urgency
-        )
+        ahead = sum(carried_by_tier[(action.owner, tier)] for tier in range(urgency + 1))
         if opened[action.owner] + ahead < capacity:
             opened[action.owner] += 1
             action.task_status = "open"

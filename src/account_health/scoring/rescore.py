@@ -7,7 +7,7 @@ features with what the champion signal computes once the departed champions are 
 applies the model that made the stored score, with its cut-offs and the [tiers] hysteresis.
 
 The result is a provisional score. Its as-of date is the first midnight (UTC) after the change was
-received: the earliest as-of date whose snapshot sees the change, since the nightly run makes a
+received: the earliest as-of date whose snapshot includes the change, because the nightly run makes a
 received change available from the instant it arrived. It is also the as-of date of the next
 nightly run by default, so that run recomputes the same champion features and supersedes the
 provisional score. When the stored score is dated on or after that midnight, the provisional score
@@ -92,7 +92,7 @@ def rescore_departure(
     Returns
     -------
     Rescore
-        `row` holds the scores-history columns of the provisional score (without run_id), with the
+        `row` contains the scores-history columns of the provisional score (without run_id), with the
         declared tier set from the stored score's tier by the same hysteresis as `score`.
     """
     stored_day = f"{score['as_of']:%Y-%m-%d}"

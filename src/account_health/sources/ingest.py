@@ -40,8 +40,8 @@ from account_health.store.analytical import LOADS_TABLE, QUARANTINE_TABLE, Analy
 from account_health.store.operational import now
 
 log = logging.getLogger(__name__)
-# Folders of an ingest's spill file, named with the process id so that a later ingest can remove the
-# folder of one that was killed.
+# Prefix of the folder of an ingest's spill file. The process id follows it, so that a later ingest
+# can find and remove the folder of a killed ingest.
 STAGE_PREFIX = "account-health-stage-"
 
 # Sources load in this table order, so that ids resolve against tables loaded earlier in the same run.
