@@ -112,9 +112,7 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for result in results:
-        phase = result.phase + (
-            f" ({result.nightly_runs} runs)" if result.nightly_runs is not None else ""
-        )
+        phase = result.phase + (f" ({result.nightly_runs} runs)" if result.nightly_runs is not None else "")
         print(
             f"| {phase} | {result.requests_per_second:.0f} | {result.p50_ms:.1f} ms | {result.p99_ms:.1f} ms | "
             f"{result.ok:,} | {result.not_ok:,} | {result.server_cpu_ms_per_request:.2f} ms | "

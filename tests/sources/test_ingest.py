@@ -641,3 +641,18 @@ def test_negative_arr_is_quarantined(tmp_path: Path) -> None:
 
     assert (counts.read, counts.inserted, counts.quarantined) == (2, 1, 1)
     assert quarantined == [(2, "arr", "-5.0", "negative ARR; ARR is 0 or more")]
+
+
+def test_empty_csv_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, TICKETS_SOURCE, {"tickets.csv": b""})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    message = str(raised.value)
+    assert str(tmp_path / "tickets.csv") in message
+    assert "empty (0 bytes)" in message
+    assert "delimiter" not in message

@@ -203,6 +203,11 @@ def _csv_reader(
             f"{path}: unknown encoding {config.csv.encoding!r} in the source's csv.encoding; use a Python codec "
             "name such as utf-8, latin-1 or utf-16"
         ) from None
+    if path.is_file() and path.stat().st_size == 0:
+        raise SourceError(
+            f"{path}: is empty (0 bytes), so it has not even a header row; export it again, or take it out "
+            "of the source's files"
+        )
     read_options = pacsv.ReadOptions(block_size=BATCH_BYTES, encoding=config.csv.encoding, use_threads=False)
     parse_options = pacsv.ParseOptions(
         delimiter=config.csv.delimiter,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import tempfile
@@ -156,3 +157,27 @@ def test_csv_adapter_survives_hostile_rows(format_name: str, data: st.DataObject
     content = data.draw(csv_file(format_name))
     name = "tracks.csv" if format_name == "segment" else "feed.csv"
     _check(format_name, table, extra, name, content)
+
+
+@pytest.mark.parametrize("name", ["feed.jsonl", "feed.ndjson", "feed.jsonl.gz"])
+@pytest.mark.parametrize(
+    "later", ["", '{"type": "track", "messageId": "m2", "userId": "u1", "event": "A"}\n']
+)
+def test_broken_first_line_of_json_lines_is_quarantined(name: str, later: str) -> None:
+    # A file named as JSON lines is read line by line, so a truncated first line is one quarantined row.
+    content = '{"type": "track", "messageId": "m1", "userId"\n' + later
+    data = content.encode()
+    if name.endswith(".gz"):
+        data = gzip.compress(data)
+    config = f'[sources.feed]\ntable = "usage_events"\nformat = "segment"\nfiles = ["{name}"]\n'
+    with tempfile.TemporaryDirectory() as folder:
+        workspace = make_workspace(Path(folder), config, {name: data})
+        report, store = run_ingest(workspace)
+        with store:
+            quarantined = store.connection.execute("SELECT row_number, reason FROM quarantine").fetchall()
+
+    counts = report.sources[0]
+    assert counts.read == (2 if later else 1)
+    assert counts.read == counts.inserted + counts.new_version + counts.unchanged + counts.quarantined
+    first = [reason for row, reason in quarantined if row == 1]
+    assert len(first) == 1 and first[0].startswith("invalid JSON")

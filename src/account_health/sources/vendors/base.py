@@ -14,7 +14,7 @@ import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Any, ClassVar, cast
 
 import numpy as np
@@ -93,16 +93,16 @@ def open_binary(path: Path) -> IO[bytes]:
             f"{path}: a zip export read as one file must hold exactly one file, found {len(members)}; "
             "unzip it and name the files"
         )
-    return members[0]()
+    return members[0][1]()
 
 
-def _members(path: Path) -> Iterator[Callable[[], IO[bytes]]]:
-    """Openers of the file's streams: the file itself (decompressed when .gz), or each member of a .zip."""
+def _members(path: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
+    """Names and openers of the file's streams: the file itself (decompressed when .gz), or each member of a .zip."""
     if path.suffix.lower() == ".gz":
-        yield lambda: cast(IO[bytes], gzip.open(path, "rb"))  # noqa: SIM115 (the caller closes it)
+        yield path.name, lambda: cast(IO[bytes], gzip.open(path, "rb"))  # noqa: SIM115 (the caller closes it)
         return
     if path.suffix.lower() != ".zip":
-        yield lambda: path.open("rb")
+        yield path.name, lambda: path.open("rb")
         return
     try:
         archive = zipfile.ZipFile(path)
@@ -111,7 +111,7 @@ def _members(path: Path) -> Iterator[Callable[[], IO[bytes]]]:
     for info in sorted(
         (info for info in archive.infolist() if not info.is_dir()), key=lambda info: info.filename
     ):
-        yield _member_opener(archive, info)
+        yield info.filename, _member_opener(archive, info)
 
 
 def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
@@ -156,14 +156,16 @@ def iter_json_records(
     records kept, so such a pass must not report them.
     """
     numbered = 0
-    for opener in _members(path):
+    for name, opener in _members(path):
         with opener() as handle:
             head = handle.read(4096)
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not stripped:
             continue
         first_line = stripped.split(b"\n", 1)[0]
-        if stripped.startswith(b"{") and _complete_json(first_line):
+        # A file named as JSON lines is read line by line even when its first line is broken, so that
+        # line is quarantined like any other instead of stopping the ingest.
+        if _named_json_lines(name) or (stripped.startswith(b"{") and _complete_json(first_line)):
             records = _json_lines(opener, array_keys, line_filter)
         else:
             records = _json_document(opener, path, array_keys)
@@ -173,6 +175,14 @@ def iter_json_records(
             last = record.row_number
             yield record
         numbered = last
+
+
+def _named_json_lines(name: str) -> bool:
+    """Return whether a file or archive member's name marks it as JSON lines (.jsonl, .ndjson, gzipped or not)."""
+    suffixes = [suffix.lower() for suffix in PurePath(name).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in (".jsonl", ".ndjson")
 
 
 def _complete_json(line: bytes) -> bool:
