@@ -47,6 +47,21 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
         load_workspace(tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("weights", "expected"),
+    [
+        ("{ urgent = 4.0, P1 = 8.0 }", "'P1' is not a ticket priority; the keys are urgent, high, normal, low"),
+        ("{ low = -1.0 }", "the weight of 'low' is negative"),
+    ],
+)
+def test_severity_weights_are_checked(tmp_path: Path, weights: str, expected: str):
+    (tmp_path / "account-health.toml").write_text(f"[signals]\nseverity_weights = {weights}\n")
+    with pytest.raises(ConfigError) as error:
+        load_workspace(tmp_path)
+    assert "signals.severity_weights" in str(error.value)
+    assert expected in str(error.value)
+
+
 def test_source_name_api_is_reserved(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text(
         '[sources.api]\ntable = "contact_changes"\nfiles = ["changes.csv"]\n'

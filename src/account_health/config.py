@@ -246,6 +246,22 @@ class SignalSettings(_Section):
     champion_departure_cap_days: int = Field(365, ge=1)
     integrations_change_days: int = Field(90, ge=1)
 
+    @field_validator("severity_weights")
+    @classmethod
+    def _known_priorities(cls, value: dict[str, float]) -> dict[str, float]:
+        from account_health.sources.canonical import PRIORITIES
+
+        unknown = sorted(set(value) - set(PRIORITIES))
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))} is not a ticket priority; the keys are "
+                f"{', '.join(PRIORITIES)} (map an export's own names to them with the source's `values`)"
+            )
+        negative = sorted(name for name, weight in value.items() if weight < 0)
+        if negative:
+            raise ValueError(f"the weight of {', '.join(map(repr, negative))} is negative; use 0 or more")
+        return value
+
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
