@@ -50,7 +50,10 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
 @pytest.mark.parametrize(
     ("weights", "expected"),
     [
-        ("{ urgent = 4.0, P1 = 8.0 }", "'P1' is not a ticket priority; the keys are urgent, high, normal, low"),
+        (
+            "{ urgent = 4.0, P1 = 8.0 }",
+            "'P1' is not a ticket priority; the keys are urgent, high, normal, low",
+        ),
         ("{ low = -1.0 }", "the weight of 'low' is negative"),
     ],
 )
