@@ -656,3 +656,38 @@ def test_empty_csv_names_the_file_and_the_fix(tmp_path: Path) -> None:
     assert str(tmp_path / "tickets.csv") in message
     assert "empty (0 bytes)" in message
     assert "delimiter" not in message
+
+
+@pytest.mark.parametrize(
+    ("accounts", "line"),
+    [
+        ('account_id,name\nA1,"Acme\nA2,Globex\nA3,Initech\n', 2),
+        ('account_id,name\nA1,"Acme ""East"", Inc."\nA2,Globex\nA3,"Init\nech\nA4,x\n', 4),
+        ('\ufeff"account_id","name"\n"A1","Acme"\n"A2","Glo', 3),
+    ],
+)
+def test_unclosed_quote_names_its_line(tmp_path: Path, accounts: str, line: int) -> None:
+    # The parser would read every line after the open quote into one value, losing those rows.
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": accounts.encode()})
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError) as raised,
+    ):
+        ingest(workspace, store)
+
+    message = str(raised.value)
+    assert str(tmp_path / "accounts.csv") in message
+    assert f"the quoted field that opens on line {line} never closes" in message
+
+
+def test_quotes_as_text_and_closed_multiline_fields_load(tmp_path: Path) -> None:
+    # An odd number of quotes, all as text or closed: every row loads as written.
+    accounts = 'account_id,name\nA1,"Acme\nEast"\nA2,12" pipe\nA3,"Init ""Tech"""\n'
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": accounts.encode()})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        names = store.connection.execute("SELECT account_id, name FROM accounts ORDER BY 1").fetchall()
+
+    assert names == [("A1", "Acme\nEast"), ("A2", '12" pipe'), ("A3", 'Init "Tech"')]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,12 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
         yield from _parquet_batches(path, total)
         return
     names = read_header(path, config)
+    line = unclosed_quote_line(path, config.csv.encoding, config.csv.delimiter)
+    if line is not None:
+        raise SourceError(
+            f"{path}: the quoted field that opens on line {line} never closes, so every later line would be "
+            "read into that one value; close the quote in the export, or export the file again"
+        )
     with path.open("rb") as handle:
         raw_names = _csv_reader(handle, config, None, path).schema.names
     rejected: list[RejectedRow] = []
@@ -165,6 +172,84 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
             total,
             rejected,
         )
+
+
+def unclosed_quote_line(path: Path, encoding: str, delimiter: str) -> int | None:
+    """Return the line on which a quoted field opens that is still open at the end of the file, or None.
+
+    The CSV parser reads such a field to the end of the file, which would merge every later record
+    into one value. The scan follows the parser's rules: a field is quoted when it starts with a quote,
+    `""` inside it is a quote, and a quote elsewhere is text. A file whose quoted fields all close, and
+    that has no quote as text, has an even number of quote characters; only a file with an odd number
+    is scanned, so a check costs one pass of counting. An open field in a file that also has an odd
+    number of quotes as text goes unnoticed.
+    """
+    if _quote_count(path, encoding) % 2 == 0:
+        return None
+    opening = re.compile(f'[{re.escape(delimiter)}\\n]"')
+    line = 1  # the line of text[position]
+    open_since: int | None = None  # the line the open quoted field started on
+    carry = ""
+    first = True
+    for chunk in _text_chunks(path, encoding):
+        text = carry + chunk
+        carry = ""
+        position = 0
+        if first:
+            text = text.removeprefix(BOM)
+        while True:
+            if open_since is None:
+                if first and position == 0 and text.startswith('"'):
+                    quote = 0
+                else:
+                    found = opening.search(text, position)
+                    if found is None:
+                        # Keep the last character: with the next chunk it may open a quoted field.
+                        keep = max(position, len(text) - 1)
+                        line += text.count("\n", position, keep)
+                        carry = text[keep:]
+                        break
+                    quote = found.end() - 1
+                line += text.count("\n", position, quote)
+                open_since = line
+                position = quote + 1
+                continue
+            quote = text.find('"', position)
+            if quote < 0 or quote == len(text) - 1:
+                # Either no quote yet, or one whose next character (in the next chunk) decides.
+                end = len(text) if quote < 0 else quote
+                line += text.count("\n", position, end)
+                carry = text[end:]
+                break
+            line += text.count("\n", position, quote)
+            if text[quote + 1] == '"':
+                position = quote + 2
+            else:
+                position = quote + 1
+                open_since = None
+        first = False
+    # A quote as the file's last character closes the field it is in.
+    return None if carry == '"' else open_since
+
+
+def _quote_count(path: Path, encoding: str) -> int:
+    if '"'.encode(encoding, errors="ignore") == b'"':
+        total = 0
+        with path.open("rb") as handle:
+            while block := handle.read(BATCH_BYTES):
+                total += block.count(b'"')
+        return total
+    return sum(chunk.count('"') for chunk in _text_chunks(path, encoding))
+
+
+def _text_chunks(path: Path, encoding: str) -> Iterator[str]:
+    decoder = codecs.lookup(encoding).incrementaldecoder("replace")
+    with path.open("rb") as handle:
+        while block := handle.read(BATCH_BYTES):
+            yield decoder.decode(block)
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
 
 
 def _row_numbers(start: int, count: int, skipped: set[int]) -> np.ndarray:
