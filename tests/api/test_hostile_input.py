@@ -61,3 +61,31 @@ def test_dashboard_rejects_nul_in_account_id(client, read_token):
     client.post("/dashboard/sign-in", data={"token": read_token})
     response = client.get("/dashboard/accounts/A%0001", follow_redirects=False)
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"), [({}, "missing_token"), (bearer("ah_not-a-token"), "invalid_token")]
+)
+@pytest.mark.parametrize("path", ["/v1/job-changes", "/v1/accounts/A0001/watch"])
+def test_body_is_not_read_without_a_known_token(client, headers, code, path):
+    # Malformed JSON would be a 422 had the body been parsed; the token check comes first.
+    response = client.post(
+        path, content=b"{" * 100_000, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == code
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/nothing-here", 404, "not_found"),
+        ("GET", "/nothing-here", 404, "not_found"),
+        ("DELETE", "/v1/status", 405, "method_not_allowed"),
+    ],
+)
+def test_unserved_path_or_method_answers_a_problem(client, method, path, status, code):
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.json()["error"] == code
+    assert path in response.json()["message"]

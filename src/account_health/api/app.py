@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
+from account_health.api.auth import TokenBeforeBody
 from account_health.api.dashboard import router as dashboard_router
 from account_health.api.errors import install_handlers
 from account_health.api.queries import StoreReader
@@ -56,6 +57,7 @@ def create_app(engine: Engine, config: Config, clock: Callable[[], datetime] = n
     app.state.config = config
     app.state.clock = clock
     install_handlers(app)
+    app.add_middleware(TokenBeforeBody, tokens=app.state.tokens)
     app.include_router(api_router)
     app.include_router(dashboard_router)
     static = resources.files("account_health.api").joinpath("static")

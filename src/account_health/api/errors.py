@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from account_health.errors import ModelArtifactError, NoDataError, UnknownAccountError
 
@@ -37,6 +38,19 @@ def install_handlers(app: FastAPI) -> None:
         level = logging.WARNING if exc.status >= 500 else logging.DEBUG
         log.log(level, "%s %s: %d %s", request.method, request.url.path, exc.status, exc.code)
         return problem(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette raises these for a path or method no route serves.
+        if exc.status_code == 404:
+            message = (
+                f"nothing is served at {request.url.path}; the API's paths are listed in /v1/openapi.json"
+            )
+            return problem(404, "not_found", message)
+        if exc.status_code == 405:
+            message = f"{request.url.path} does not take {request.method}; /v1/openapi.json lists its methods"
+            return problem(405, "method_not_allowed", message, dict(exc.headers or {}))
+        return problem(exc.status_code, "http_error", str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
