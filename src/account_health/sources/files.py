@@ -348,6 +348,13 @@ def _as_strings(column: pa.ChunkedArray, path: Path, name: str) -> pa.ChunkedArr
         return pc.strftime(column, format=unit_format)
     if pa.types.is_dictionary(column.type):
         return _as_strings(column.cast(column.type.value_type), path, name)
+    if pa.types.is_floating(column.type):
+        # Ids that pandas wrote as floats (an integer column with a null) must read as the integers they
+        # are: Arrow writes 370295712714.0 as "3.70295712714e+11", which matches no id.
+        exact = pc.and_(pc.is_finite(column), pc.less(pc.abs(column), 2.0**53))
+        whole = pc.and_(exact, pc.equal(pc.floor(column), column))
+        as_integers = pc.if_else(whole, column, 0.0).cast(pa.int64()).cast(pa.string())
+        return pc.if_else(whole, as_integers, column.cast(pa.string()))
     try:
         return column.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:

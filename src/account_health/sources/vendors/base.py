@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -155,6 +156,18 @@ def iter_json_records(
     that needs only some messages skips the cost of parsing the rest. Row numbers then count only the
     records kept, so such a pass must not report them.
     """
+    try:
+        yield from _records_of_members(path, array_keys, line_filter)
+    except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
+        raise SourceError(
+            f"{path}: cannot be decompressed ({type(exc).__name__}: {exc}); the file is cut short or is not "
+            "what its name says: download or export it again, or rename it to its real format"
+        ) from None
+
+
+def _records_of_members(
+    path: Path, array_keys: tuple[str, ...], line_filter: Callable[[bytes], bool] | None
+) -> Iterator[JsonRecord]:
     numbered = 0
     for name, opener in _members(path):
         with opener() as handle:

@@ -32,6 +32,9 @@ def parse_instant(text: str | None) -> datetime | None:
             return datetime.fromtimestamp(number, UTC)
         except (OverflowError, OSError, ValueError):
             return None
+    if value[-4:].upper() == " UTC":
+        # BigQuery's and Redshift's text form, such as 2025-03-01 10:00:00.000000 UTC.
+        value = value[:-4].rstrip() + "+00:00"
     if value.endswith(("+00", "-00")):
         value += ":00"
     try:
