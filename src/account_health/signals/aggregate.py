@@ -172,7 +172,14 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
     _insert(store, ZONES_TABLE, zones)
     boundaries = _day_boundaries(store, default)
     superseded = store.table(SUPERSEDED_TABLE)
-    _insert(store, USER_DAYS_TABLE, user_day_rows(events, superseded, zones, default, boundaries=boundaries))
+    # Stored in day order, so scans of recent days (a refresh's merge, a signal's lookback) skip the
+    # row groups of older days. Rows added by later refreshes go after them.
+    _insert(
+        store,
+        USER_DAYS_TABLE,
+        user_day_rows(events, superseded, zones, default, boundaries=boundaries),
+        order_by="day",
+    )
     connection.execute("DROP TABLE IF EXISTS _day_boundaries")
     report.steps["user-days"] = time.perf_counter() - started
     connection.execute(
@@ -400,10 +407,12 @@ def _temp(store: AnalyticalStore, name: str, sql: str) -> None:
     store.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
 
-def _insert(store: AnalyticalStore, table: str, expression: ibis.Table) -> None:
+def _insert(store: AnalyticalStore, table: str, expression: ibis.Table, order_by: str | None = None) -> None:
     columns = [row[0] for row in store.connection.execute(f"DESCRIBE {table}").fetchall()]
+    # The ORDER BY sits on the INSERT's own SELECT: DuckDB may reorder a subquery's rows.
+    order = f" ORDER BY {order_by}" if order_by else ""
     store.connection.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM ({_sql(store, expression)})"
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM ({_sql(store, expression)}){order}"
     )
 
 
