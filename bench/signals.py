@@ -11,9 +11,10 @@ availability instants), and measures on it
   (b) the full point-in-time backfill: rebuilding the usage aggregate, then all five signals for every
       account at every midnight of the period (`backfill_signals`);
   (c) the nightly update for one new day of events: the incremental aggregate refresh plus
-      `compute_signals` at the next as-of instant;
+      `compute_signals` at the next as-of instant, in a new process that opens the store as the
+      nightly run does (`--nightly-in-process` measures it in this process instead, right after (b));
 
-with the peak resident memory of this process during each. Then it runs the same backfill and a
+with the peak resident memory of the measuring process during each. Then it runs the same backfill and a
 plain pandas implementation of the five signals (bench/pandas_signals.py) on a subset of about
 `--pandas-events` events (the first accounts), compares their values and reports the time ratio.
 Results go to DIR/results-<size>.json.
@@ -25,12 +26,13 @@ import argparse
 import json
 import resource
 import statistics
+import subprocess
 import sys
 import textwrap
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,10 +112,21 @@ def main() -> None:
         action="store_true",
         help="keep a store loaded by an earlier run instead of loading again",
     )
+    parser.add_argument(
+        "--nightly-in-process",
+        action="store_true",
+        help="measure (c) in the process that ran (b) instead of in a new one",
+    )
+    parser.add_argument("--nightly-child", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
     size = Size(arguments.events, arguments.accounts, arguments.users, arguments.days, arguments.seed)
     memory = PeakMemory()
+    if arguments.nightly_child is not None:
+        settings = {"memory_limit": arguments.memory_limit, "threads": arguments.threads}
+        settings["temp"] = arguments.dir / "spill"
+        print(json.dumps(nightly_update(arguments.nightly_child, size, settings, memory)))
+        return
     say(f"generating or reusing {size.label} under {arguments.dir}")
     data = generate(arguments.dir, size)
     settings = {
@@ -126,7 +139,9 @@ def main() -> None:
     for run in range(arguments.repeat):
         say(f"run {run + 1} of {arguments.repeat}")
         folder = arguments.dir / f"run-{size.label}"
-        runs.append(measure(data, folder, size, settings, memory, arguments.reuse_store))
+        runs.append(
+            measure(data, folder, size, settings, memory, arguments.reuse_store, arguments.nightly_in_process)
+        )
         say(f"run {run + 1}: {json.dumps({k: round(v, 2) for k, v in runs[-1].items()})}")
 
     summary: dict[str, Any] = {
@@ -148,7 +163,13 @@ def main() -> None:
 
 
 def measure(
-    data: Path, folder: Path, size: Size, settings: dict[str, Any], memory: PeakMemory, reuse: bool = False
+    data: Path,
+    folder: Path,
+    size: Size,
+    settings: dict[str, Any],
+    memory: PeakMemory,
+    reuse: bool = False,
+    nightly_in_process: bool = False,
 ) -> dict[str, float]:
     """Run (a), (b) and (c) on one store and return their seconds and peak resident bytes."""
     workspace = write_workspace(folder, data)
@@ -201,17 +222,66 @@ def measure(
 
         new_day_available = START + timedelta(days=size.days + 1, hours=2)
         load_events(store, str(data / "new-day.parquet"), NEW_DAY_LOAD, new_day_available)
+        if nightly_in_process:
+            result.update(nightly_update(folder, size, settings, memory, store))
+    if not nightly_in_process:
+        result.update(nightly_in_new_process(folder, size, settings))
+    say(
+        f"(c) nightly update: {result['c_new_events']:,.0f} new events, refresh {result['c_refresh_s']:.1f} s, "
+        f"with signals for {result['c_accounts']:,.0f} accounts {result['c_update_s']:.1f} s"
+    )
+    return result
+
+
+def nightly_update(
+    folder: Path,
+    size: Size,
+    settings: dict[str, Any],
+    memory: PeakMemory,
+    store: AnalyticalStore | None = None,
+) -> dict[str, float]:
+    """Refresh the aggregate with the new day and compute the signals at the next midnight: step (c).
+
+    Opens the store in `folder` unless given one; opening it is not part of the time.
+    """
+    workspace = load_workspace(folder)
+    with open_store(workspace, settings) if store is None else nullcontext(store) as opened:
         memory.reset()
         started = time.perf_counter()
-        update = refresh_usage_aggregate(workspace, store)
-        result["c_refresh_s"] = time.perf_counter() - started
-        frame = compute_signals(workspace, store, [START + timedelta(days=size.days + 2)])
-        result["c_update_s"] = time.perf_counter() - started
-        result["c_peak_bytes"] = memory.peak
-        say(
-            f"(c) nightly update: {update.new_events:,} new events, refresh {result['c_refresh_s']:.1f} s, "
-            f"with signals for {len(frame):,} accounts {result['c_update_s']:.1f} s"
-        )
+        # CPU seconds of every thread of this process: on a shared machine, wall time also counts waiting.
+        cpu_started = time.process_time()
+        update = refresh_usage_aggregate(workspace, opened)
+        refreshed = time.perf_counter() - started
+        refreshed_cpu = time.process_time() - cpu_started
+        frame = compute_signals(workspace, opened, [START + timedelta(days=size.days + 2)])
+        return {
+            "c_refresh_s": refreshed,
+            "c_update_s": time.perf_counter() - started,
+            "c_refresh_cpu_s": refreshed_cpu,
+            "c_update_cpu_s": time.process_time() - cpu_started,
+            "c_peak_bytes": memory.peak,
+            "c_new_events": update.new_events,
+            "c_accounts": len(frame),
+        }
+
+
+def nightly_in_new_process(folder: Path, size: Size, settings: dict[str, Any]) -> dict[str, float]:
+    """Run `nightly_update` in a new Python process, as the nightly run would, and return its result."""
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        f"--nightly-child={folder}",
+        f"--events={size.events}",
+        f"--accounts={size.accounts}",
+        f"--users={size.users}",
+        f"--days={size.days}",
+        f"--seed={size.seed}",
+        f"--dir={Path(settings['temp']).parent}",
+        f"--memory-limit={settings['memory_limit']}",
+        f"--threads={settings['threads']}",
+    ]
+    child = subprocess.run(command, check=True, capture_output=True, text=True)
+    result: dict[str, float] = json.loads(child.stdout.strip().splitlines()[-1])
     return result
 
 

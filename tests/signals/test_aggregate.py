@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from account_health.signals import compute_signals
 from account_health.signals.aggregate import refresh_usage_aggregate, stored_user_days
@@ -75,6 +76,40 @@ def test_timezone_change_recomputes_that_account(tmp_path: Path) -> None:
         assert stored_user_days(store, "UTC") is not None
 
     assert report.recomputed_accounts == 1
+    pd.testing.assert_frame_equal(
+        stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(
+            ["DROP TABLE usage_event_hashes", "DROP TABLE usage_event_hash_check"], id="store-before-hashes"
+        ),
+        pytest.param(
+            ["DELETE FROM usage_event_hashes", "UPDATE usage_event_hash_check SET probe = probe + 1"],
+            id="other-hash-function",
+        ),
+    ],
+)
+def test_refresh_recomputes_unusable_event_hashes(tmp_path: Path, damage: list[str]) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=2, seed=19)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        earlier = [row[0] for row in store.connection.execute("SELECT event_id FROM usage_events").fetchall()]
+        for statement in damage:
+            store.connection.execute(statement)
+    write_events(tmp_path, load_events(np.random.default_rng(23), 2, 20, 10, earlier))
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        report = refresh_usage_aggregate(workspace, store)
+        hashed = store.connection.execute("SELECT count(*) FROM usage_event_hashes").fetchall()[0][0]
+        events = store.connection.execute("SELECT count(*) FROM usage_events").fetchall()[0][0]
+
+    assert report.recomputed_ids > 0, "the new load should repeat event ids of the earlier ones"
+    assert hashed == events
     pd.testing.assert_frame_equal(
         stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
     )

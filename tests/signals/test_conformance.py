@@ -513,6 +513,30 @@ def test_daily_usage_feed_agrees(fixture: Fixture, spark_session: Any) -> None:
     assert set(duck["usage_measure"]) == {"active_users"}
 
 
+@pytest.mark.slow
+def test_long_usage_window_agrees(fixture: Fixture, spark_session: Any) -> None:
+    """A 45-day window's lookback (72 days) does not fit the bit masks, so the islands compute it."""
+    workspace = _variant(fixture.workspace, usage_window_days=45)
+
+    def usage(context: SignalContext) -> ibis.Table:
+        table = usage_signal(context)
+        assert table is not None
+        return table
+
+    duck, spark = _one_signal_on_both(fixture, workspace, spark_session, usage)
+    report = backfill_signals(workspace, fixture.store, AS_OF, table="long_window_backfill", block_instants=5)
+    backfilled = fixture.store.connection.execute("SELECT * FROM long_window_backfill").df()
+    fixture.store.connection.execute("DROP TABLE long_window_backfill")
+
+    assert report.instants == len(AS_OF)
+    assert_same(duck, spark)
+    assert_late_rows_wait(spark)
+    assert (duck["usage_trend"] != 0).any()
+    backfilled = backfilled.sort_values(["as_of", "account_id"]).reset_index(drop=True)
+    backfilled["as_of"] = pd.to_datetime(backfilled["as_of"]).astype("datetime64[us]")
+    assert_same(duck, backfilled[list(duck.columns)])
+
+
 def test_internal_users_match_globs_on_both_engines(fixture: Fixture, spark_session: Any) -> None:
     """svc_* excludes svc_sync only; svcXsync and bot-12 stay active users (no LIKE wildcards)."""
     snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime([datetime(2024, 5, 1)])}))

@@ -6,6 +6,8 @@
   stored event, the input of the usage signal;
 - `usage_superseded` (event_id, _load_id, _row_number): event versions that are not their id's first;
 - `usage_zones` (account_id, zone): the timezone each account's local days were cut with;
+- `usage_event_hashes` (hash, _load_id): DuckDB's `hash(event_id)` of every event the aggregate has
+  read, so a refresh finds the new ids that were stored before without hashing every stored id;
 
 and one row per aggregate in `aggregate_state` with its watermark, the newest load it has read.
 Each refresh reads only the usage events of loads after the watermark. A user-day that new events
@@ -43,6 +45,11 @@ USER_DAYS_TABLE = "usage_user_days"
 SUPERSEDED_TABLE = "usage_superseded"
 ZONES_TABLE = "usage_zones"
 STATE_TABLE = "aggregate_state"
+HASHES_TABLE = "usage_event_hashes"
+HASH_CHECK_TABLE = "usage_event_hash_check"
+# DuckDB's hash() of this string is stored beside the hashes. When the running DuckDB hashes it to
+# another value, its hash() has changed, so the stored hashes are recomputed.
+_HASH_PROBE = "account-health"
 AGGREGATE_NAME = "usage_user_days"
 _KEY = ("account_id", "user_id", "day")
 
@@ -139,6 +146,8 @@ def _create_tables(store: AnalyticalStore) -> None:
         f"CREATE TABLE IF NOT EXISTS {SUPERSEDED_TABLE} (event_id VARCHAR, _load_id BIGINT, _row_number BIGINT)"
     )
     connection.execute(f"CREATE TABLE IF NOT EXISTS {ZONES_TABLE} (account_id VARCHAR, zone VARCHAR)")
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {HASHES_TABLE} (hash UBIGINT, _load_id BIGINT)")
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {HASH_CHECK_TABLE} (probe UBIGINT)")
     connection.execute(
         f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} "
         "(name VARCHAR, watermark BIGINT, default_timezone VARCHAR, refreshed_at TIMESTAMP)"
@@ -149,7 +158,7 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
     connection = store.connection
     events = store.table("usage_events")
     zones = account_zones(store.table("accounts"), default)
-    for table in (USER_DAYS_TABLE, SUPERSEDED_TABLE, ZONES_TABLE):
+    for table in (USER_DAYS_TABLE, SUPERSEDED_TABLE, ZONES_TABLE, HASHES_TABLE, HASH_CHECK_TABLE):
         connection.execute(f"DELETE FROM {table}")
 
     report = AggregateReport("rebuild", newest, new_events=_count(store, "usage_events"))
@@ -157,10 +166,20 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
     _insert(store, SUPERSEDED_TABLE, superseded_versions(events))
     report.steps["superseded versions"] = time.perf_counter() - started
     started = time.perf_counter()
+    _insert_event_hashes(store, "true")
+    report.steps["event id hashes"] = time.perf_counter() - started
+    started = time.perf_counter()
     _insert(store, ZONES_TABLE, zones)
     boundaries = _day_boundaries(store, default)
     superseded = store.table(SUPERSEDED_TABLE)
-    _insert(store, USER_DAYS_TABLE, user_day_rows(events, superseded, zones, default, boundaries=boundaries))
+    # Stored in day order, so scans of recent days (a refresh's merge, a signal's lookback) skip the
+    # row groups of older days. Rows added by later refreshes go after them.
+    _insert(
+        store,
+        USER_DAYS_TABLE,
+        user_day_rows(events, superseded, zones, default, boundaries=boundaries),
+        order_by="day",
+    )
     connection.execute("DROP TABLE IF EXISTS _day_boundaries")
     report.steps["user-days"] = time.perf_counter() - started
     connection.execute(
@@ -184,52 +203,122 @@ def _incremental(store: AnalyticalStore, default: str, watermark: int, newest: i
         report.mode = "current"
         return report
 
-    # Event ids seen again: their first version may have changed, so their user-days are recomputed.
-    _temp(store, "_touched", _sql(store, new_events.select("event_id").distinct()))
-    _temp(store, "_versions", _sql(store, events.semi_join(store.table("_touched"), "event_id")))
-    repeated = superseded_versions(store.table("_versions"))
-    counted = store.table("_versions").group_by("event_id").aggregate(_versions=ibis._.count())
-    _temp(store, "_dirty_ids", _sql(store, counted.filter(counted._versions > 1).select("event_id")))
+    _ensure_event_hashes(store, watermark)
+    _find_dirty_ids(store, watermark)
     report.recomputed_ids = _count(store, "_dirty_ids")
+    superseded = store.table(SUPERSEDED_TABLE)
+    no_superseded = superseded.filter(ibis.literal(False))
+    if report.recomputed_ids:
+        _recompute_dirty_ids(store, zones, default, watermark)
+    else:
+        _temp(store, "_dirty_keys", f"SELECT account_id, user_id, day FROM {USER_DAYS_TABLE} WHERE false")
+    if report.recomputed_accounts:
+        changed = store.table("_changed_accounts")
+        connection.execute(
+            f"DELETE FROM {USER_DAYS_TABLE} WHERE account_id IN (SELECT account_id FROM _changed_accounts)"
+        )
+        _insert(
+            store,
+            USER_DAYS_TABLE,
+            user_day_rows(events.semi_join(changed, "account_id"), superseded, zones, default),
+        )
+
+    fresh_events = new_events.anti_join(store.table("_dirty_ids"), "event_id").anti_join(
+        store.table("_changed_accounts"), "account_id"
+    )
+    fresh = user_day_rows(fresh_events, no_superseded, zones, default).anti_join(
+        store.table("_dirty_keys"), list(_KEY)
+    )
+    _temp(store, "_fresh", _sql(store, fresh))
+    _merge_fresh(store)
+    _update_zones(store, zones, default)
+    _insert_event_hashes(store, f"_load_id > {int(watermark)}")
+    for table in ("_changed_accounts", "_touched", "_versions", "_dirty_ids", "_dirty_keys", "_fresh"):
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
+    return report
+
+
+def _find_dirty_ids(store: AnalyticalStore, watermark: int) -> None:
+    """Store in `_dirty_ids` the new event ids whose first version may have changed.
+
+    Those are the ids stored more than once in the new loads and the ids whose hash matches an event of
+    an earlier load. A hash collision only adds an id whose recomputation changes nothing. Comparing
+    stored hashes avoids hashing every stored event id, which took most of the refresh's time.
+    """
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _touched AS
+            SELECT event_id, hash(event_id) AS hash, count(*) AS versions FROM usage_events
+            WHERE _load_id > {int(watermark)} GROUP BY event_id"""
+    )
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _dirty_ids AS
+            SELECT event_id, hash FROM _touched WHERE versions > 1
+            UNION SELECT DISTINCT t.event_id, t.hash FROM {HASHES_TABLE} h JOIN _touched t ON h.hash = t.hash"""
+    )
+
+
+def _recompute_dirty_ids(store: AnalyticalStore, zones: ibis.Table, default: str, watermark: int) -> None:
+    """Recompute the superseded versions of `_dirty_ids` and every user-day any version of them falls on."""
+    connection = store.connection
+    events = store.table("usage_events")
+    # Only the loads holding a matching hash (and the new ones) can store a version of these ids.
+    loads = [
+        row[0]
+        for row in connection.execute(
+            f"""SELECT DISTINCT _load_id FROM {HASHES_TABLE} WHERE hash IN (SELECT hash FROM _dirty_ids)
+                UNION SELECT DISTINCT _load_id FROM usage_events WHERE _load_id > ?""",
+            [watermark],
+        ).fetchall()
+    ]
+    in_loads = events.filter(events._load_id.isin(loads))
+    _temp(store, "_versions", _sql(store, in_loads.semi_join(store.table("_dirty_ids"), "event_id")))
+    repeated = superseded_versions(store.table("_versions"))
     connection.execute(f"DELETE FROM {SUPERSEDED_TABLE} WHERE event_id IN (SELECT event_id FROM _dirty_ids)")
     _insert(store, SUPERSEDED_TABLE, repeated)
     superseded = store.table(SUPERSEDED_TABLE)
 
-    dirty_versions = store.table("_versions").semi_join(store.table("_dirty_ids"), "event_id")
     no_superseded = superseded.filter(ibis.literal(False))
     _temp(
         store,
         "_dirty_keys",
-        _sql(store, user_day_rows(dirty_versions, no_superseded, zones, default).select(*_KEY)),
+        _sql(store, user_day_rows(store.table("_versions"), no_superseded, zones, default).select(*_KEY)),
     )
     match = " AND ".join(f"{USER_DAYS_TABLE}.{column} = k.{column}" for column in _KEY)
     connection.execute(f"DELETE FROM {USER_DAYS_TABLE} USING _dirty_keys k WHERE {match}")
-    connection.execute(
-        f"DELETE FROM {USER_DAYS_TABLE} WHERE account_id IN (SELECT account_id FROM _changed_accounts)"
-    )
 
-    changed = store.table("_changed_accounts")
     dirty_keys = store.table("_dirty_keys")
-    _insert(
-        store,
-        USER_DAYS_TABLE,
-        user_day_rows(events.semi_join(changed, "account_id"), superseded, zones, default),
-    )
+    changed = store.table("_changed_accounts")
     pairs = dirty_keys.select("account_id", "user_id").distinct()
     recomputed = user_day_rows(events.semi_join(pairs, ["account_id", "user_id"]), superseded, zones, default)
     recomputed = recomputed.semi_join(dirty_keys, list(_KEY)).anti_join(changed, "account_id")
     _insert(store, USER_DAYS_TABLE, recomputed)
 
-    fresh_events = new_events.anti_join(store.table("_dirty_ids"), "event_id").anti_join(
-        changed, "account_id"
+
+def _ensure_event_hashes(store: AnalyticalStore, watermark: int) -> None:
+    """Recompute the stored event id hashes up to the watermark when they are missing or were made by a
+    DuckDB whose hash() differs (a store refreshed before they existed, or after an upgrade)."""
+    connection = store.connection
+    rows = connection.execute(f"SELECT probe FROM {HASH_CHECK_TABLE}").fetchall()
+    current = connection.execute("SELECT hash(?::VARCHAR)", [_HASH_PROBE]).fetchall()[0][0]
+    if len(rows) == 1 and rows[0][0] == current:
+        return
+    log.info("recomputing the stored event id hashes up to load %d", watermark)
+    connection.execute(f"DELETE FROM {HASHES_TABLE}")
+    connection.execute(f"DELETE FROM {HASH_CHECK_TABLE}")
+    _insert_event_hashes(store, f"_load_id <= {int(watermark)}")
+
+
+def _insert_event_hashes(store: AnalyticalStore, condition: str) -> None:
+    """Add the hash of every usage event matching the SQL `condition`, and the probe hash if missing."""
+    connection = store.connection
+    connection.execute(
+        f"INSERT INTO {HASHES_TABLE} SELECT hash(event_id), _load_id FROM usage_events WHERE {condition}"
     )
-    fresh = user_day_rows(fresh_events, no_superseded, zones, default).anti_join(dirty_keys, list(_KEY))
-    _temp(store, "_fresh", _sql(store, fresh))
-    _merge_fresh(store)
-    _update_zones(store, zones, default)
-    for table in ("_changed_accounts", "_touched", "_versions", "_dirty_ids", "_dirty_keys", "_fresh"):
-        connection.execute(f"DROP TABLE IF EXISTS {table}")
-    return report
+    connection.execute(
+        f"""INSERT INTO {HASH_CHECK_TABLE} SELECT hash(?::VARCHAR)
+            WHERE NOT EXISTS (SELECT 1 FROM {HASH_CHECK_TABLE})""",
+        [_HASH_PROBE],
+    )
 
 
 def _day_boundaries(store: AnalyticalStore, default: str) -> ibis.Table:
@@ -261,14 +350,21 @@ def _day_boundaries(store: AnalyticalStore, default: str) -> ibis.Table:
 
 def _merge_fresh(store: AnalyticalStore) -> None:
     """Fold `_fresh` into the user-days: an existing day keeps the earlier first_known, a new day is added."""
+    connection = store.connection
+    first, last = connection.execute("SELECT min(day), max(day) FROM _fresh").fetchall()[0]
+    if first is None:
+        return
+    # Only stored days within the new rows' range can match, and a literal range lets DuckDB skip the
+    # row groups outside it instead of joining every stored user-day.
+    in_range = f"t.day BETWEEN DATE '{first:%Y-%m-%d}' AND DATE '{last:%Y-%m-%d}'"
     match = " AND ".join(f"t.{column} = f.{column}" for column in _KEY)
-    store.connection.execute(
+    connection.execute(
         f"""UPDATE {USER_DAYS_TABLE} t SET first_known = f.first_known FROM _fresh f
-            WHERE {match} AND f.first_known < t.first_known"""
+            WHERE {in_range} AND {match} AND f.first_known < t.first_known"""
     )
-    store.connection.execute(
-        f"""INSERT INTO {USER_DAYS_TABLE} SELECT f.* FROM _fresh f
-            WHERE NOT EXISTS (SELECT 1 FROM {USER_DAYS_TABLE} t WHERE {match})"""
+    connection.execute(
+        f"""INSERT INTO {USER_DAYS_TABLE} SELECT f.* FROM _fresh f WHERE NOT EXISTS
+            (SELECT 1 FROM {USER_DAYS_TABLE} t WHERE {in_range} AND {match})"""
     )
 
 
@@ -311,10 +407,12 @@ def _temp(store: AnalyticalStore, name: str, sql: str) -> None:
     store.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}")
 
 
-def _insert(store: AnalyticalStore, table: str, expression: ibis.Table) -> None:
+def _insert(store: AnalyticalStore, table: str, expression: ibis.Table, order_by: str | None = None) -> None:
     columns = [row[0] for row in store.connection.execute(f"DESCRIBE {table}").fetchall()]
+    # The ORDER BY sits on the INSERT's own SELECT: DuckDB may reorder a subquery's rows.
+    order = f" ORDER BY {order_by}" if order_by else ""
     store.connection.execute(
-        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM ({_sql(store, expression)})"
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM ({_sql(store, expression)}){order}"
     )
 
 

@@ -59,7 +59,9 @@ def compute_signals(
     context = build_context(workspace, source, snapshots, instants[0] if instants else None)
 
     result = context.accounts.select("account_id", "as_of")
-    active_users = active_users_in_window(context)
+    active_users = None
+    if workspace.config.signals.support_normalisation == "per_active_user":
+        active_users = active_users_in_window(context)
     parts = [
         usage_signal(context),
         sentiment_signal(context),

@@ -1,9 +1,11 @@
 """Usage trend: the least-squares slope of daily DAU/MAU over the last complete local days.
 
 MAU on day d counts distinct active users over the trailing 28 days [d - 27, d]. Spark has no
-distinct count over a sliding frame, so each user's active days are merged into islands that cover
-[first active day, last active day + 27]. A +1 at an island's start and a -1 the day after its end,
-summed in day order, give MAU on every day.
+distinct count over a sliding frame. When the lookback (window plus 27 days) fits in 63 bits, each
+user's active days become one bit mask per (account, as-of), and DAU and MAU on each window day are
+counts of users with the day's bit, or any bit of its 28 days, set. Otherwise, and in the daily backfill,
+each user's active days are merged into islands that cover [first active day, last active day + 27].
+A +1 at an island's start and a -1 the day after its end, summed in day order, give MAU on every day.
 
 With x = 0..n-1 over the n window days, the slope is sum((x - mean_x) * y) / sum((x - mean_x)^2); days
 without activity have y = 0 and add nothing, so only active days need a row.
@@ -11,6 +13,8 @@ without activity have y = 0 and add nothing, so only active days need a row.
 
 from __future__ import annotations
 
+import functools
+import operator
 from datetime import datetime, timedelta
 
 import ibis
@@ -22,6 +26,8 @@ from account_health.signals.user_days import account_zones, superseded_versions,
 from account_health.store.analytical import AnalyticalStore
 
 MAU_DAYS = 28
+# Lookback days whose activity fits in one signed 64-bit mask per user (bits 0 to 62).
+MASK_DAYS = 63
 
 
 def usage_signal(context: SignalContext) -> ibis.Table | None:
@@ -102,6 +108,8 @@ def _from_events(context: SignalContext) -> ibis.Table:
         "account_id", "as_of", "end_day", "user_id", "day"
     )
 
+    if lookback <= MASK_DAYS:
+        return _fit_from_masks(visible, days, sum_of_squares, accounts)
     series = active_and_trailing(visible, ["account_id", "as_of", "end_day"], MAU_DAYS)
     series = series.filter(series.day > series.end_day - ibis.interval(days=days))
     series = series.mutate(
@@ -109,6 +117,56 @@ def _from_events(context: SignalContext) -> ibis.Table:
         position=(days - 1) - series.end_day.delta(series.day, unit="day").cast("float64"),
     )
     return _slope(series, "ratio", days, sum_of_squares, accounts, "dau_mau")
+
+
+def _fit_from_masks(
+    visible: ibis.Table, days: int, sum_of_squares: float, accounts: ibis.Table
+) -> ibis.Table:
+    """Fit DAU/MAU as `_slope` does, from one bit mask per (account_id, as_of, user_id) in which bit i
+    is set when the user was active i days before the end day.
+
+    Two hash aggregates replace `active_and_trailing`'s sort of each user's days: DAU and MAU of each
+    window day are columns of one row per (account_id, as_of), and the fit is a sum over those columns
+    in a fixed order. The lookback must fit in `MASK_DAYS` bits.
+    """
+    # Spark types a bare 1 as a 32-bit int, which would shift out its bits past 31, so it is cast.
+    lowest_bit = ibis.literal(1, "int8").cast("int64")
+    age = visible.end_day.delta(visible.day, unit="day")
+    # Each (account_id, as_of, user_id, day) occurs once, so the sum of distinct powers of two is the
+    # bitwise or of the user's days, which Ibis cannot write for Spark.
+    masks = visible.group_by(["account_id", "as_of", "user_id"]).aggregate(
+        mask=(lowest_bit << age).sum().cast("int64")
+    )
+    month = (1 << MAU_DAYS) - 1
+    counts = {}
+    for days_back in range(days):
+        shifted = masks.mask >> days_back
+        counts[f"_dau_{days_back}"] = (shifted & 1).sum()
+        counts[f"_mau_{days_back}"] = ((shifted & month) != 0).sum()
+    per_account = masks.group_by(["account_id", "as_of"]).aggregate(**counts)
+
+    # A day without active users has DAU 0 and a ratio of exactly 0, whatever its MAU.
+    ratios = [
+        per_account[f"_dau_{days_back}"] / ibis.greatest(per_account[f"_mau_{days_back}"], 1)
+        for days_back in range(days)
+    ]
+    # Position x of a window day runs from 0 (the first day) to days - 1 (the end day).
+    points = [(days - 1 - days_back, ratio) for days_back, ratio in enumerate(ratios)]
+    centre = (days - 1) / 2.0
+    week = min(7, days)
+    moment = functools.reduce(operator.add, [(x - centre) * y for x, y in points])
+    level = functools.reduce(operator.add, [y for _x, y in points])
+    first_week = functools.reduce(operator.add, [y for x, y in points if x < week])
+    last_week = functools.reduce(operator.add, [y for x, y in points if x >= days - week])
+    fitted = per_account.select(
+        "account_id",
+        "as_of",
+        usage_trend=moment / sum_of_squares,
+        usage_level=level / days,
+        usage_start=first_week / week,
+        usage_end=last_week / week,
+    )
+    return _for_every_account(fitted, accounts, "dau_mau")
 
 
 def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: int) -> ibis.Table:
@@ -186,6 +244,11 @@ def _slope(
         usage_start=series[value].sum(where=first_week) / week,
         usage_end=series[value].sum(where=last_week) / week,
     )
+    return _for_every_account(fitted, accounts, measure)
+
+
+def _for_every_account(fitted: ibis.Table, accounts: ibis.Table, measure: str) -> ibis.Table:
+    """Join the fitted usage columns onto every (account_id, as_of), with zeros where an account had no usage."""
     result = accounts.select("account_id", "as_of").left_join(fitted, ["account_id", "as_of"])
     return result.select(
         "account_id",
