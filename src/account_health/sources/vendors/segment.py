@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
 from account_health.config import SourceConfig
 from account_health.sources.vendors.base import (
+    MAX_FLATTEN_DEPTH,
     Adapter,
     BatchBuilder,
+    BlockValue,
     FileBatch,
+    JsonBlock,
     JsonRecord,
     TableDefaults,
     flatten,
     is_tabular,
-    iter_json_records,
+    iter_json_blocks,
     records_from_tables,
     scalar_text,
 )
@@ -50,28 +58,59 @@ KINDS = {
 }
 
 
+# A timeline entry: the instant in microseconds since the epoch, the order it was read in, the value.
+_Entry = tuple[int, int, str]
+
+
 @dataclass
 class _Timeline:
     """Each user's group calls and identified emails, sorted by instant, for lookups at or before a time."""
 
-    groups: dict[str, list[tuple[datetime, int, str]]] = field(default_factory=lambda: defaultdict(list))
-    emails: dict[str, list[tuple[datetime, int, str]]] = field(default_factory=lambda: defaultdict(list))
+    groups: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
+    emails: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
     sequence: int = 0
+    group_index: _EntryIndex | None = None
+    email_index: _EntryIndex | None = None
+    users: pa.Array | None = None
 
     def add(self, message: dict[str, str | None]) -> None:
-        user = message.get("user_id")
         instant = parse_instant(message.get("timestamp"))
+        self._add(
+            message.get("user_id"),
+            None if instant is None else _microseconds(instant),
+            message.get("type"),
+            message.get("group_id"),
+            message.get("email"),
+        )
+
+    def add_messages(self, messages: pa.Table) -> None:
+        """Add a block of flat messages, as `add` adds each one."""
+        instants, has_instant = _instants(messages.column("timestamp").combine_chunks())
+        columns = [messages.column(name).to_pylist() for name in ("user_id", "type", "group_id", "email")]
+        for user, kind, group, email, instant, known in zip(
+            *columns, instants.tolist(), has_instant.tolist(), strict=True
+        ):
+            self._add(user, instant if known else None, kind, group, email)
+
+    def _add(
+        self, user: str | None, instant: int | None, kind: str | None, group: str | None, email: str | None
+    ) -> None:
         if user is None or instant is None:
             return
         self.sequence += 1
-        if message.get("type") == "group" and message.get("group_id"):
-            self.groups[user].append((instant, self.sequence, str(message["group_id"])))
-        if message.get("email"):
-            self.emails[user].append((instant, self.sequence, str(message["email"])))
+        if kind == "group" and group:
+            self.groups[user].append((instant, self.sequence, group))
+        if email:
+            self.emails[user].append((instant, self.sequence, email))
 
     def freeze(self) -> None:
-        for calls in (*self.groups.values(), *self.emails.values()):
-            calls.sort()
+        for entries in (*self.groups.values(), *self.emails.values()):
+            entries.sort()
+        users = sorted({*self.groups, *self.emails})
+        self.users = pa.array(users, pa.string())
+        codes = {user: code for code, user in enumerate(users)}
+        self.group_index = _EntryIndex(codes, self.groups)
+        self.email_index = _EntryIndex(codes, self.emails)
 
     def knows(self, user: str | None) -> bool:
         """Return whether the user has any group call or email, so a lookup can find something."""
@@ -84,17 +123,62 @@ class _Timeline:
         return self._latest(self.emails, user, instant)
 
     @staticmethod
-    def _latest(
-        index: dict[str, list[tuple[datetime, int, str]]], user: str | None, instant: datetime | None
-    ) -> str | None:
+    def _latest(index: dict[str, list[_Entry]], user: str | None, instant: datetime | None) -> str | None:
         if user is None or instant is None or user not in index:
             return None
-        calls = index[user]
-        if len(calls) == 1:
-            return calls[0][2] if calls[0][0] <= instant else None
-        # The last call at or before the instant; among calls at the same instant, the last one read.
-        position = bisect.bisect_right(calls, (instant, float("inf"), ""))
-        return calls[position - 1][2] if position else None
+        entries = index[user]
+        micros = _microseconds(instant)
+        if len(entries) == 1:
+            return entries[0][2] if entries[0][0] <= micros else None
+        # The last entry at or before the instant; among entries at the same instant, the last one read.
+        position = bisect.bisect_right(entries, (micros, float("inf"), ""))
+        return entries[position - 1][2] if position else None
+
+    def codes(self, users: pa.Array) -> np.ndarray:
+        """Return each user's position in `users` (the timeline's users), or -1 for a null or unknown one."""
+        assert self.users is not None
+        return np.asarray(pc.fill_null(pc.index_in(users, value_set=self.users), -1), np.int64)
+
+
+class _EntryIndex:
+    """One kind of timeline entry (group calls or emails) as sorted arrays, to look up many rows at once.
+
+    Entries are sorted by user code (a user's position in the timeline's users), then instant, then read
+    order. A lookup finds, for each row, the last entry at or before the row's instant, as
+    `_Timeline._latest` does one row at a time. Instants are replaced by their rank among the entries'
+    distinct instants, so that one int64 key orders (user, instant) without overflow.
+    """
+
+    def __init__(self, codes: dict[str, int], entries: dict[str, list[_Entry]]) -> None:
+        order = sorted(entries, key=codes.__getitem__)
+        self.codes = np.repeat(
+            np.array([codes[user] for user in order], np.int64), [len(entries[user]) for user in order]
+        )
+        instants = np.array([instant for user in order for instant, _, _ in entries[user]], np.int64)
+        self.values = pa.array([value for user in order for _, _, value in entries[user]], pa.string())
+        self.distinct_instants = np.unique(instants)
+        self.span = len(self.distinct_instants) + 1
+        ranks = np.searchsorted(self.distinct_instants, instants, side="left") + 1
+        self.keys = self.codes * self.span + ranks
+
+    def at(self, codes: np.ndarray, instants: np.ndarray, has_instant: np.ndarray) -> pa.Array:
+        """Return each row's latest value at or before its instant (microseconds since the epoch), or
+        null where the user (a code from `_Timeline.codes`) has none or the row has no instant."""
+        if len(self.values) == 0:
+            return pa.nulls(len(codes), pa.string())
+        # The entries at or before an instant are those ranked up to the number of distinct instants <= it.
+        ranks = np.searchsorted(self.distinct_instants, instants, side="right")
+        positions = np.searchsorted(self.keys, codes * self.span + ranks, side="right") - 1
+        found = (codes >= 0) & has_instant & (positions >= 0)
+        found &= self.codes[np.maximum(positions, 0)] == codes
+        return self.values.take(pa.array(positions, pa.int64(), mask=~found))
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _microseconds(instant: datetime) -> int:
+    return (instant - _EPOCH) // timedelta(microseconds=1)
 
 
 class SegmentAdapter(Adapter):
@@ -121,19 +205,29 @@ class SegmentAdapter(Adapter):
         ),
     }
 
+    def __init__(self, columnar: bool = True) -> None:
+        # Whether JSON lines are read a block at a time through Arrow (see `_read_block`). Without it,
+        # every line is parsed and placed one at a time; both give the same rows and rejections.
+        self.columnar = columnar
+
     def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
+        read_block = _read_block if self.columnar else None
         timeline = _Timeline()
         for path in paths:
-            for record in _messages(path, config, _may_place_user):
-                if record.error is None:
+            for record in _messages(path, config, _may_place_user, read_block):
+                if isinstance(record, JsonBlock):
+                    timeline.add_messages(record.value)
+                elif record.error is None:
                     timeline.add(record.value)
         timeline.freeze()
 
         kinds = KINDS[table]
         for index, path in enumerate(paths):
             builder = BatchBuilder(index, path.stat().st_size)
-            for record in _messages(path, config):
-                if record.error is not None:
+            for record in _messages(path, config, read_block=read_block):
+                if isinstance(record, JsonBlock):
+                    _add_block(builder, record, kinds, timeline)
+                elif record.error is not None:
                     builder.reject(record.row_number, record.text, record.error)
                 elif record.value.get("type") not in kinds:
                     builder.skip(f"{record.value.get('type')} message")
@@ -171,11 +265,15 @@ def _place(message: dict[str, str | None], timeline: _Timeline) -> dict[str, str
 
 
 def _messages(
-    path: Path, config: SourceConfig, line_filter: Callable[[bytes], bool] | None = None
-) -> Iterator[JsonRecord]:
+    path: Path,
+    config: SourceConfig,
+    line_filter: Callable[[bytes], bool] | None = None,
+    read_block: Callable[[list[bytes]], BlockValue | None] | None = None,
+) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
     """Yield each message of a file as a flat dictionary with Segment's fields in snake case.
 
-    `line_filter` drops JSON lines unparsed (see `iter_json_records`); tables are read whole.
+    `line_filter` drops JSON lines unparsed, and `read_block` reads blocks of JSON lines at once (see
+    `iter_json_blocks`); tables are read whole.
     """
     if is_tabular(path):
         kind = WAREHOUSE_TABLES.get(path.name.split(".")[0].lower())
@@ -184,14 +282,14 @@ def _messages(
                 record.value = _from_warehouse(record.value, kind)
             yield record
         return
-    for record in iter_json_records(path, ("batch",), line_filter):
-        if record.error is None:
-            message = _from_json(record.value)
+    for item in iter_json_blocks(path, ("batch",), line_filter, read_block):
+        if isinstance(item, JsonRecord) and item.error is None:
+            message = _from_json(item.value)
             if isinstance(message, str):
-                record.error, record.value = message, None
+                item.error, item.value = message, None
             else:
-                record.value = message
-        yield record
+                item.value = message
+        yield item
 
 
 def _from_json(value: Any) -> dict[str, str | None] | str:
@@ -274,3 +372,231 @@ def _from_warehouse(row: dict[str, Any], kind: str | None) -> dict[str, str | No
         # The warehouse writes group traits as plain columns; the JSON path names the same trait.
         flat.setdefault("traits.name", flat.get("name"))
     return flat
+
+
+# Reading a block of JSON lines through Arrow. `_read_block` takes a block only when Arrow reads it
+# exactly as orjson and `_from_json` read each line; any other block returns None and goes through
+# the per-line path, which also names every rejected line.
+
+# Segment's instants, declared as text so that Arrow does not infer timestamps from them. Arrow
+# rejects a block where one of them holds a number or an object, and the per-line path reads it.
+_TEXT_FIELDS = pa.schema(
+    [(name, pa.string()) for name in ("timestamp", "originalTimestamp", "receivedAt", "sentAt")]
+)
+_PARSE_OPTIONS = pj.ParseOptions(explicit_schema=_TEXT_FIELDS, unexpected_field_behavior="infer")
+# Fields whose JSON truthiness picks a value in `_from_json` (`a or b`). The block reader takes them
+# only as strings or nulls, where the empty string and null are the only false values.
+_TRUTH_TESTED = (
+    ("groupId",),
+    ("context", "groupId"),
+    ("timestamp",),
+    ("originalTimestamp",),
+    ("receivedAt",),
+    ("traits", "email"),
+    ("context", "traits", "email"),
+)
+# JSON values that the block reader turns into text as `scalar_text` does: Arrow casts int64 to its
+# decimal digits and booleans to true and false. Floats, lists and objects too deep to flatten are
+# left to the per-line path, because their text (repr, json.dumps) differs from Arrow's.
+_TEXT_TYPES = (pa.string(), pa.int64(), pa.bool_(), pa.null())
+# The common shape of instants, which Arrow parses as `parse_instant` does (year 0 is invalid there).
+_ISO_UTC = r"^([1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
+
+
+def _read_block(lines: list[bytes]) -> pa.Table | None:
+    """Read JSON lines as the flat messages `_from_json` makes of them, or return None for a block with
+    anything Arrow might read differently from orjson and `json.loads`.
+
+    Such blocks have an escape or a non-ASCII byte (where lone surrogates and invalid UTF-8 fall back to
+    `json.loads`), a line that is not one JSON object with a known message type, a field whose type
+    changes between lines, or a value whose text Arrow would write differently. NaN, infinite numbers
+    and integers outside 64 bits become floats or fail in Arrow, so they are left to the per-line path too.
+    """
+    data = b"\n".join(lines)
+    if b"\\" in data or not data.isascii():
+        return None
+    table = _arrow_json(data)
+    if table is None or table.num_rows != len(lines):
+        return None
+    return _flat_messages(table)
+
+
+def _arrow_json(data: bytes) -> pa.Table | None:
+    """Parse JSON lines with Arrow, every string as text, or return None when Arrow rejects them."""
+    options = pj.ReadOptions(use_threads=False, block_size=len(data) + 1)
+    try:
+        table = pj.read_json(pa.BufferReader(data), read_options=options, parse_options=_PARSE_OPTIONS)
+        if _has_timestamp(table.schema):
+            # Arrow infers timestamps from strings shaped like dates; read such fields again as text.
+            schema = pa.schema([_timestamps_as_text(field) for field in table.schema])
+            exact = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
+            table = pj.read_json(pa.BufferReader(data), read_options=options, parse_options=exact)
+    except pa.ArrowInvalid:
+        return None
+    return table
+
+
+def _has_timestamp(fields: Iterable[pa.Field]) -> bool:
+    return any(
+        pa.types.is_timestamp(field.type) or (pa.types.is_struct(field.type) and _has_timestamp(field.type))
+        for field in fields
+    )
+
+
+def _timestamps_as_text(field: pa.Field) -> pa.Field:
+    if pa.types.is_timestamp(field.type):
+        return field.with_type(pa.string())
+    if pa.types.is_struct(field.type):
+        return field.with_type(pa.struct([_timestamps_as_text(child) for child in field.type]))
+    return field
+
+
+def _flat_messages(table: pa.Table) -> pa.Table | None:
+    """Return the columns `_from_json` makes of each message, or None where it would not match."""
+    kinds = table.column("type").combine_chunks() if "type" in table.column_names else None
+    if kinds is None or kinds.type != pa.string():
+        return None
+    if not pc.all(pc.is_in(kinds, value_set=pa.array(MESSAGE_TYPES))).as_py():
+        return None
+    schema = table.schema
+    for tested in _TRUTH_TESTED:
+        found = _field_type(schema, tested)
+        if found is not None and found not in (pa.string(), pa.null()):
+            return None
+
+    rows = table.num_rows
+    leaves: dict[tuple[str, ...], pa.Array] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        array = column.combine_chunks()
+        if name in _FIELDS:
+            # A Segment field holding an object or a list becomes JSON text in `_from_json`.
+            if array.type not in _TEXT_TYPES:
+                return None
+            leaves[(name,)] = array
+        elif pa.types.is_list(array.type):
+            # A line with a "batch" list is a batch payload, whose messages are its items.
+            return None
+        elif pa.types.is_struct(array.type) and not _add_leaves((name,), array, leaves):
+            return None
+
+    def text(path: tuple[str, ...]) -> pa.Array:
+        array = leaves.get(path)
+        return pa.nulls(rows, pa.string()) if array is None else array.cast(pa.string())
+
+    flat = {target: text((key,)) for key, target in _FIELDS.items()}
+    flat["group_id"] = pc.coalesce(_non_empty(flat["group_id"]), text(("context", "groupId")))
+    flat["timestamp"] = pc.coalesce(
+        _non_empty(flat["timestamp"]), _non_empty(text(("originalTimestamp",))), text(("receivedAt",))
+    )
+    flat["email"] = pc.coalesce(_non_empty(text(("traits", "email"))), text(("context", "traits", "email")))
+    for path in leaves:
+        if len(path) > 1:
+            name = ".".join(path)
+            if name in flat:
+                # Two paths with the same dotted name, such as {"a.b": {"c": 1}} and {"a": {"b": {"c": 2}}}.
+                return None
+            flat[name] = text(path)
+    return pa.table(flat)
+
+
+def _add_leaves(
+    path: tuple[str, ...], array: pa.StructArray, leaves: dict[tuple[str, ...], pa.Array]
+) -> bool:
+    """Collect the scalar fields under a struct by path, as `flatten` names them; return False for a
+    value `flatten` would write as JSON text."""
+    if len(path) >= MAX_FLATTEN_DEPTH:
+        return False
+    # StructArray.flatten gives children that are null where the struct itself is null.
+    for child, values in zip(array.type, array.flatten(), strict=True):
+        child_path = (*path, child.name)
+        if pa.types.is_struct(values.type):
+            if not _add_leaves(child_path, values, leaves):
+                return False
+        elif values.type in _TEXT_TYPES:
+            leaves[child_path] = values
+        else:
+            return False
+    return True
+
+
+def _field_type(schema: pa.Schema | pa.StructType, path: tuple[str, ...]) -> pa.DataType | None:
+    """Return the type of a nested field, or None when the path does not exist."""
+    index = schema.get_field_index(path[0])
+    if index < 0:
+        return None
+    found = schema.field(index).type
+    if len(path) == 1:
+        return found
+    return _field_type(found, path[1:]) if pa.types.is_struct(found) else None
+
+
+def _non_empty(array: pa.Array) -> pa.Array:
+    """Return the array with empty strings as nulls, the values Python's `or` passes over."""
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+
+
+def _add_block(
+    builder: BatchBuilder, block: JsonBlock[pa.Table], kinds: tuple[str, ...], timeline: _Timeline
+) -> None:
+    """Add a block's messages of the table's kinds, placed as `_place` places each one, and count the rest."""
+    messages = block.value
+    wanted = pc.is_in(messages.column("type"), value_set=pa.array(kinds))
+    others = pc.filter(messages.column("type"), pc.invert(wanted))
+    for entry in pc.value_counts(others).to_pylist():
+        builder.skip(f"{entry['values']} message", entry["counts"])
+    numbers = np.arange(block.first_row, block.first_row + block.rows, dtype=np.int64)
+    keep = np.asarray(wanted, bool)
+    if keep.any():
+        builder.add_table(numbers[keep], _place_columns(messages.filter(wanted), timeline))
+
+
+def _place_columns(messages: pa.Table, timeline: _Timeline) -> pa.Table:
+    """Add the user, account and email columns to flat messages, as `_place` does row by row."""
+    assert timeline.group_index is not None and timeline.email_index is not None
+    user_id = messages.column("user_id").combine_chunks()
+    codes = timeline.codes(user_id)
+    instants, has_instant = _instants(messages.column("timestamp").combine_chunks())
+    kind = messages.column("type")
+    event = messages.column("event")
+    named = pc.and_(pc.is_null(event), pc.is_in(kind, value_set=pa.array(("page", "screen"))))
+    columns = {
+        "user": pc.coalesce(_non_empty(user_id), messages.column("anonymous_id")),
+        "account": pc.coalesce(
+            _non_empty(messages.column("group_id")), timeline.group_index.at(codes, instants, has_instant)
+        ),
+        "email": pc.coalesce(
+            _non_empty(messages.column("email")), timeline.email_index.at(codes, instants, has_instant)
+        ),
+        "event": pc.if_else(named, pc.coalesce(_non_empty(messages.column("name")), kind), event),
+    }
+    for name, values in columns.items():
+        if name in messages.column_names:
+            messages = messages.set_column(messages.column_names.index(name), name, values)
+        else:
+            messages = messages.append_column(name, values)
+    return messages.select(sorted(messages.column_names))
+
+
+def _instants(timestamps: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Return each timestamp as microseconds since the epoch, as `parse_instant` reads it, and a mask
+    of the rows it reads at all.
+
+    Arrow parses the common shape (2024-03-01T09:00:00.123Z) and fails on an invalid date or time of
+    that shape, as `datetime.fromisoformat` does; other text goes through `parse_instant` row by row.
+    """
+    common = pc.fill_null(pc.match_substring_regex(timestamps, _ISO_UTC), False)
+    micros = np.zeros(len(timestamps), np.int64)
+    parsed = np.zeros(len(timestamps), bool)
+    try:
+        cast = pc.if_else(common, timestamps, pa.scalar(None, pa.string())).cast(pa.timestamp("us", "UTC"))
+        parsed = np.asarray(pc.is_valid(cast), bool)
+        micros = np.asarray(pc.fill_null(cast.cast(pa.int64()), 0), np.int64).copy()
+    except pa.ArrowInvalid:
+        pass
+    rest = np.flatnonzero(~parsed & np.asarray(pc.is_valid(timestamps), bool))
+    for position, text in zip(rest.tolist(), timestamps.take(pa.array(rest)).to_pylist(), strict=True):
+        instant = parse_instant(text)
+        if instant is not None:
+            micros[position] = _microseconds(instant)
+            parsed[position] = True
+    return micros, parsed
