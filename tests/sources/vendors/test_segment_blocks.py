@@ -123,19 +123,19 @@ def test_plain_block_read_through_arrow() -> None:
         '{"type":"track","messageId":"t2"',
     ],
 )
-def test_unusual_block_left_to_per_line_path(line: str) -> None:
+def test_unusual_line_not_read_by_arrow(line: str) -> None:
     lines = [_track(1).encode(), line.encode(), _track(2).encode()]
 
     assert _read_block(lines) is None
 
 
-def test_type_change_across_lines_left_to_per_line_path() -> None:
+def test_type_change_not_read_by_arrow() -> None:
     lines = [_track(1, properties={"count": 1}).encode(), _track(2, properties={"count": "two"}).encode()]
 
     assert _read_block(lines) is None
 
 
-def test_tricky_lines_match_per_line_path(tmp_path: Path) -> None:
+def test_tricky_messages_match_per_line(tmp_path: Path) -> None:
     tracks = [
         _track(1),
         _track(2, user="u2"),
@@ -209,7 +209,7 @@ def test_tricky_lines_match_per_line_path(tmp_path: Path) -> None:
     _assert_same_output([path])
 
 
-def test_unusual_lines_inside_blocks_match_per_line_path(tmp_path: Path) -> None:
+def test_bad_lines_mid_block_match_per_line(tmp_path: Path) -> None:
     # Three blocks: the first plain, the second with a bad line, an escape, non-ASCII text and a type
     # change in its middle, the third plain again after a batch payload line.
     first = [_track(number) for number in range(BLOCK_LINES)]
@@ -227,7 +227,7 @@ def test_unusual_lines_inside_blocks_match_per_line_path(tmp_path: Path) -> None
     _assert_same_output([path, groups], ("usage_events",))
 
 
-def test_line_ends_and_encodings_match_per_line_path(tmp_path: Path) -> None:
+def test_line_ends_and_encodings_match(tmp_path: Path) -> None:
     plain = [_track(number) for number in range(5)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(
@@ -283,7 +283,7 @@ messages = st.fixed_dictionaries(
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(messages, min_size=1, max_size=12))
-def test_random_messages_match_per_line_path(tmp_path: Path, generated: list[dict[str, Any]]) -> None:
+def test_random_messages_match_per_line(tmp_path: Path, generated: list[dict[str, Any]]) -> None:
     path = _write(tmp_path / "random.jsonl", [json.dumps(message) for message in generated] + GROUPS)
 
     _assert_same_output([path])

@@ -189,8 +189,8 @@ def iter_json_blocks(
     In a JSON lines file, the non-blank lines go to `read_block` in lists of up to `BLOCK_LINES`
     (stripped, without their line ends). When it returns a value, that value stands for the block's
     lines, one record each, and is yielded as a `JsonBlock`. When it returns None, each line of the
-    block is parsed and yielded as a record, exactly as without a block reader, so a block reader
-    only has to recognise the blocks it reads the same way and can leave every unusual one to this path.
+    block is parsed and yielded as a record, exactly as without a block reader. So a block reader only
+    has to recognise the blocks it reads the same way, and it can leave every unusual one to this path.
     """
     try:
         yield from _records_of_members(path, array_keys, line_filter)
@@ -456,7 +456,7 @@ class BatchBuilder:
     """Collect flat rows with their row numbers and rejected records, and emit them as Arrow batches.
 
     Rows come one at a time as dictionaries (`add`) or many at once as a table of string columns
-    (`add_table`); a batch holds both in the order they came, a column missing from some of them null.
+    (`add_table`). A batch contains both in the order they came, with null where a row lacks a column.
     """
 
     def __init__(self, file_index: int, bytes_total: int) -> None:

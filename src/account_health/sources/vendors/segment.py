@@ -9,11 +9,7 @@ When there is none, `account` stays empty and the ingest stores the row flagged 
 
 from __future__ import annotations
 
-import bisect
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +34,7 @@ from account_health.sources.vendors.base import (
     records_from_tables,
     scalar_text,
 )
+from account_health.sources.vendors.segment_timeline import Timeline, parse_instants
 from account_health.sources.vendors.timeparse import parse_instant
 
 MESSAGE_TYPES = ("track", "page", "screen", "identify", "group", "alias")
@@ -56,129 +53,6 @@ KINDS = {
     "users": ("identify", "group"),
     "accounts": ("group",),
 }
-
-
-# A timeline entry: the instant in microseconds since the epoch, the order it was read in, the value.
-_Entry = tuple[int, int, str]
-
-
-@dataclass
-class _Timeline:
-    """Each user's group calls and identified emails, sorted by instant, for lookups at or before a time."""
-
-    groups: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
-    emails: dict[str, list[_Entry]] = field(default_factory=lambda: defaultdict(list))
-    sequence: int = 0
-    group_index: _EntryIndex | None = None
-    email_index: _EntryIndex | None = None
-    users: pa.Array | None = None
-
-    def add(self, message: dict[str, str | None]) -> None:
-        instant = parse_instant(message.get("timestamp"))
-        self._add(
-            message.get("user_id"),
-            None if instant is None else _microseconds(instant),
-            message.get("type"),
-            message.get("group_id"),
-            message.get("email"),
-        )
-
-    def add_messages(self, messages: pa.Table) -> None:
-        """Add a block of flat messages, as `add` adds each one."""
-        instants, has_instant = _instants(messages.column("timestamp").combine_chunks())
-        columns = [messages.column(name).to_pylist() for name in ("user_id", "type", "group_id", "email")]
-        for user, kind, group, email, instant, known in zip(
-            *columns, instants.tolist(), has_instant.tolist(), strict=True
-        ):
-            self._add(user, instant if known else None, kind, group, email)
-
-    def _add(
-        self, user: str | None, instant: int | None, kind: str | None, group: str | None, email: str | None
-    ) -> None:
-        if user is None or instant is None:
-            return
-        self.sequence += 1
-        if kind == "group" and group:
-            self.groups[user].append((instant, self.sequence, group))
-        if email:
-            self.emails[user].append((instant, self.sequence, email))
-
-    def freeze(self) -> None:
-        for entries in (*self.groups.values(), *self.emails.values()):
-            entries.sort()
-        users = sorted({*self.groups, *self.emails})
-        self.users = pa.array(users, pa.string())
-        codes = {user: code for code, user in enumerate(users)}
-        self.group_index = _EntryIndex(codes, self.groups)
-        self.email_index = _EntryIndex(codes, self.emails)
-
-    def knows(self, user: str | None) -> bool:
-        """Return whether the user has any group call or email, so a lookup can find something."""
-        return user in self.groups or user in self.emails
-
-    def group_at(self, user: str | None, instant: datetime | None) -> str | None:
-        return self._latest(self.groups, user, instant)
-
-    def email_at(self, user: str | None, instant: datetime | None) -> str | None:
-        return self._latest(self.emails, user, instant)
-
-    @staticmethod
-    def _latest(index: dict[str, list[_Entry]], user: str | None, instant: datetime | None) -> str | None:
-        if user is None or instant is None or user not in index:
-            return None
-        entries = index[user]
-        micros = _microseconds(instant)
-        if len(entries) == 1:
-            return entries[0][2] if entries[0][0] <= micros else None
-        # The last entry at or before the instant; among entries at the same instant, the last one read.
-        position = bisect.bisect_right(entries, (micros, float("inf"), ""))
-        return entries[position - 1][2] if position else None
-
-    def codes(self, users: pa.Array) -> np.ndarray:
-        """Return each user's position in `users` (the timeline's users), or -1 for a null or unknown one."""
-        assert self.users is not None
-        return np.asarray(pc.fill_null(pc.index_in(users, value_set=self.users), -1), np.int64)
-
-
-class _EntryIndex:
-    """One kind of timeline entry (group calls or emails) as sorted arrays, to look up many rows at once.
-
-    Entries are sorted by user code (a user's position in the timeline's users), then instant, then read
-    order. A lookup finds, for each row, the last entry at or before the row's instant, as
-    `_Timeline._latest` does one row at a time. Instants are replaced by their rank among the entries'
-    distinct instants, so that one int64 key orders (user, instant) without overflow.
-    """
-
-    def __init__(self, codes: dict[str, int], entries: dict[str, list[_Entry]]) -> None:
-        order = sorted(entries, key=codes.__getitem__)
-        self.codes = np.repeat(
-            np.array([codes[user] for user in order], np.int64), [len(entries[user]) for user in order]
-        )
-        instants = np.array([instant for user in order for instant, _, _ in entries[user]], np.int64)
-        self.values = pa.array([value for user in order for _, _, value in entries[user]], pa.string())
-        self.distinct_instants = np.unique(instants)
-        self.span = len(self.distinct_instants) + 1
-        ranks = np.searchsorted(self.distinct_instants, instants, side="left") + 1
-        self.keys = self.codes * self.span + ranks
-
-    def at(self, codes: np.ndarray, instants: np.ndarray, has_instant: np.ndarray) -> pa.Array:
-        """Return each row's latest value at or before its instant (microseconds since the epoch), or
-        null where the user (a code from `_Timeline.codes`) has none or the row has no instant."""
-        if len(self.values) == 0:
-            return pa.nulls(len(codes), pa.string())
-        # The entries at or before an instant are those ranked up to the number of distinct instants <= it.
-        ranks = np.searchsorted(self.distinct_instants, instants, side="right")
-        positions = np.searchsorted(self.keys, codes * self.span + ranks, side="right") - 1
-        found = (codes >= 0) & has_instant & (positions >= 0)
-        found &= self.codes[np.maximum(positions, 0)] == codes
-        return self.values.take(pa.array(positions, pa.int64(), mask=~found))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _microseconds(instant: datetime) -> int:
-    return (instant - _EPOCH) // timedelta(microseconds=1)
 
 
 class SegmentAdapter(Adapter):
@@ -212,7 +86,7 @@ class SegmentAdapter(Adapter):
 
     def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
         read_block = _read_block if self.columnar else None
-        timeline = _Timeline()
+        timeline = Timeline()
         for path in paths:
             for record in _messages(path, config, _may_place_user, read_block):
                 if isinstance(record, JsonBlock):
@@ -242,12 +116,13 @@ def _may_place_user(line: bytes) -> bool:
     """Return whether a JSON line may contain a group call or an email, which are all the timeline keeps.
 
     A group call's type is the JSON string "group", and an email sits under a key named email. A line
-    with a backslash may spell either with escapes, so it is parsed too.
+    with a backslash may spell either with escapes, so it is parsed too. The test also holds for a chunk
+    of many lines, which is how the first pass skips most of a file.
     """
     return b'"group"' in line or b"email" in line or b"\\" in line
 
 
-def _place(message: dict[str, str | None], timeline: _Timeline) -> dict[str, str | None]:
+def _place(message: dict[str, str | None], timeline: Timeline) -> dict[str, str | None]:
     """Add the user, account and email columns to a flat message, in place, and return it."""
     user = message.get("user_id")
     group = message.get("group_id")
@@ -375,8 +250,8 @@ def _from_warehouse(row: dict[str, Any], kind: str | None) -> dict[str, str | No
 
 
 # Reading a block of JSON lines through Arrow. `_read_block` takes a block only when Arrow reads it
-# exactly as orjson and `_from_json` read each line; any other block returns None and goes through
-# the per-line path, which also names every rejected line.
+# exactly as orjson and `_from_json` read each line. It returns None for any other block, which then
+# goes through the per-line path, and that path also names every rejected line.
 
 # Segment's instants, declared as text so that Arrow does not infer timestamps from them. Arrow
 # rejects a block where one of them holds a number or an object, and the per-line path reads it.
@@ -399,18 +274,17 @@ _TRUTH_TESTED = (
 # decimal digits and booleans to true and false. Floats, lists and objects too deep to flatten are
 # left to the per-line path, because their text (repr, json.dumps) differs from Arrow's.
 _TEXT_TYPES = (pa.string(), pa.int64(), pa.bool_(), pa.null())
-# The common shape of instants, which Arrow parses as `parse_instant` does (year 0 is invalid there).
-_ISO_UTC = r"^([1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$"
 
 
 def _read_block(lines: list[bytes]) -> pa.Table | None:
     """Read JSON lines as the flat messages `_from_json` makes of them, or return None for a block with
     anything Arrow might read differently from orjson and `json.loads`.
 
-    Such blocks have an escape or a non-ASCII byte (where lone surrogates and invalid UTF-8 fall back to
-    `json.loads`), a line that is not one JSON object with a known message type, a field whose type
-    changes between lines, or a value whose text Arrow would write differently. NaN, infinite numbers
-    and integers outside 64 bits become floats or fail in Arrow, so they are left to the per-line path too.
+    Such a block has an escape or a non-ASCII byte, where lone surrogates and invalid UTF-8 fall back to
+    `json.loads`. It may also have a line that is not one JSON object with a known message type, a field
+    whose type changes between lines, or a value whose text Arrow would write differently. NaN, infinite
+    numbers and integers outside 64 bits become floats or fail in Arrow, so they are left to the
+    per-line path too.
     """
     data = b"\n".join(lines)
     if b"\\" in data or not data.isascii():
@@ -536,7 +410,7 @@ def _non_empty(array: pa.Array) -> pa.Array:
 
 
 def _add_block(
-    builder: BatchBuilder, block: JsonBlock[pa.Table], kinds: tuple[str, ...], timeline: _Timeline
+    builder: BatchBuilder, block: JsonBlock[pa.Table], kinds: tuple[str, ...], timeline: Timeline
 ) -> None:
     """Add a block's messages of the table's kinds, placed as `_place` places each one, and count the rest."""
     messages = block.value
@@ -550,12 +424,12 @@ def _add_block(
         builder.add_table(numbers[keep], _place_columns(messages.filter(wanted), timeline))
 
 
-def _place_columns(messages: pa.Table, timeline: _Timeline) -> pa.Table:
+def _place_columns(messages: pa.Table, timeline: Timeline) -> pa.Table:
     """Add the user, account and email columns to flat messages, as `_place` does row by row."""
     assert timeline.group_index is not None and timeline.email_index is not None
     user_id = messages.column("user_id").combine_chunks()
     codes = timeline.codes(user_id)
-    instants, has_instant = _instants(messages.column("timestamp").combine_chunks())
+    instants, has_instant = parse_instants(messages.column("timestamp").combine_chunks())
     kind = messages.column("type")
     event = messages.column("event")
     named = pc.and_(pc.is_null(event), pc.is_in(kind, value_set=pa.array(("page", "screen"))))
@@ -575,28 +449,3 @@ def _place_columns(messages: pa.Table, timeline: _Timeline) -> pa.Table:
         else:
             messages = messages.append_column(name, values)
     return messages.select(sorted(messages.column_names))
-
-
-def _instants(timestamps: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Return each timestamp as microseconds since the epoch, as `parse_instant` reads it, and a mask
-    of the rows it reads at all.
-
-    Arrow parses the common shape (2024-03-01T09:00:00.123Z) and fails on an invalid date or time of
-    that shape, as `datetime.fromisoformat` does; other text goes through `parse_instant` row by row.
-    """
-    common = pc.fill_null(pc.match_substring_regex(timestamps, _ISO_UTC), False)
-    micros = np.zeros(len(timestamps), np.int64)
-    parsed = np.zeros(len(timestamps), bool)
-    try:
-        cast = pc.if_else(common, timestamps, pa.scalar(None, pa.string())).cast(pa.timestamp("us", "UTC"))
-        parsed = np.asarray(pc.is_valid(cast), bool)
-        micros = np.asarray(pc.fill_null(cast.cast(pa.int64()), 0), np.int64).copy()
-    except pa.ArrowInvalid:
-        pass
-    rest = np.flatnonzero(~parsed & np.asarray(pc.is_valid(timestamps), bool))
-    for position, text in zip(rest.tolist(), timestamps.take(pa.array(rest)).to_pylist(), strict=True):
-        instant = parse_instant(text)
-        if instant is not None:
-            micros[position] = _microseconds(instant)
-            parsed[position] = True
-    return micros, parsed
