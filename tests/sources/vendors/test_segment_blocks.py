@@ -204,9 +204,12 @@ def test_tricky_messages_match_per_line(tmp_path: Path) -> None:
         ),
         _line(type="track", messageId="t23", userId="u3", event="A", timestamp="2024-01-15T00:00:00Z"),
     ]
-    path = _write(tmp_path / "events.jsonl", tracks + GROUPS)
+    # One file per message, so that an unusual message cannot send the others to the per-line path.
+    paths = [_write(tmp_path / f"events-{number}.jsonl", [line]) for number, line in enumerate(tracks)]
+    groups = _write(tmp_path / "users.jsonl", GROUPS)
 
-    _assert_same_output([path])
+    assert [line for line in tracks if _read_block([line.encode()]) is None] == []
+    _assert_same_output([*paths, groups])
 
 
 def test_bad_lines_mid_block_match_per_line(tmp_path: Path) -> None:
@@ -284,6 +287,9 @@ messages = st.fixed_dictionaries(
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(messages, min_size=1, max_size=12))
 def test_random_messages_match_per_line(tmp_path: Path, generated: list[dict[str, Any]]) -> None:
-    path = _write(tmp_path / "random.jsonl", [json.dumps(message) for message in generated] + GROUPS)
+    lines = [json.dumps(message) for message in generated]
+    # All messages in one block, and each in a file of its own, where Arrow reads every usual one.
+    together = _write(tmp_path / "random.jsonl", lines + GROUPS)
+    alone = [_write(tmp_path / f"random-{number}.jsonl", [line]) for number, line in enumerate(lines)]
 
-    _assert_same_output([path])
+    _assert_same_output([together, *alone])

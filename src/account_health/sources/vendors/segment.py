@@ -292,6 +292,10 @@ def _read_block(lines: list[bytes]) -> pa.Table | None:
     table = _arrow_json(data)
     if table is None or table.num_rows != len(lines):
         return None
+    if _contains(table.schema, _is_container):
+        # Lists become JSON text, or make a line a batch payload. pyarrow 26 also builds invalid arrays
+        # for some lists of objects, so a block with a list is left before its data is touched.
+        return None
     return _flat_messages(table)
 
 
@@ -300,7 +304,7 @@ def _arrow_json(data: bytes) -> pa.Table | None:
     options = pj.ReadOptions(use_threads=False, block_size=len(data) + 1)
     try:
         table = pj.read_json(pa.BufferReader(data), read_options=options, parse_options=_PARSE_OPTIONS)
-        if _has_timestamp(table.schema):
+        if _contains(table.schema, pa.types.is_timestamp):
             # Arrow infers timestamps from strings shaped like dates; read such fields again as text.
             schema = pa.schema([_timestamps_as_text(field) for field in table.schema])
             exact = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
@@ -310,11 +314,17 @@ def _arrow_json(data: bytes) -> pa.Table | None:
     return table
 
 
-def _has_timestamp(fields: Iterable[pa.Field]) -> bool:
+def _contains(fields: Iterable[pa.Field], predicate: Callable[[pa.DataType], bool]) -> bool:
+    """Return whether a field, or a field of a struct among them at any depth, has a type `predicate` accepts."""
     return any(
-        pa.types.is_timestamp(field.type) or (pa.types.is_struct(field.type) and _has_timestamp(field.type))
+        predicate(field.type) or (pa.types.is_struct(field.type) and _contains(field.type, predicate))
         for field in fields
     )
+
+
+def _is_container(data_type: pa.DataType) -> bool:
+    """Return whether a type is nested but not a struct: a list, in JSON read by Arrow."""
+    return pa.types.is_nested(data_type) and not pa.types.is_struct(data_type)
 
 
 def _timestamps_as_text(field: pa.Field) -> pa.Field:
@@ -342,14 +352,12 @@ def _flat_messages(table: pa.Table) -> pa.Table | None:
     leaves: dict[tuple[str, ...], pa.Array] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         array = column.combine_chunks()
-        if name in _FIELDS:
-            # A Segment field holding an object or a list becomes JSON text in `_from_json`.
+        if name in _FIELDS or name == "originalTimestamp":
+            # originalTimestamp has no column of its own but replaces a missing timestamp. A Segment
+            # field holding an object becomes JSON text in `_from_json`.
             if array.type not in _TEXT_TYPES:
                 return None
             leaves[(name,)] = array
-        elif pa.types.is_list(array.type):
-            # A line with a "batch" list is a batch payload, whose messages are its items.
-            return None
         elif pa.types.is_struct(array.type) and not _add_leaves((name,), array, leaves):
             return None
 
@@ -414,14 +422,14 @@ def _add_block(
 ) -> None:
     """Add a block's messages of the table's kinds, placed as `_place` places each one, and count the rest."""
     messages = block.value
-    wanted = pc.is_in(messages.column("type"), value_set=pa.array(kinds))
-    others = pc.filter(messages.column("type"), pc.invert(wanted))
+    taken = pc.is_in(messages.column("type"), value_set=pa.array(kinds))
+    others = pc.filter(messages.column("type"), pc.invert(taken))
     for entry in pc.value_counts(others).to_pylist():
         builder.skip(f"{entry['values']} message", entry["counts"])
     numbers = np.arange(block.first_row, block.first_row + block.rows, dtype=np.int64)
-    keep = np.asarray(wanted, bool)
+    keep = np.asarray(taken, bool)
     if keep.any():
-        builder.add_table(numbers[keep], _place_columns(messages.filter(wanted), timeline))
+        builder.add_table(numbers[keep], _place_columns(messages.filter(taken), timeline))
 
 
 def _place_columns(messages: pa.Table, timeline: Timeline) -> pa.Table:

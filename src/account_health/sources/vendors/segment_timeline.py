@@ -1,8 +1,8 @@
 """Each user's group calls and identified emails over time, for the Segment adapter's account lookups.
 
 A message without a groupId takes its account from the user's latest group call at or before its
-timestamp, and its email from the user's latest identify call. The timeline answers those lookups one
-message at a time, or for a whole block of messages at once with sorted searches in NumPy.
+timestamp, and its email from the user's latest message with an email. The timeline performs those
+lookups one message at a time, or for a whole block of messages at once with sorted searches in NumPy.
 """
 
 from __future__ import annotations
