@@ -193,7 +193,7 @@ def iter_json_blocks(
     has to recognise the blocks it reads the same way, and it can leave every unusual one to this path.
     """
     try:
-        yield from _records_of_members(path, array_keys, line_filter)
+        yield from _records_of_members(path, array_keys, line_filter, read_block)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
         raise SourceError(
             f"{path}: cannot be decompressed ({type(exc).__name__}: {exc}); the file is cut short or is not "
@@ -202,8 +202,11 @@ def iter_json_blocks(
 
 
 def _records_of_members(
-    path: Path, array_keys: tuple[str, ...], line_filter: Callable[[bytes], bool] | None
-) -> Iterator[JsonRecord]:
+    path: Path,
+    array_keys: tuple[str, ...],
+    line_filter: Callable[[bytes], bool] | None,
+    read_block: Callable[[list[bytes]], BlockValue | None] | None,
+) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
     numbered = 0
     for name, opener in _members(path):
         with opener() as handle:
