@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import IO, Any, ClassVar, cast
+from typing import IO, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
 import orjson
@@ -33,6 +33,10 @@ BATCH_ROWS = 20_000
 MAX_RECORD_BYTES = 16 << 20
 # Nested objects are flattened to dotted column names up to this depth; deeper values stay JSON text.
 MAX_FLATTEN_DEPTH = 4
+# Lines of a JSON lines file handed to a block reader at once (see `iter_json_blocks`).
+BLOCK_LINES = BATCH_ROWS
+
+BlockValue = TypeVar("BlockValue")
 
 
 @dataclass(frozen=True)
@@ -154,10 +158,42 @@ def iter_json_records(
 
     In a JSON lines file, a line for which `line_filter` returns False is dropped unparsed, so a pass
     that needs only some messages skips the cost of parsing the rest. Row numbers then count only the
-    records kept, so such a pass must not report them.
+    records kept, so such a pass must not report them. The filter is first given chunks of many lines
+    and drops a chunk whole when it returns False, so it must return True for any text that contains
+    a line it keeps (as a substring test does).
+    """
+    records: Iterator[JsonRecord | JsonBlock[None]] = iter_json_blocks(path, array_keys, line_filter)
+    for record in records:
+        # Without a block reader every item is a record.
+        yield cast(JsonRecord, record)
+
+
+@dataclass(slots=True)
+class JsonBlock(Generic[BlockValue]):
+    """Consecutive lines of a JSON lines file that a block reader read at once, as records
+    `first_row` to `first_row + rows - 1`, each line one record."""
+
+    first_row: int
+    rows: int
+    value: BlockValue
+
+
+def iter_json_blocks(
+    path: Path,
+    array_keys: tuple[str, ...] = (),
+    line_filter: Callable[[bytes], bool] | None = None,
+    read_block: Callable[[list[bytes]], BlockValue | None] | None = None,
+) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
+    """Yield the records of a JSON file as `iter_json_records` does, with blocks of lines read at once.
+
+    In a JSON lines file, the non-blank lines go to `read_block` in lists of up to `BLOCK_LINES`
+    (stripped, without their line ends). When it returns a value, that value stands for the block's
+    lines, one record each, and is yielded as a `JsonBlock`. When it returns None, each line of the
+    block is parsed and yielded as a record, exactly as without a block reader. So a block reader only
+    has to recognise the blocks it reads the same way, and it can leave every unusual one to this path.
     """
     try:
-        yield from _records_of_members(path, array_keys, line_filter)
+        yield from _records_of_members(path, array_keys, line_filter, read_block)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
         raise SourceError(
             f"{path}: cannot be decompressed ({type(exc).__name__}: {exc}); the file is cut short or is not "
@@ -166,8 +202,11 @@ def iter_json_records(
 
 
 def _records_of_members(
-    path: Path, array_keys: tuple[str, ...], line_filter: Callable[[bytes], bool] | None
-) -> Iterator[JsonRecord]:
+    path: Path,
+    array_keys: tuple[str, ...],
+    line_filter: Callable[[bytes], bool] | None,
+    read_block: Callable[[list[bytes]], BlockValue | None] | None,
+) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
     numbered = 0
     for name, opener in _members(path):
         with opener() as handle:
@@ -176,16 +215,21 @@ def _records_of_members(
         if not stripped:
             continue
         first_line = stripped.split(b"\n", 1)[0]
+        records: Iterator[JsonRecord | JsonBlock[BlockValue]]
         # A file named as JSON lines is read line by line even when its first line is broken, so that
         # line is quarantined like any other instead of stopping the ingest.
         if _named_json_lines(name) or (stripped.startswith(b"{") and _complete_json(first_line)):
-            records = _json_lines(opener, array_keys, line_filter)
+            records = _json_lines(opener, array_keys, line_filter, read_block)
         else:
             records = _json_document(opener, path, array_keys)
         last = numbered
         for record in records:
-            record.row_number += numbered
-            last = record.row_number
+            if isinstance(record, JsonBlock):
+                record.first_row += numbered
+                last = record.first_row + record.rows - 1
+            else:
+                record.row_number += numbered
+                last = record.row_number
             yield record
         numbered = last
 
@@ -210,27 +254,43 @@ def _json_lines(
     opener: Callable[[], IO[bytes]],
     array_keys: tuple[str, ...],
     line_filter: Callable[[bytes], bool] | None = None,
-) -> Iterator[JsonRecord]:
+    read_block: Callable[[list[bytes]], BlockValue | None] | None = None,
+) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
     number = 0
-    for line, error in _lines(opener):
+    size = BLOCK_LINES if read_block is not None else 1
+    for lines, error in _line_blocks(opener, size, line_filter):
         if error is not None:
             number += 1
             yield JsonRecord(number, error=error)
             continue
-        if line_filter is not None and not line_filter(line):
+        value = read_block(lines) if read_block is not None else None
+        if value is not None:
+            yield JsonBlock(number + 1, len(lines), value)
+            number += len(lines)
             continue
-        text = line.decode("utf-8", errors="replace")
-        try:
-            value = _parse_json(line, text)
-        except _BlankLine:
-            continue
-        except ValueError as exc:
-            number += 1
-            yield JsonRecord(number, error=f"invalid JSON: {exc}", text=text)
-            continue
-        for item in _items(value, array_keys):
-            number += 1
-            yield JsonRecord(number, item, text=text if item is value else _snippet(item))
+        for line in lines:
+            if line_filter is not None and not line_filter(line):
+                continue
+            for record in _line_records(line, array_keys):
+                number += 1
+                record.row_number = number
+                yield record
+
+
+def _line_records(line: bytes, array_keys: tuple[str, ...]) -> list[JsonRecord]:
+    """Parse one JSON line into its records (one, the items of an array under `array_keys`, or none
+    for a blank line), leaving their row numbers to the caller."""
+    text = line.decode("utf-8", errors="replace")
+    try:
+        value = _parse_json(line, text)
+    except _BlankLine:
+        return []
+    except ValueError as exc:
+        return [JsonRecord(0, error=f"invalid JSON: {exc}", text=text)]
+    return [
+        JsonRecord(0, item, text=text if item is value else _snippet(item))
+        for item in _items(value, array_keys)
+    ]
 
 
 # Any integer of up to 18 digits fits in 64 bits, which orjson reads exactly. A line has a run of 19
@@ -264,25 +324,79 @@ def _parse_json(line: bytes, text: str) -> Any:
     return json.loads(stripped)
 
 
-def _lines(opener: Callable[[], IO[bytes]]) -> Iterator[tuple[bytes, str | None]]:
-    """Yield the non-blank lines of a stream, stripped, or an error for a line too long to read."""
+def _line_blocks(
+    opener: Callable[[], IO[bytes]], size: int, chunk_filter: Callable[[bytes], bool] | None = None
+) -> Iterator[tuple[list[bytes], str | None]]:
+    """Yield the non-blank lines of a stream, stripped, in lists of up to `size` lines, or an error with
+    no lines for a line too long to read. Lines and errors come in file order."""
+    block: list[bytes] = []
+    for lines, error in _chunk_lines(opener, chunk_filter):
+        if error is not None:
+            if block:
+                yield block, None
+                block = []
+            yield [], error
+            continue
+        block.extend(lines)
+        if len(block) >= size:
+            full = len(block) - len(block) % size
+            for start in range(0, full, size):
+                yield block[start : start + size], None
+            block = block[full:]
+    if block:
+        yield block, None
+
+
+def _chunk_lines(
+    opener: Callable[[], IO[bytes]], chunk_filter: Callable[[bytes], bool] | None = None
+) -> Iterator[tuple[list[bytes], str | None]]:
+    """Yield the non-blank lines of each chunk of a stream, stripped, or an error for a line too long.
+    A chunk of lines for which `chunk_filter` returns False is dropped.
+
+    Splitting a chunk of a megabyte into lines in one call costs far less per line than `readline`.
+    """
     with opener() as raw:
         reader = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(cast(Any, raw))
+        partial = b""
         while True:
-            line = reader.readline(MAX_RECORD_BYTES + 1)
-            if not line:
-                return
-            if len(line) > MAX_RECORD_BYTES and not line.endswith(b"\n"):
+            chunk = reader.read(_CHUNK_BYTES)
+            data = partial + chunk
+            # Up to the last line end; at the end of the stream, everything.
+            end = data.rfind(b"\n") + 1 if chunk else len(data)
+            if end == 0 and len(data) > MAX_RECORD_BYTES:
                 # Skip the rest of the oversized line without holding it in memory.
-                while line and not line.endswith(b"\n"):
-                    line = reader.readline(MAX_RECORD_BYTES)
-                yield b"", f"record longer than {MAX_RECORD_BYTES:,} bytes"
+                while chunk and b"\n" not in chunk:
+                    chunk = reader.read(_CHUNK_BYTES)
+                partial = chunk[chunk.find(b"\n") + 1 :]
+                yield [], _TOO_LONG
                 continue
-            line = line.strip().removeprefix(_UTF8_BOM)
-            if line:
-                yield line, None
+            partial = data[end:]
+            text = data[:end]
+            if chunk_filter is not None and not chunk_filter(text):
+                pass
+            elif len(text) > MAX_RECORD_BYTES and any(
+                len(line) > MAX_RECORD_BYTES for line in text.split(b"\n")
+            ):
+                # A line that began in an earlier chunk ended longer than a record may be.
+                for line in text.split(b"\n"):
+                    yield ([], _TOO_LONG) if len(line) > MAX_RECORD_BYTES else (_split_lines(line), None)
+            else:
+                yield _split_lines(text), None
+            if not chunk:
+                return
 
 
+def _split_lines(text: bytes) -> list[bytes]:
+    """Split text into its lines without surrounding whitespace and byte order marks, leaving out blank ones."""
+    lines = [line.strip() for line in text.split(b"\n")]
+    if _UTF8_BOM in text:
+        lines = [line.removeprefix(_UTF8_BOM) for line in lines]
+    return [line for line in lines if line]
+
+
+# Bytes read from a stream at a time when splitting it into lines.
+_CHUNK_BYTES = 1 << 20
+_TOO_LONG = f"record longer than {MAX_RECORD_BYTES:,} bytes"
 _UTF8_BOM = "\ufeff".encode()
 
 
@@ -342,13 +456,19 @@ def scalar_text(value: Any) -> str | None:
 
 
 class BatchBuilder:
-    """Collect flat rows with their row numbers and rejected records, and emit them as Arrow batches."""
+    """Collect flat rows with their row numbers and rejected records, and emit them as Arrow batches.
+
+    Rows come one at a time as dictionaries (`add`) or many at once as a table of string columns
+    (`add_table`). A batch contains both in the order they came, with null where a row lacks a column.
+    """
 
     def __init__(self, file_index: int, bytes_total: int) -> None:
         self.file_index = file_index
         self.bytes_total = bytes_total
         self.rows: list[dict[str, str | None]] = []
         self.numbers: list[int] = []
+        self.tables: list[tuple[pa.Table, np.ndarray]] = []
+        self.table_rows = 0
         self.rejected: list[RejectedRow] = []
         self.skipped: Counter[str] = Counter()
 
@@ -356,34 +476,60 @@ class BatchBuilder:
         self.rows.append(row)
         self.numbers.append(row_number)
 
+    def add_table(self, row_numbers: np.ndarray, table: pa.Table) -> None:
+        """Add rows already built as string columns, with their row numbers."""
+        self._keep_rows_as_table()
+        self.tables.append((table, row_numbers))
+        self.table_rows += table.num_rows
+
     def reject(self, row_number: int, text: str, reason: str) -> None:
         self.rejected.append(RejectedRow(row_number, text[:1000], reason))
 
-    def skip(self, kind: str) -> None:
-        self.skipped[kind] += 1
+    def skip(self, kind: str, count: int = 1) -> None:
+        self.skipped[kind] += count
 
     @property
     def full(self) -> bool:
-        return len(self.rows) + len(self.rejected) >= BATCH_ROWS
+        return len(self.rows) + self.table_rows + len(self.rejected) >= BATCH_ROWS
 
     def emit(self, final: bool = False) -> Iterator[FileBatch]:
-        if not (self.rows or self.rejected or (final and self.skipped)):
+        if not (self.rows or self.tables or self.rejected or (final and self.skipped)):
             return
-        names = sorted(set().union(*self.rows))
-        # Arrow converts the dictionaries to a struct array in one call, a missing key becoming null,
-        # which is many times faster than building each column from a Python list.
-        rows = pa.array(self.rows, pa.struct([(name, pa.string()) for name in names]))
-        table = pa.Table.from_struct_array(rows)
-        if not names:
-            # Records with no fields at all still need their rows, so the ingest can account for them.
-            table = pa.table({"_empty": pa.nulls(len(self.rows), pa.string())})
+        self._keep_rows_as_table()
+        if self.tables:
+            table = pa.concat_tables([part for part, _ in self.tables], promote_options="default")
+            table = table.select(sorted(table.column_names))
+            numbers = np.concatenate([numbers for _, numbers in self.tables])
+        else:
+            table = _rows_table([])
+            numbers = np.array([], "int64")
         done = self.bytes_total if final else 0
-        batch = Batch(table, np.array(self.numbers, "int64"), done, self.bytes_total, list(self.rejected))
+        batch = Batch(table, numbers, done, self.bytes_total, list(self.rejected))
         yield FileBatch(self.file_index, batch, Counter(self.skipped))
-        self.rows.clear()
-        self.numbers.clear()
+        self.tables.clear()
+        self.table_rows = 0
         self.rejected.clear()
         self.skipped.clear()
+
+    def _keep_rows_as_table(self) -> None:
+        """Move the rows added one at a time into the list of tables, keeping the order rows came in."""
+        if self.rows:
+            self.tables.append((_rows_table(self.rows), np.array(self.numbers, "int64")))
+            self.table_rows += len(self.rows)
+            self.rows = []
+            self.numbers = []
+
+
+def _rows_table(rows: list[dict[str, str | None]]) -> pa.Table:
+    """Return a table of string columns, named in sorted order, from flat rows."""
+    names = sorted(set().union(*rows))
+    if not names:
+        # Records with no fields at all still need their rows, so the ingest can account for them.
+        return pa.table({"_empty": pa.nulls(len(rows), pa.string())})
+    # Arrow converts the dictionaries to a struct array in one call, a missing key becoming null,
+    # which is many times faster than building each column from a Python list.
+    struct = pa.array(rows, pa.struct([(name, pa.string()) for name in names]))
+    return pa.Table.from_struct_array(struct)
 
 
 def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord]:
