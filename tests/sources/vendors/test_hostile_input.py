@@ -181,3 +181,19 @@ def test_broken_first_line_of_json_lines_is_quarantined(name: str, later: str) -
     assert counts.read == counts.inserted + counts.new_version + counts.unchanged + counts.quarantined
     first = [reason for row, reason in quarantined if row == 1]
     assert len(first) == 1 and first[0].startswith("invalid JSON")
+
+
+def test_lone_surrogate_escape_is_quarantined() -> None:
+    # json.loads turns "\ud800" into a string that no text column can hold.
+    good = '{"type": "track", "messageId": "m1", "userId": "u1", "event": "A", "timestamp": "2024-03-01T10:00:00Z"}'
+    bad = '{"type": "track", "messageId": "m2", "userId": "u\\ud800", "event": "A", "timestamp": "2024-03-01T10:00:00Z"}'
+    config = '[sources.feed]\ntable = "usage_events"\nformat = "segment"\nfiles = ["feed.jsonl"]\n'
+    with tempfile.TemporaryDirectory() as folder:
+        workspace = make_workspace(Path(folder), config, {"feed.jsonl": f"{good}\n{bad}\n"})
+        report, store = run_ingest(workspace)
+        with store:
+            quarantined = store.connection.execute("SELECT row_number, reason FROM quarantine").fetchall()
+
+    assert report.sources[0].read == 2
+    assert [row for row, _ in quarantined] == [2]
+    assert "lone surrogate" in quarantined[0][1]

@@ -240,8 +240,7 @@ def test_line_ends_and_encodings_match(tmp_path: Path) -> None:
         + _track(9).encode()
         + b"  \n"
         + b'{"type":"track","messageId":"bad-utf8","event":"\xff","timestamp":"2024-01-01T00:00:00Z"}\n'
-        # A lone surrogate in a field the adapter keeps fails the batch on both paths, so this one is in a
-        # top-level field that it drops.
+        # An escaped lone surrogate, which both paths quarantine.
         + b'{"type":"track","messageId":"lone","note":"\\ud800","timestamp":"2024-01-01T00:00:00Z"}\n'
         + _track(10).encode()
     )

@@ -321,7 +321,16 @@ def _parse_json(line: bytes, text: str) -> Any:
     stripped = text.strip()
     if not stripped:
         raise _BlankLine
-    return json.loads(stripped)
+    value = json.loads(stripped)
+    if "\\u" in stripped:
+        # The standard library decodes an escaped lone surrogate (\ud800) to a string no column can hold.
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                "a \\u escape stands for half of a UTF-16 pair (a lone surrogate), which is not text"
+            ) from None
+    return value
 
 
 def _line_blocks(
