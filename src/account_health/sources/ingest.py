@@ -374,19 +374,14 @@ def _load_source(
     )
     started_at = now()
 
-    counts.skipped = _stage_raw(store, plan, workspace.root, progress)
-    counts.read = _count(store, "_stage_raw") + _count(store, "_rejected")
-    _stage_typed(store, plan)
+    counts.skipped = _stage(store, plan, workspace.root, progress)
+    counts.read = _count(store, "_stage") + _count(store, "_rejected")
     _resolve(store, plan)
     identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
     identity.apply_champion_rule(store, plan.config, plan.spec)
     counts.quarantined = _quarantine(store, plan, load_id)
-    if plan.config.duplicate_keys == "sum":
-        _sum_duplicates(store, plan)
-    elif plan.config.duplicate_keys == "latest":
-        _keep_latest(store, plan)
-    _hash_and_time(store, plan, ingested_at, counts.backfill)
-    _classify(store, plan)
+    merged = _merged_sql(plan)
+    _classify(store, plan, _hashed_sql(plan, merged, ingested_at, counts.backfill))
     _count_statuses(store, counts)
     unattributed = connection.execute(
         "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
@@ -418,7 +413,7 @@ def _load_source(
             *counts.totals,
         ],
     )
-    for table in ("_stage_raw", "_stage", "_classified", "_rejected", "_files"):
+    for table in ("_stage", "_classified", "_rejected", "_files"):
         connection.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
 
@@ -471,21 +466,18 @@ def _raw_columns(plan: _Plan) -> list[str]:
     return columns
 
 
-def _stage_raw(
+def _stage(
     store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
-    """Stage every row of the source's files as strings; return the counts of records skipped by kind.
+    """Stage every row of the source's files in the typed table _stage; return the counts of records skipped by kind.
 
-    Batches are first written to a Parquet spill file and then loaded with one statement. Inside the
-    ingest's transaction, DuckDB keeps the rows of many small inserts in memory until commit, but one
-    insert from a file writes its row groups out as it goes, so memory stays flat as files grow.
+    Batches are first written as strings to a Parquet spill file, which one statement then reads, types
+    and stores. Inside the ingest's transaction, DuckDB keeps the rows of many small inserts in memory
+    until commit, but one statement over a file writes its row groups out as it goes, so memory stays
+    flat as files grow. The spill file is deleted as soon as _stage holds its rows.
     """
     connection = store.connection
     columns = _raw_columns(plan)
-    body = ", ".join(f"{identifier(name)} VARCHAR" for name in columns)
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage_raw (_file VARCHAR, _file_order INTEGER, _row_number BIGINT, {body})"
-    )
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE _rejected (_file_order INTEGER, _row_number BIGINT, value VARCHAR, reason VARCHAR)"
     )
@@ -509,8 +501,17 @@ def _stage_raw(
                 for batch in source_files.iter_batches(path, plan.config):
                     _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
         if spill.close():
-            connection.execute("INSERT INTO _stage_raw SELECT * FROM read_parquet(?)", [str(spill.path)])
+            _stage_typed(store, plan, f"read_parquet({literal(str(spill.path))})")
+        else:
+            _stage_typed(store, plan, _no_rows_sql(columns))
     return skipped
+
+
+def _no_rows_sql(columns: list[str]) -> str:
+    """A subquery with the spill file's columns and no rows, for a source whose files hold no row."""
+    selects = ["NULL::VARCHAR AS _file", "NULL::INTEGER AS _file_order", "NULL::BIGINT AS _row_number"]
+    selects += [f"NULL::VARCHAR AS {identifier(name)}" for name in columns]
+    return f"(SELECT {', '.join(selects)} LIMIT 0)"
 
 
 def _stage_parent(store: AnalyticalStore) -> Path:
@@ -622,8 +623,13 @@ def _constant_text(value: str | int | float | bool) -> str:
     return str(value)
 
 
-def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
-    """Parse each staged string into its canonical type, keeping the raw text beside it."""
+def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
+    """Create _stage from the staged strings in `staged`, parsing each into its canonical type.
+
+    The raw text is kept beside a parsed column as `_raw_<column>` for the quarantine checks, except
+    where the text is the stored value itself (see `_raw_aliases`).
+    """
+    aliases = _raw_aliases(plan)
     selects = ["_file", "_file_order", "_row_number", "1 AS _rows"]
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
@@ -636,7 +642,8 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
             date_formats=tuple(plan.config.csv.date_formats),
         )
         selects.append(f"{parsed} AS {raw}")
-        selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
+        if column.name not in aliases:
+            selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
     for target in plan.config.resolve:
         selects.append(identifier(f"_from_{target}"))
     if plan.config.loaded_at is not None:
@@ -646,8 +653,25 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
         selects.append(f"{parse_expression('_latest_raw', 'timestamp', 'timestamp')} AS _latest_at")
     selects += [identifier(name) for name in identity.extra_columns(plan.config, plan.spec)]
     store.connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw"
+        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM {staged}"
     )
+
+
+def _raw_aliases(plan: _Plan) -> set[str]:
+    """Return the text columns whose stored value is their raw text until the quarantine checks run.
+
+    Such a column is staged once, and the checks read it under its `_raw_` name through the view
+    _checked. Halving the staged text matters for exports larger than memory, whose staged rows DuckDB
+    writes to its temp folder. Columns that resolution or identity rules rewrite keep a raw copy.
+    """
+    rewritten = set(plan.config.resolve)
+    if plan.spec.account_column is not None and identity.rewrites_accounts(plan.config):
+        rewritten.add(plan.spec.account_column)
+    return {
+        column.name
+        for column in plan.spec.columns
+        if plan.config.types.get(column.name, column.type) == "string" and column.name not in rewritten
+    }
 
 
 def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
@@ -680,12 +704,19 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
     connection.execute(
         f"INSERT INTO _problems SELECT _row_number, _file_order, {literal(WHOLE_ROW)}, value, reason FROM _rejected"
     )
+    aliases = ", ".join(
+        f"{identifier(name)} AS {identifier('_raw_' + name)}" for name in sorted(_raw_aliases(plan))
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP VIEW _checked AS SELECT *{', ' if aliases else ''}{aliases} FROM _stage"
+    )
     for check in quarantine_checks(plan.name, plan.spec, plan.config):
         connection.execute(
             f"""INSERT INTO _problems
                 SELECT _row_number, _file_order, {literal(check.column)}, {check.value}, {check.reason}
-                FROM _stage WHERE {check.condition}"""
+                FROM _checked WHERE {check.condition}"""
         )
+    connection.execute("DROP VIEW _checked")
     # A row quarantined by an earlier load of the same file is not recorded twice.
     connection.execute(
         f"""INSERT INTO {QUARANTINE_TABLE}
@@ -708,8 +739,17 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
     return int(row[0]) if row else 0
 
 
-def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
-    """Merge staged rows that share a key into one, adding up numeric columns and counting the rows merged."""
+def _merged_sql(plan: _Plan) -> str:
+    """SQL for the staged rows after merging rows that share a key, as `duplicate_keys` says."""
+    if plan.config.duplicate_keys == "sum":
+        return _summed_sql(plan)
+    if plan.config.duplicate_keys == "latest":
+        return _latest_sql(plan)
+    return "_stage"
+
+
+def _summed_sql(plan: _Plan) -> str:
+    """SQL that merges staged rows sharing a key into one, adding up numeric columns and counting the rows merged."""
     spec = plan.spec
     keys = [identifier(name) for name in spec.key]
     aggregates = []
@@ -733,14 +773,11 @@ def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
         aggregates.append("max(_latest_at) AS _latest_at")
     for name in identity.extra_columns(plan.config, plan.spec):
         aggregates.append(f"arg_min({identifier(name)}, (_file_order, _row_number)) AS {identifier(name)}")
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT {", ".join(keys)}, {", ".join(aggregates)} FROM _stage GROUP BY {", ".join(keys)}"""
-    )
+    return f"(SELECT {', '.join(keys)}, {', '.join(aggregates)} FROM _stage GROUP BY {', '.join(keys)})"
 
 
-def _keep_latest(store: AnalyticalStore, plan: _Plan) -> None:
-    """Keep one staged row per key, the one with the greatest `latest_by` instant (then the last read).
+def _latest_sql(plan: _Plan) -> str:
+    """SQL that keeps one staged row per key, the one with the greatest `latest_by` instant (then the last read).
 
     The rows it replaces are counted with it, so the row accounting still covers every row read. Rows
     with an empty key column are kept apart, since an empty key identifies nothing.
@@ -748,28 +785,34 @@ def _keep_latest(store: AnalyticalStore, plan: _Plan) -> None:
     keys = [identifier(name) for name in plan.spec.key]
     any_empty = " OR ".join(f"{key} IS NULL" for key in keys)
     group = f"{', '.join(keys)}, CASE WHEN {any_empty} THEN (_file_order, _row_number) END"
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _stage
-            QUALIFY row_number() OVER (
-                PARTITION BY {group}
-                ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1"""
-    )
+    return f"""(SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _stage
+                QUALIFY row_number() OVER (
+                    PARTITION BY {group}
+                    ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1)"""
 
 
-def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, backfill: bool) -> None:
-    """Add the derived key, content hash, availability instant and attribution flag to each row."""
+def _carried_columns(plan: _Plan) -> list[str]:
+    """Names of the staged columns that the classified rows carry: canonical columns and row metadata."""
+    columns = [*plan.spec.column_names, "_file", "_file_order", "_row_number", "_rows"]
+    if plan.config.loaded_at is not None:
+        columns.append("_loaded_at")
+    if plan.config.latest_by is not None:
+        columns.append("_latest_at")
+    return columns + identity.extra_columns(plan.config, plan.spec)
+
+
+def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool) -> str:
+    """SQL that adds the derived key, content hash, availability instant and attribution flag to each merged row."""
     spec = plan.spec
-    connection = store.connection
+    rows = f"(SELECT {', '.join(identifier(name) for name in _carried_columns(plan))} FROM {merged})"
     for column in spec.derived:
         content = ", ".join(
             f"coalesce(CAST({identifier(name)} AS VARCHAR), chr(0))"
             for name in spec.column_names
             if name != column
         )
-        connection.execute(
-            f"UPDATE _stage SET {identifier(column)} = md5(concat_ws(chr(31), {content})) WHERE {identifier(column)} IS NULL"
-        )
+        derived = identifier(column)
+        rows = f"(SELECT * REPLACE (coalesce({derived}, md5(concat_ws(chr(31), {content}))) AS {derived}) FROM {rows})"
     hashed = ", ".join(
         f"coalesce(CAST({identifier(column)} AS VARCHAR), chr(0))" for column in spec.column_names
     )
@@ -792,43 +835,41 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
         unattributed = f"{column} IS NULL OR {column} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
     else:
         unattributed = "FALSE"
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT *, md5(concat_ws(chr(31), {hashed})) AS _row_hash,
-                   coalesce({available}, {_EPOCH}) AS _available_at,
-                   coalesce({unattributed}, FALSE) AS _unattributed
-            FROM _stage"""
-    )
+    return f"""(SELECT *, md5(concat_ws(chr(31), {hashed})) AS _row_hash,
+                       coalesce({available}, {_EPOCH}) AS _available_at,
+                       coalesce({unattributed}, FALSE) AS _unattributed
+                FROM {rows})"""
 
 
-def _classify(store: AnalyticalStore, plan: _Plan) -> None:
-    """Mark each staged row inserted, new_version or unchanged against what the table already stores."""
+def _classify(store: AnalyticalStore, plan: _Plan, hashed: str) -> None:
+    """Create _classified: each hashed row marked inserted, new_version or unchanged against the stored table.
+
+    One statement computes every step from _stage, so no intermediate copy of the rows exists. Inside
+    the ingest's transaction DuckDB keeps a replaced or dropped temporary table until commit, and for
+    an export larger than memory each copy would take its full size in DuckDB's temp folder.
+    """
     spec = plan.spec
     table = identifier(spec.name)
     key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
     keys = ", ".join(identifier(k) for k in spec.key)
     latest = _latest_versions_sql(spec)
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _marked AS
-            SELECT s.*,
+    marked = f"""SELECT s.*,
                    row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
                        OR EXISTS (SELECT 1 FROM ({latest}) t WHERE {key_match} AND t._row_hash = s._row_hash)
                        OR EXISTS (SELECT 1 FROM {table} t WHERE t._file = s._file
                                   AND t._row_number = s._row_number AND t._row_hash = s._row_hash)
                        AS _same,
                    EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
-            FROM _stage s"""
-    )
+               FROM {hashed} s"""
     store.connection.execute(
         f"""CREATE OR REPLACE TEMP TABLE _classified AS
-            SELECT *, CASE
+            SELECT * EXCLUDE (_same, _known), CASE
                 WHEN _same THEN 'unchanged'
                 WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
                     THEN 'new_version'
                 ELSE 'inserted' END AS _status
-            FROM _marked"""
+            FROM ({marked})"""
     )
-    store.connection.execute("DROP TABLE _marked")
 
 
 def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
