@@ -374,27 +374,20 @@ def _load_source(
     )
     started_at = now()
 
-    counts.skipped = _stage(store, plan, workspace.root, progress)
-    counts.read = _count(store, "_stage") + _count(store, "_rejected")
-    _resolve(store, plan)
-    identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
-    identity.apply_champion_rule(store, plan.config, plan.spec)
-    counts.quarantined = _quarantine(store, plan, load_id)
-    merged = _merged_sql(plan)
-    _classify(store, plan, _hashed_sql(plan, merged, ingested_at, counts.backfill))
-    _count_statuses(store, counts)
-    unattributed = connection.execute(
-        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
-    ).fetchall()
-    counts.unattributed = int(unattributed[0][0])
-    if counts.unattributed:
-        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
-    if plan.spec.name == "sentiment_responses":
-        dismissed = connection.execute(
-            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
-        ).fetchall()
-        counts.dismissed = int(dismissed[0][0])
-    _write(store, plan, load_id, ingested_at)
+    with tempfile.TemporaryDirectory(
+        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=_stage_parent(store)
+    ) as scratch:
+        folder = Path(scratch)
+        counts.skipped = _stage(store, plan, workspace.root, folder, progress)
+        counts.read = _count(store, "_stage") + _count(store, "_rejected")
+        _resolve(store, plan)
+        identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
+        identity.apply_champion_rule(store, plan.config, plan.spec)
+        counts.quarantined = _quarantine(store, plan, load_id)
+        _classify(store, plan, folder, _hashed_sql(plan, _merged_sql(plan), ingested_at, counts.backfill))
+        _count_classified(store, plan, counts)
+        _write(store, plan, load_id, ingested_at)
+        _drop_staged(store, plan)
     notes = {**counts.skipped, **({"dismissed": counts.dismissed} if counts.dismissed else {})}
     identity.record_notes(store, load_id, counts.source, counts.unattributed_examples, notes)
 
@@ -413,9 +406,34 @@ def _load_source(
             *counts.totals,
         ],
     )
-    for table in ("_stage", "_classified", "_rejected", "_files"):
-        connection.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
+
+
+def _count_classified(store: AnalyticalStore, plan: _Plan, counts: SourceCounts) -> None:
+    """Fill the status, unattributed and dismissed counts from _classified."""
+    connection = store.connection
+    _count_statuses(store, counts)
+    unattributed = connection.execute(
+        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
+    ).fetchall()
+    counts.unattributed = int(unattributed[0][0])
+    if counts.unattributed:
+        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
+    if plan.spec.name == "sentiment_responses":
+        dismissed = connection.execute(
+            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
+        ).fetchall()
+        counts.dismissed = int(dismissed[0][0])
+
+
+def _drop_staged(store: AnalyticalStore, plan: _Plan) -> None:
+    """Drop the source's temporary tables and views, before the files that the views read are deleted."""
+    connection = store.connection
+    for view in ("_classified", "_valid"):
+        connection.execute(f"DROP VIEW IF EXISTS {view}")
+    connection.execute(f"DROP {'TABLE' if _stage_is_table(plan) else 'VIEW'} IF EXISTS _stage")
+    for table in ("_quarantined", "_rejected", "_files"):
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _count_statuses(store: AnalyticalStore, counts: SourceCounts) -> None:
@@ -467,14 +485,14 @@ def _raw_columns(plan: _Plan) -> list[str]:
 
 
 def _stage(
-    store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None
+    store: AnalyticalStore, plan: _Plan, root: Path, folder: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
-    """Stage every row of the source's files in the typed table _stage; return the counts of records skipped by kind.
+    """Stage every row of the source's files as _stage, typed; return the counts of records skipped by kind.
 
-    Batches are first written as strings to a Parquet spill file, which one statement then reads, types
-    and stores. Inside the ingest's transaction, DuckDB keeps the rows of many small inserts in memory
-    until commit, but one statement over a file writes its row groups out as it goes, so memory stays
-    flat as files grow. The spill file is deleted as soon as _stage holds its rows.
+    Batches are first written as strings to a Parquet spill file in `folder`. Inside the ingest's
+    transaction, DuckDB keeps the rows of many small inserts in memory until commit, while one statement
+    over a file streams it, so memory stays flat as files grow. _stage is a view that types the spill
+    file's rows, or a table when rules update the staged rows (see `_stage_is_table`).
     """
     connection = store.connection
     columns = _raw_columns(plan)
@@ -486,24 +504,23 @@ def _stage(
     for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
     skipped: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(
-        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=_stage_parent(store)
-    ) as folder:
-        spill = _Spill(Path(folder) / "stage.parquet")
-        if plan.adapter is not None:
-            for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
-                order = file_batch.file_index
-                _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
-                for kind, total in file_batch.skipped.items():
-                    skipped[kind] = skipped.get(kind, 0) + total
-        else:
-            for order, path in enumerate(plan.files):
-                for batch in source_files.iter_batches(path, plan.config):
-                    _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
-        if spill.close():
-            _stage_typed(store, plan, f"read_parquet({literal(str(spill.path))})")
-        else:
-            _stage_typed(store, plan, _no_rows_sql(columns))
+    spill = _Spill(folder / "stage.parquet")
+    if plan.adapter is not None:
+        for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
+            order = file_batch.file_index
+            _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
+            for kind, total in file_batch.skipped.items():
+                skipped[kind] = skipped.get(kind, 0) + total
+    else:
+        for order, path in enumerate(plan.files):
+            for batch in source_files.iter_batches(path, plan.config):
+                _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
+    if spill.close():
+        _stage_typed(store, plan, f"read_parquet({literal(str(spill.path))})")
+        if _stage_is_table(plan):
+            spill.path.unlink()
+    else:
+        _stage_typed(store, plan, _no_rows_sql(columns))
     return skipped
 
 
@@ -652,8 +669,23 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
     if plan.config.latest_by is not None:
         selects.append(f"{parse_expression('_latest_raw', 'timestamp', 'timestamp')} AS _latest_at")
     selects += [identifier(name) for name in identity.extra_columns(plan.config, plan.spec)]
+    kind = "TABLE" if _stage_is_table(plan) else "VIEW"
     store.connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM {staged}"
+        f"CREATE OR REPLACE TEMP {kind} _stage AS SELECT {', '.join(selects)} FROM {staged}"
+    )
+
+
+def _stage_is_table(plan: _Plan) -> bool:
+    """Return whether resolution, identity or champion rules update the staged rows, so they need a table.
+
+    Otherwise _stage is a view over the spill file. Inside the ingest's transaction DuckDB keeps a
+    temporary table until commit, so for an export larger than memory a table takes its full size in
+    DuckDB's temp folder, where the view takes none.
+    """
+    return (
+        bool(plan.config.resolve)
+        or identity.rewrites_accounts(plan.config)
+        or plan.config.champion is not None
     )
 
 
@@ -728,15 +760,15 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
                   AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason)""",
         [load_id, plan.name, plan.spec.name, now(), plan.name],
     )
+    # The view _valid leaves the quarantined rows out; deleting them from _stage would need a table.
     connection.execute(
-        """DELETE FROM _stage WHERE (_file_order, _row_number) IN
-           (SELECT DISTINCT _file_order, _row_number FROM _problems)"""
+        "CREATE OR REPLACE TEMP TABLE _quarantined AS SELECT DISTINCT _file_order, _row_number FROM _problems"
     )
-    row = connection.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)"
-    ).fetchall()[0]
+    connection.execute(
+        "CREATE OR REPLACE TEMP VIEW _valid AS SELECT * FROM _stage ANTI JOIN _quarantined USING (_file_order, _row_number)"
+    )
     connection.execute("DROP TABLE _problems")
-    return int(row[0]) if row else 0
+    return _count(store, "_quarantined")
 
 
 def _merged_sql(plan: _Plan) -> str:
@@ -745,7 +777,7 @@ def _merged_sql(plan: _Plan) -> str:
         return _summed_sql(plan)
     if plan.config.duplicate_keys == "latest":
         return _latest_sql(plan)
-    return "_stage"
+    return "_valid"
 
 
 def _summed_sql(plan: _Plan) -> str:
@@ -773,7 +805,7 @@ def _summed_sql(plan: _Plan) -> str:
         aggregates.append("max(_latest_at) AS _latest_at")
     for name in identity.extra_columns(plan.config, plan.spec):
         aggregates.append(f"arg_min({identifier(name)}, (_file_order, _row_number)) AS {identifier(name)}")
-    return f"(SELECT {', '.join(keys)}, {', '.join(aggregates)} FROM _stage GROUP BY {', '.join(keys)})"
+    return f"(SELECT {', '.join(keys)}, {', '.join(aggregates)} FROM _valid GROUP BY {', '.join(keys)})"
 
 
 def _latest_sql(plan: _Plan) -> str:
@@ -785,7 +817,7 @@ def _latest_sql(plan: _Plan) -> str:
     keys = [identifier(name) for name in plan.spec.key]
     any_empty = " OR ".join(f"{key} IS NULL" for key in keys)
     group = f"{', '.join(keys)}, CASE WHEN {any_empty} THEN (_file_order, _row_number) END"
-    return f"""(SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _stage
+    return f"""(SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _valid
                 QUALIFY row_number() OVER (
                     PARTITION BY {group}
                     ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1)"""
@@ -841,12 +873,14 @@ def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool)
                 FROM {rows})"""
 
 
-def _classify(store: AnalyticalStore, plan: _Plan, hashed: str) -> None:
-    """Create _classified: each hashed row marked inserted, new_version or unchanged against the stored table.
+def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) -> None:
+    """Mark each hashed row inserted, new_version or unchanged against the stored table, as the view _classified.
 
-    One statement computes every step from _stage, so no intermediate copy of the rows exists. Inside
-    the ingest's transaction DuckDB keeps a replaced or dropped temporary table until commit, and for
-    an export larger than memory each copy would take its full size in DuckDB's temp folder.
+    One statement computes every step and writes the rows, in file order, to a Parquet file in
+    `folder` that _classified reads. Inside the ingest's transaction DuckDB keeps every temporary
+    table until commit, so for an export larger than memory each table or copy would take its full
+    size in DuckDB's temp folder until the end of the ingest. The compressed file is deleted with
+    the folder once the rows are written.
     """
     spec = plan.spec
     table = identifier(spec.name)
@@ -861,24 +895,29 @@ def _classify(store: AnalyticalStore, plan: _Plan, hashed: str) -> None:
                        AS _same,
                    EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
                FROM {hashed} s"""
+    path = literal(str(folder / "classified.parquet"))
     store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _classified AS
-            SELECT * EXCLUDE (_same, _known), CASE
-                WHEN _same THEN 'unchanged'
-                WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
-                    THEN 'new_version'
-                ELSE 'inserted' END AS _status
-            FROM ({marked})"""
+        f"""COPY (
+                SELECT * EXCLUDE (_same, _known), CASE
+                    WHEN _same THEN 'unchanged'
+                    WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
+                        THEN 'new_version'
+                    ELSE 'inserted' END AS _status
+                FROM ({marked})
+                ORDER BY _file_order, _row_number
+            ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
     )
+    store.connection.execute(f"CREATE OR REPLACE TEMP VIEW _classified AS SELECT * FROM read_parquet({path})")
 
 
 def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
+    """Insert the rows that are not unchanged, in file order: DuckDB keeps the Parquet file's row order
+    while `preserve_insertion_order` is on, its default."""
     columns = ", ".join(identifier(name) for name in plan.spec.column_names)
     store.connection.execute(
         f"""INSERT INTO {identifier(plan.spec.name)}
             SELECT {columns}, _available_at, CAST(? AS TIMESTAMP), ?, ?, _file, _row_number, _row_hash, _unattributed
-            FROM _classified WHERE _status <> 'unchanged'
-            ORDER BY _file_order, _row_number""",
+            FROM _classified WHERE _status <> 'unchanged'""",
         [ingested_at, load_id, plan.name],
     )
 
