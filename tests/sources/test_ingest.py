@@ -697,3 +697,19 @@ def test_header_only_file_reads_no_rows(tmp_path: Path) -> None:
 
     assert counts.totals == (0, 0, 0, 0, 0, 0)
     assert loads == [("accounts", 2, 2), ("tickets", 0, 0)]
+
+
+def test_rows_stored_in_file_order(tmp_path: Path) -> None:
+    # Keys out of order, so that classifying by key would reorder rows unless the write keeps file order.
+    rows = "".join(f"T{(number * 7919) % 5000},A{number % 2 + 1},2024-03-20\n" for number in range(5000))
+    workspace = _workspace(
+        tmp_path,
+        ACCOUNTS_SOURCE + TICKETS_SOURCE,
+        {"accounts.csv": ACCOUNTS, "tickets.csv": "ticket_id,account_id,created_at\n" + rows},
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        stored = [row[0] for row in _rows(store, "SELECT _row_number FROM tickets ORDER BY rowid")]
+
+    assert stored == list(range(1, 5001))

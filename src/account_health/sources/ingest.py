@@ -487,7 +487,7 @@ def _raw_columns(plan: _Plan) -> list[str]:
 def _stage(
     store: AnalyticalStore, plan: _Plan, root: Path, folder: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
-    """Stage every row of the source's files as _stage, typed; return the counts of records skipped by kind.
+    """Stage every row of the source's files, typed, as _stage, and return the counts of records skipped by kind.
 
     Batches are first written as strings to a Parquet spill file in `folder`. Inside the ingest's
     transaction, DuckDB keeps the rows of many small inserts in memory until commit, while one statement
@@ -525,7 +525,7 @@ def _stage(
 
 
 def _no_rows_sql(columns: list[str]) -> str:
-    """A subquery with the spill file's columns and no rows, for a source whose files hold no row."""
+    """Return a subquery with the spill file's columns and no rows, for a source whose files contain no row."""
     selects = ["NULL::VARCHAR AS _file", "NULL::INTEGER AS _file_order", "NULL::BIGINT AS _row_number"]
     selects += [f"NULL::VARCHAR AS {identifier(name)}" for name in columns]
     return f"(SELECT {', '.join(selects)} LIMIT 0)"
@@ -693,7 +693,7 @@ def _raw_aliases(plan: _Plan) -> set[str]:
     """Return the text columns whose stored value is their raw text until the quarantine checks run.
 
     Such a column is staged once, and the checks read it under its `_raw_` name through the view
-    _checked. Halving the staged text matters for exports larger than memory, whose staged rows DuckDB
+    _checked. Staging such text once matters for exports larger than memory, whose staged rows DuckDB
     writes to its temp folder. Columns that resolution or identity rules rewrite keep a raw copy.
     """
     rewritten = set(plan.config.resolve)
@@ -760,7 +760,7 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
                   AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason)""",
         [load_id, plan.name, plan.spec.name, now(), plan.name],
     )
-    # The view _valid leaves the quarantined rows out; deleting them from _stage would need a table.
+    # The view _valid leaves the quarantined rows out, because DELETE cannot change _stage when it is a view.
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE _quarantined AS SELECT DISTINCT _file_order, _row_number FROM _problems"
     )
@@ -772,7 +772,7 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
 
 
 def _merged_sql(plan: _Plan) -> str:
-    """SQL for the staged rows after merging rows that share a key, as `duplicate_keys` says."""
+    """SQL for the staged rows after merging rows that share a key, as `duplicate_keys` sets."""
     if plan.config.duplicate_keys == "sum":
         return _summed_sql(plan)
     if plan.config.duplicate_keys == "latest":
@@ -876,11 +876,9 @@ def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool)
 def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) -> None:
     """Mark each hashed row inserted, new_version or unchanged against the stored table, as the view _classified.
 
-    One statement computes every step and writes the rows, in file order, to a Parquet file in
-    `folder` that _classified reads. Inside the ingest's transaction DuckDB keeps every temporary
-    table until commit, so for an export larger than memory each table or copy would take its full
-    size in DuckDB's temp folder until the end of the ingest. The compressed file is deleted with
-    the folder once the rows are written.
+    One statement computes every step and writes the rows, in file order, to a zstd Parquet file in
+    `folder` that _classified reads. A temporary table would stay in DuckDB's temp folder until the
+    ingest commits, where the file is deleted with `folder` after the source's rows are written.
     """
     spec = plan.spec
     table = identifier(spec.name)
@@ -911,8 +909,11 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) ->
 
 
 def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
-    """Insert the rows that are not unchanged, in file order: DuckDB keeps the Parquet file's row order
-    while `preserve_insertion_order` is on, its default."""
+    """Insert the rows that are not unchanged, in file order.
+
+    The Parquet file behind _classified is sorted, and DuckDB keeps a file's row order in an INSERT
+    without ORDER BY while `preserve_insertion_order` is on, its default.
+    """
     columns = ", ".join(identifier(name) for name in plan.spec.column_names)
     store.connection.execute(
         f"""INSERT INTO {identifier(plan.spec.name)}
