@@ -1,18 +1,23 @@
-"""Benchmark: peak memory of ingesting one large export, as the file grows.
+"""Benchmark: peak memory and temp disk of ingesting one large export, as the file grows.
 
 Usage: python bench/stream_memory.py --sizes-mb 500 2000 [--format csv|segment] [--dir DIR]
-       [--memory-limit 2GB]
+       [--memory-limit 2GB] [--min-free-gb 15]
 
 For each size it writes a seeded file of that many megabytes (a usage_events CSV, or Segment track
 messages as JSON lines with one group call per user), then ingests it in a fresh Python process
 into a fresh DuckDB store. The store's memory is capped with DuckDB's memory_limit, so DuckDB spills
 to its temp folder instead of growing. The child reports its own peak resident set size (ru_maxrss).
+While it runs, the parent samples once a second the disk space allocated in the ingest's temp
+folders: DuckDB's temp folder beside the store (`analytical.duckdb.tmp`) and the ingest's spill
+folder. It stops the child when the free space on that disk falls below --min-free-gb.
 When reading streams, peak RSS stays about the same while the file grows.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,6 +25,8 @@ import time
 from pathlib import Path
 
 import duckdb
+
+from account_health.sources.ingest import STAGE_PREFIX
 
 CHILD = """
 import resource, sys, time
@@ -93,6 +100,12 @@ def main() -> None:
     parser.add_argument("--format", choices=("csv", "segment"), default="csv")
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--memory-limit", default="2GB")
+    parser.add_argument(
+        "--min-free-gb",
+        type=float,
+        default=15,
+        help="stop the ingest when the disk has less free space, in GB",
+    )
     arguments = parser.parse_args()
 
     root = arguments.dir or Path(tempfile.mkdtemp(prefix="account-health-stream-"))
@@ -115,18 +128,54 @@ def main() -> None:
             encoding="utf-8",
         )
         (folder / "analytical.duckdb").unlink(missing_ok=True)
-        result = subprocess.run(
-            [sys.executable, "-c", CHILD, str(folder), arguments.memory_limit],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows, seconds, peak = result.stdout.split()
+        load_before = os.getloadavg()
+        rows, seconds, peak, peak_temp = _run_child(folder, arguments.memory_limit, arguments.min_free_gb)
+        load_after = os.getloadavg()
         print(
-            f"{arguments.format} {export.stat().st_size / 2**20:,.0f} MB: {int(rows):,} rows in {float(seconds):.0f} s, "
-            f"peak RSS {float(peak):,.0f} MB (DuckDB memory_limit {arguments.memory_limit})"
+            f"{arguments.format} {export.stat().st_size / 2**20:,.0f} MB: {rows:,} rows in {seconds:.0f} s, "
+            f"peak RSS {peak:,.0f} MB, peak temp disk {peak_temp / 2**20:,.0f} MB "
+            f"(DuckDB memory_limit {arguments.memory_limit}; load average "
+            f"{load_before[0]:.1f} before, {load_after[0]:.1f} after)",
+            flush=True,
         )
         (folder / "analytical.duckdb").unlink(missing_ok=True)
+
+
+def _run_child(folder: Path, memory_limit: str, min_free_gb: float) -> tuple[int, float, float, int]:
+    """Ingest the folder's workspace in a child process; return rows, seconds, peak RSS (MB) and peak temp bytes."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(folder), memory_limit],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    peak_temp = 0
+    while child.poll() is None:
+        peak_temp = max(peak_temp, _temp_bytes(folder))
+        if shutil.disk_usage(folder).free < min_free_gb * 2**30:
+            child.kill()
+            child.wait()
+            shutil.rmtree(folder / "analytical.duckdb.tmp", ignore_errors=True)
+            raise SystemExit(f"stopped the ingest: under {min_free_gb} GB free on the disk of {folder}")
+        time.sleep(1)
+    stdout, _ = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"the ingest failed with exit code {child.returncode}; its error is printed above")
+    rows, seconds, peak = stdout.split()
+    return int(rows), float(seconds), float(peak), peak_temp
+
+
+def _temp_bytes(folder: Path) -> int:
+    """Disk space allocated to the files of DuckDB's temp folder and of the ingest's spill folders."""
+    roots = [folder / "analytical.duckdb.tmp", *folder.glob(f"{STAGE_PREFIX}*")]
+    total = 0
+    for root in roots:
+        for path in root.rglob("*"):
+            try:
+                total += path.stat().st_blocks * 512
+            except FileNotFoundError:
+                # DuckDB and the ingest delete their temp files while this walks the folder.
+                continue
+    return total
 
 
 if __name__ == "__main__":

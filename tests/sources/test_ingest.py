@@ -691,3 +691,75 @@ def test_quotes_as_text_and_closed_multiline_fields_load(tmp_path: Path) -> None
         names = store.connection.execute("SELECT account_id, name FROM accounts ORDER BY 1").fetchall()
 
     assert names == [("A1", "Acme\nEast"), ("A2", '12" pipe'), ("A3", 'Init "Tech"')]
+
+
+def test_nul_in_rewritten_account_id_is_quarantined(tmp_path: Path) -> None:
+    # The identity rule replaces the vendor id by A1, but the quarantine checks the text as read.
+    # Past the first 64 KiB, where the encoding check looks, so the row reaches the parser.
+    filler = "".join(f"F{number},A1,2024-03-20,ana@acme.test\n" for number in range(3000))
+    tickets = f"ticket_id,account_id,created_at,email\n{filler}T1,org\x009,2024-03-20,bo@acme.test\n".encode()
+    sources = (
+        ACCOUNTS_SOURCE
+        + TICKETS_SOURCE
+        + '[sources.tickets.identity]\nemail = "email"\n\n[identity]\nemail_domains = { "acme.test" = "A1" }\n'
+    )
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "tickets")
+        quarantined = _rows(store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE}')
+        stored = _rows(store, "SELECT count(*) FROM tickets WHERE ticket_id = 'T1'")
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (3001, 3000, 1)
+    assert len(quarantined) == 1
+    assert quarantined[0][:3] == (3001, "account_id", "org\x009")
+    assert quarantined[0][3].startswith("contains a NUL character")
+    assert stored == [(0,)]
+
+
+def test_nul_in_plain_text_column_is_quarantined(tmp_path: Path) -> None:
+    # A text column without rewriting rules is staged once and checked under its raw name.
+    filler = "".join(f"E{number},A1,U1,2024-03-20T10:00:00Z,login\n" for number in range(3000))
+    events = (
+        f"event_id,account_id,user_id,occurred_at,event\n{filler}E-last,A1,U\x002,2024-03-20,login\n".encode()
+    )
+    sources = ACCOUNTS_SOURCE + '[sources.events]\ntable = "usage_events"\nfiles = ["events.csv"]\n'
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "events.csv": events})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "events")
+        quarantined = _rows(store, f'SELECT row_number, "column", value FROM {QUARANTINE_TABLE}')
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (3001, 3000, 1)
+    assert quarantined == [(3001, "user_id", "U\x002")]
+
+
+def test_header_only_file_reads_no_rows(tmp_path: Path) -> None:
+    workspace = _workspace(
+        tmp_path,
+        ACCOUNTS_SOURCE + TICKETS_SOURCE,
+        {"accounts.csv": ACCOUNTS, "tickets.csv": "ticket_id,account_id,created_at\n"},
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "tickets")
+        loads = _rows(store, f"SELECT source, read, inserted FROM {LOADS_TABLE} ORDER BY source")
+
+    assert counts.totals == (0, 0, 0, 0, 0, 0)
+    assert loads == [("accounts", 2, 2), ("tickets", 0, 0)]
+
+
+def test_rows_stored_in_file_order(tmp_path: Path) -> None:
+    # Keys out of order, so that classifying by key would reorder rows unless the write keeps file order.
+    rows = "".join(f"T{(number * 7919) % 5000},A{number % 2 + 1},2024-03-20\n" for number in range(5000))
+    workspace = _workspace(
+        tmp_path,
+        ACCOUNTS_SOURCE + TICKETS_SOURCE,
+        {"accounts.csv": ACCOUNTS, "tickets.csv": "ticket_id,account_id,created_at\n" + rows},
+    )
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        stored = [row[0] for row in _rows(store, "SELECT _row_number FROM tickets ORDER BY rowid")]
+
+    assert stored == list(range(1, 5001))

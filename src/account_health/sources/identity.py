@@ -52,6 +52,12 @@ def extra_source(config: SourceConfig, column: str) -> str | None:
     return config.champion.field if config.champion is not None else None
 
 
+def rewrites_accounts(config: SourceConfig) -> bool:
+    """Return whether the source's identity rules may replace the ids in its account column."""
+    rules = config.identity
+    return bool(rules.ids or rules.ids_files or rules.crm_id or rules.external_id or rules.email)
+
+
 def identify_accounts(
     store: AnalyticalStore, workspace: Workspace, source: str, config: SourceConfig, spec: TableSpec
 ) -> None:
@@ -60,7 +66,7 @@ def identify_accounts(
         return
     rules = config.identity
     domains = workspace.config.identity.email_domains
-    if not (rules.ids or rules.ids_files or rules.crm_id or rules.external_id or rules.email):
+    if not rewrites_accounts(config):
         return
     connection = store.connection
     column = f"_stage.{identifier(spec.account_column)}"

@@ -374,32 +374,20 @@ def _load_source(
     )
     started_at = now()
 
-    counts.skipped = _stage_raw(store, plan, workspace.root, progress)
-    counts.read = _count(store, "_stage_raw") + _count(store, "_rejected")
-    _stage_typed(store, plan)
-    _resolve(store, plan)
-    identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
-    identity.apply_champion_rule(store, plan.config, plan.spec)
-    counts.quarantined = _quarantine(store, plan, load_id)
-    if plan.config.duplicate_keys == "sum":
-        _sum_duplicates(store, plan)
-    elif plan.config.duplicate_keys == "latest":
-        _keep_latest(store, plan)
-    _hash_and_time(store, plan, ingested_at, counts.backfill)
-    _classify(store, plan)
-    _count_statuses(store, counts)
-    unattributed = connection.execute(
-        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
-    ).fetchall()
-    counts.unattributed = int(unattributed[0][0])
-    if counts.unattributed:
-        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
-    if plan.spec.name == "sentiment_responses":
-        dismissed = connection.execute(
-            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
-        ).fetchall()
-        counts.dismissed = int(dismissed[0][0])
-    _write(store, plan, load_id, ingested_at)
+    with tempfile.TemporaryDirectory(
+        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=_stage_parent(store)
+    ) as scratch:
+        folder = Path(scratch)
+        counts.skipped = _stage(store, plan, workspace.root, folder, progress)
+        counts.read = _count(store, "_stage") + _count(store, "_rejected")
+        _resolve(store, plan)
+        identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
+        identity.apply_champion_rule(store, plan.config, plan.spec)
+        counts.quarantined = _quarantine(store, plan, load_id)
+        _classify(store, plan, folder, _hashed_sql(plan, _merged_sql(plan), ingested_at, counts.backfill))
+        _count_classified(store, plan, counts)
+        _write(store, plan, load_id, ingested_at)
+        _drop_staged(store, plan)
     notes = {**counts.skipped, **({"dismissed": counts.dismissed} if counts.dismissed else {})}
     identity.record_notes(store, load_id, counts.source, counts.unattributed_examples, notes)
 
@@ -418,9 +406,34 @@ def _load_source(
             *counts.totals,
         ],
     )
-    for table in ("_stage_raw", "_stage", "_classified", "_rejected", "_files"):
-        connection.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
+
+
+def _count_classified(store: AnalyticalStore, plan: _Plan, counts: SourceCounts) -> None:
+    """Fill the status, unattributed and dismissed counts from _classified."""
+    connection = store.connection
+    _count_statuses(store, counts)
+    unattributed = connection.execute(
+        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
+    ).fetchall()
+    counts.unattributed = int(unattributed[0][0])
+    if counts.unattributed:
+        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
+    if plan.spec.name == "sentiment_responses":
+        dismissed = connection.execute(
+            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
+        ).fetchall()
+        counts.dismissed = int(dismissed[0][0])
+
+
+def _drop_staged(store: AnalyticalStore, plan: _Plan) -> None:
+    """Drop the source's temporary tables and views, before the files that the views read are deleted."""
+    connection = store.connection
+    for view in ("_classified", "_valid"):
+        connection.execute(f"DROP VIEW IF EXISTS {view}")
+    connection.execute(f"DROP {'TABLE' if _stage_is_table(plan) else 'VIEW'} IF EXISTS _stage")
+    for table in ("_quarantined", "_rejected", "_files"):
+        connection.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _count_statuses(store: AnalyticalStore, counts: SourceCounts) -> None:
@@ -471,21 +484,18 @@ def _raw_columns(plan: _Plan) -> list[str]:
     return columns
 
 
-def _stage_raw(
-    store: AnalyticalStore, plan: _Plan, root: Path, progress: ProgressCallback | None
+def _stage(
+    store: AnalyticalStore, plan: _Plan, root: Path, folder: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
-    """Stage every row of the source's files as strings; return the counts of records skipped by kind.
+    """Stage every row of the source's files, typed, as _stage, and return the counts of records skipped by kind.
 
-    Batches are first written to a Parquet spill file and then loaded with one statement. Inside the
-    ingest's transaction, DuckDB keeps the rows of many small inserts in memory until commit, but one
-    insert from a file writes its row groups out as it goes, so memory stays flat as files grow.
+    Batches are first written as strings to a Parquet spill file in `folder`. Inside the ingest's
+    transaction, DuckDB keeps the rows of many small inserts in memory until commit, while one statement
+    over a file streams it, so memory stays flat as files grow. _stage is a view that types the spill
+    file's rows, or a table when rules update the staged rows (see `_stage_is_table`).
     """
     connection = store.connection
     columns = _raw_columns(plan)
-    body = ", ".join(f"{identifier(name)} VARCHAR" for name in columns)
-    connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage_raw (_file VARCHAR, _file_order INTEGER, _row_number BIGINT, {body})"
-    )
     connection.execute(
         "CREATE OR REPLACE TEMP TABLE _rejected (_file_order INTEGER, _row_number BIGINT, value VARCHAR, reason VARCHAR)"
     )
@@ -494,23 +504,31 @@ def _stage_raw(
     for order, display in enumerate(displays):
         connection.execute("INSERT INTO _files VALUES (?, ?)", [order, display])
     skipped: dict[str, int] = {}
-    with tempfile.TemporaryDirectory(
-        prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=_stage_parent(store)
-    ) as folder:
-        spill = _Spill(Path(folder) / "stage.parquet")
-        if plan.adapter is not None:
-            for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
-                order = file_batch.file_index
-                _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
-                for kind, total in file_batch.skipped.items():
-                    skipped[kind] = skipped.get(kind, 0) + total
-        else:
-            for order, path in enumerate(plan.files):
-                for batch in source_files.iter_batches(path, plan.config):
-                    _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
-        if spill.close():
-            connection.execute("INSERT INTO _stage_raw SELECT * FROM read_parquet(?)", [str(spill.path)])
+    spill = _Spill(folder / "stage.parquet")
+    if plan.adapter is not None:
+        for file_batch in plan.adapter.read(plan.files, plan.config, plan.spec.name):
+            order = file_batch.file_index
+            _stage_batch(store, plan, columns, order, displays[order], file_batch.batch, spill, progress)
+            for kind, total in file_batch.skipped.items():
+                skipped[kind] = skipped.get(kind, 0) + total
+    else:
+        for order, path in enumerate(plan.files):
+            for batch in source_files.iter_batches(path, plan.config):
+                _stage_batch(store, plan, columns, order, displays[order], batch, spill, progress)
+    if spill.close():
+        _stage_typed(store, plan, f"read_parquet({literal(str(spill.path))})")
+        if _stage_is_table(plan):
+            spill.path.unlink()
+    else:
+        _stage_typed(store, plan, _no_rows_sql(columns))
     return skipped
+
+
+def _no_rows_sql(columns: list[str]) -> str:
+    """Return a subquery with the spill file's columns and no rows, for a source whose files contain no row."""
+    selects = ["NULL::VARCHAR AS _file", "NULL::INTEGER AS _file_order", "NULL::BIGINT AS _row_number"]
+    selects += [f"NULL::VARCHAR AS {identifier(name)}" for name in columns]
+    return f"(SELECT {', '.join(selects)} LIMIT 0)"
 
 
 def _stage_parent(store: AnalyticalStore) -> Path:
@@ -622,8 +640,13 @@ def _constant_text(value: str | int | float | bool) -> str:
     return str(value)
 
 
-def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
-    """Parse each staged string into its canonical type, keeping the raw text beside it."""
+def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
+    """Create _stage from the staged strings in `staged`, parsing each into its canonical type.
+
+    The raw text is kept beside a parsed column as `_raw_<column>` for the quarantine checks, except
+    where the text is the stored value itself (see `_raw_aliases`).
+    """
+    aliases = _raw_aliases(plan)
     selects = ["_file", "_file_order", "_row_number", "1 AS _rows"]
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
@@ -636,7 +659,8 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
             date_formats=tuple(plan.config.csv.date_formats),
         )
         selects.append(f"{parsed} AS {raw}")
-        selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
+        if column.name not in aliases:
+            selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
     for target in plan.config.resolve:
         selects.append(identifier(f"_from_{target}"))
     if plan.config.loaded_at is not None:
@@ -645,9 +669,41 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan) -> None:
     if plan.config.latest_by is not None:
         selects.append(f"{parse_expression('_latest_raw', 'timestamp', 'timestamp')} AS _latest_at")
     selects += [identifier(name) for name in identity.extra_columns(plan.config, plan.spec)]
+    kind = "TABLE" if _stage_is_table(plan) else "VIEW"
     store.connection.execute(
-        f"CREATE OR REPLACE TEMP TABLE _stage AS SELECT {', '.join(selects)} FROM _stage_raw"
+        f"CREATE OR REPLACE TEMP {kind} _stage AS SELECT {', '.join(selects)} FROM {staged}"
     )
+
+
+def _stage_is_table(plan: _Plan) -> bool:
+    """Return whether resolution, identity or champion rules update the staged rows, so they need a table.
+
+    Otherwise _stage is a view over the spill file. Inside the ingest's transaction DuckDB keeps a
+    temporary table until commit, so for an export larger than memory a table takes its full size in
+    DuckDB's temp folder, where the view takes none.
+    """
+    return (
+        bool(plan.config.resolve)
+        or identity.rewrites_accounts(plan.config)
+        or plan.config.champion is not None
+    )
+
+
+def _raw_aliases(plan: _Plan) -> set[str]:
+    """Return the text columns whose stored value is their raw text until the quarantine checks run.
+
+    Such a column is staged once, and the checks read it under its `_raw_` name through the view
+    _checked. Staging such text once matters for exports larger than memory, whose staged rows DuckDB
+    writes to its temp folder. Columns that resolution or identity rules rewrite keep a raw copy.
+    """
+    rewritten = set(plan.config.resolve)
+    if plan.spec.account_column is not None and identity.rewrites_accounts(plan.config):
+        rewritten.add(plan.spec.account_column)
+    return {
+        column.name
+        for column in plan.spec.columns
+        if plan.config.types.get(column.name, column.type) == "string" and column.name not in rewritten
+    }
 
 
 def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
@@ -680,12 +736,19 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
     connection.execute(
         f"INSERT INTO _problems SELECT _row_number, _file_order, {literal(WHOLE_ROW)}, value, reason FROM _rejected"
     )
+    aliases = ", ".join(
+        f"{identifier(name)} AS {identifier('_raw_' + name)}" for name in sorted(_raw_aliases(plan))
+    )
+    connection.execute(
+        f"CREATE OR REPLACE TEMP VIEW _checked AS SELECT *{', ' if aliases else ''}{aliases} FROM _stage"
+    )
     for check in quarantine_checks(plan.name, plan.spec, plan.config):
         connection.execute(
             f"""INSERT INTO _problems
                 SELECT _row_number, _file_order, {literal(check.column)}, {check.value}, {check.reason}
-                FROM _stage WHERE {check.condition}"""
+                FROM _checked WHERE {check.condition}"""
         )
+    connection.execute("DROP VIEW _checked")
     # A row quarantined by an earlier load of the same file is not recorded twice.
     connection.execute(
         f"""INSERT INTO {QUARANTINE_TABLE}
@@ -697,19 +760,28 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
                   AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason)""",
         [load_id, plan.name, plan.spec.name, now(), plan.name],
     )
+    # The view _valid leaves the quarantined rows out, because DELETE cannot change _stage when it is a view.
     connection.execute(
-        """DELETE FROM _stage WHERE (_file_order, _row_number) IN
-           (SELECT DISTINCT _file_order, _row_number FROM _problems)"""
+        "CREATE OR REPLACE TEMP TABLE _quarantined AS SELECT DISTINCT _file_order, _row_number FROM _problems"
     )
-    row = connection.execute(
-        "SELECT count(*) FROM (SELECT DISTINCT _file_order, _row_number FROM _problems)"
-    ).fetchall()[0]
+    connection.execute(
+        "CREATE OR REPLACE TEMP VIEW _valid AS SELECT * FROM _stage ANTI JOIN _quarantined USING (_file_order, _row_number)"
+    )
     connection.execute("DROP TABLE _problems")
-    return int(row[0]) if row else 0
+    return _count(store, "_quarantined")
 
 
-def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
-    """Merge staged rows that share a key into one, adding up numeric columns and counting the rows merged."""
+def _merged_sql(plan: _Plan) -> str:
+    """SQL for the staged rows after merging rows that share a key, as `duplicate_keys` sets."""
+    if plan.config.duplicate_keys == "sum":
+        return _summed_sql(plan)
+    if plan.config.duplicate_keys == "latest":
+        return _latest_sql(plan)
+    return "_valid"
+
+
+def _summed_sql(plan: _Plan) -> str:
+    """SQL that merges staged rows sharing a key into one, adding up numeric columns and counting the rows merged."""
     spec = plan.spec
     keys = [identifier(name) for name in spec.key]
     aggregates = []
@@ -733,14 +805,11 @@ def _sum_duplicates(store: AnalyticalStore, plan: _Plan) -> None:
         aggregates.append("max(_latest_at) AS _latest_at")
     for name in identity.extra_columns(plan.config, plan.spec):
         aggregates.append(f"arg_min({identifier(name)}, (_file_order, _row_number)) AS {identifier(name)}")
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT {", ".join(keys)}, {", ".join(aggregates)} FROM _stage GROUP BY {", ".join(keys)}"""
-    )
+    return f"(SELECT {', '.join(keys)}, {', '.join(aggregates)} FROM _valid GROUP BY {', '.join(keys)})"
 
 
-def _keep_latest(store: AnalyticalStore, plan: _Plan) -> None:
-    """Keep one staged row per key, the one with the greatest `latest_by` instant (then the last read).
+def _latest_sql(plan: _Plan) -> str:
+    """SQL that keeps one staged row per key, the one with the greatest `latest_by` instant (then the last read).
 
     The rows it replaces are counted with it, so the row accounting still covers every row read. Rows
     with an empty key column are kept apart, since an empty key identifies nothing.
@@ -748,28 +817,34 @@ def _keep_latest(store: AnalyticalStore, plan: _Plan) -> None:
     keys = [identifier(name) for name in plan.spec.key]
     any_empty = " OR ".join(f"{key} IS NULL" for key in keys)
     group = f"{', '.join(keys)}, CASE WHEN {any_empty} THEN (_file_order, _row_number) END"
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _stage
-            QUALIFY row_number() OVER (
-                PARTITION BY {group}
-                ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1"""
-    )
+    return f"""(SELECT * REPLACE (sum(_rows) OVER (PARTITION BY {group}) AS _rows) FROM _valid
+                QUALIFY row_number() OVER (
+                    PARTITION BY {group}
+                    ORDER BY _latest_at DESC NULLS LAST, _file_order DESC, _row_number DESC) = 1)"""
 
 
-def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, backfill: bool) -> None:
-    """Add the derived key, content hash, availability instant and attribution flag to each row."""
+def _carried_columns(plan: _Plan) -> list[str]:
+    """Names of the staged columns that the classified rows carry: canonical columns and row metadata."""
+    columns = [*plan.spec.column_names, "_file", "_file_order", "_row_number", "_rows"]
+    if plan.config.loaded_at is not None:
+        columns.append("_loaded_at")
+    if plan.config.latest_by is not None:
+        columns.append("_latest_at")
+    return columns + identity.extra_columns(plan.config, plan.spec)
+
+
+def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool) -> str:
+    """SQL that adds the derived key, content hash, availability instant and attribution flag to each merged row."""
     spec = plan.spec
-    connection = store.connection
+    rows = f"(SELECT {', '.join(identifier(name) for name in _carried_columns(plan))} FROM {merged})"
     for column in spec.derived:
         content = ", ".join(
             f"coalesce(CAST({identifier(name)} AS VARCHAR), chr(0))"
             for name in spec.column_names
             if name != column
         )
-        connection.execute(
-            f"UPDATE _stage SET {identifier(column)} = md5(concat_ws(chr(31), {content})) WHERE {identifier(column)} IS NULL"
-        )
+        derived = identifier(column)
+        rows = f"(SELECT * REPLACE (coalesce({derived}, md5(concat_ws(chr(31), {content}))) AS {derived}) FROM {rows})"
     hashed = ", ".join(
         f"coalesce(CAST({identifier(column)} AS VARCHAR), chr(0))" for column in spec.column_names
     )
@@ -792,52 +867,58 @@ def _hash_and_time(store: AnalyticalStore, plan: _Plan, ingested_at: datetime, b
         unattributed = f"{column} IS NULL OR {column} NOT IN (SELECT account_id FROM accounts WHERE account_id IS NOT NULL)"
     else:
         unattributed = "FALSE"
-    connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _stage AS
-            SELECT *, md5(concat_ws(chr(31), {hashed})) AS _row_hash,
-                   coalesce({available}, {_EPOCH}) AS _available_at,
-                   coalesce({unattributed}, FALSE) AS _unattributed
-            FROM _stage"""
-    )
+    return f"""(SELECT *, md5(concat_ws(chr(31), {hashed})) AS _row_hash,
+                       coalesce({available}, {_EPOCH}) AS _available_at,
+                       coalesce({unattributed}, FALSE) AS _unattributed
+                FROM {rows})"""
 
 
-def _classify(store: AnalyticalStore, plan: _Plan) -> None:
-    """Mark each staged row inserted, new_version or unchanged against what the table already stores."""
+def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) -> None:
+    """Mark each hashed row inserted, new_version or unchanged against the stored table, as the view _classified.
+
+    One statement computes every step and writes the rows, in file order, to a zstd Parquet file in
+    `folder` that _classified reads. A temporary table would stay in DuckDB's temp folder until the
+    ingest commits, where the file is deleted with `folder` after the source's rows are written.
+    """
     spec = plan.spec
     table = identifier(spec.name)
     key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
     keys = ", ".join(identifier(k) for k in spec.key)
     latest = _latest_versions_sql(spec)
-    store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _marked AS
-            SELECT s.*,
+    marked = f"""SELECT s.*,
                    row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
                        OR EXISTS (SELECT 1 FROM ({latest}) t WHERE {key_match} AND t._row_hash = s._row_hash)
                        OR EXISTS (SELECT 1 FROM {table} t WHERE t._file = s._file
                                   AND t._row_number = s._row_number AND t._row_hash = s._row_hash)
                        AS _same,
                    EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
-            FROM _stage s"""
-    )
+               FROM {hashed} s"""
+    path = literal(str(folder / "classified.parquet"))
     store.connection.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _classified AS
-            SELECT *, CASE
-                WHEN _same THEN 'unchanged'
-                WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
-                    THEN 'new_version'
-                ELSE 'inserted' END AS _status
-            FROM _marked"""
+        f"""COPY (
+                SELECT * EXCLUDE (_same, _known), CASE
+                    WHEN _same THEN 'unchanged'
+                    WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
+                        THEN 'new_version'
+                    ELSE 'inserted' END AS _status
+                FROM ({marked})
+                ORDER BY _file_order, _row_number
+            ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
     )
-    store.connection.execute("DROP TABLE _marked")
+    store.connection.execute(f"CREATE OR REPLACE TEMP VIEW _classified AS SELECT * FROM read_parquet({path})")
 
 
 def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
+    """Insert the rows that are not unchanged, in file order.
+
+    The Parquet file behind _classified is sorted, and DuckDB keeps a file's row order in an INSERT
+    without ORDER BY while `preserve_insertion_order` is on, its default.
+    """
     columns = ", ".join(identifier(name) for name in plan.spec.column_names)
     store.connection.execute(
         f"""INSERT INTO {identifier(plan.spec.name)}
             SELECT {columns}, _available_at, CAST(? AS TIMESTAMP), ?, ?, _file, _row_number, _row_hash, _unattributed
-            FROM _classified WHERE _status <> 'unchanged'
-            ORDER BY _file_order, _row_number""",
+            FROM _classified WHERE _status <> 'unchanged'""",
         [ingested_at, load_id, plan.name],
     )
 
