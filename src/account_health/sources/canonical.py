@@ -165,7 +165,7 @@ TABLES: dict[str, TableSpec] = {
             ),
             key=("response_id",),
             event_time="responded_at",
-            derived={"response_id": "hash of the row's other columns when the export has no id"},
+            derived={"response_id": "hash of the row's other columns and email when the export has no id"},
             description="NPS (0-10), surveys on any scale, call sentiment tags",
         ),
         TableSpec(

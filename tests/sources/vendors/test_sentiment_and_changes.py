@@ -186,3 +186,27 @@ def test_job_changes_from_crm_webhook_and_bounces(tmp_path: Path) -> None:
     assert counts(report, "usergems").skipped == {"contact without a job change": 1}
     assert counts(report, "hooks").skipped == {"delivered event": 1}
     assert_balanced(report)
+
+
+def test_responses_without_id_from_different_people_stay_apart(tmp_path: Path) -> None:
+    # Two people answering 9 on one day share every canonical column; their emails tell them apart.
+    answers = "Date,Email,Score\n2025-03-01,ann@globex.com,9\n2025-03-01,bob@globex.com,9\n2025-03-01,cat@globex.com,2\n"
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.csv"]\n'
+        'columns = { responded_at = "Date", score = "Score" }\nidentity = { email = "Email" }\n'
+        '[identity]\nemail_domains = { "globex.com" = "globex" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.csv": answers}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        scores = rows(
+            store, "SELECT score FROM sentiment_responses WHERE account_id = 'globex' ORDER BY score"
+        )
+    nps = counts(report, "nps")
+
+    assert scores == [(2.0,), (9.0,), (9.0,)]
+    assert (nps.inserted, nps.unchanged) == (3, 0)
+    assert_balanced(report)
