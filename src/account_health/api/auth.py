@@ -35,18 +35,14 @@ def require(scope: Scope) -> Callable[..., Awaitable[TokenGrant]]:
     ) -> TokenGrant:
         if credentials is None:
             raise ApiError(401, "missing_token", MISSING_TOKEN)
-        cache: TokenCache = request.app.state.tokens
-        grant = cache.get(credentials.credentials)
-        if grant is cache.MISS:
-            grant = await run_in_threadpool(cache.lookup, credentials.credentials)
-        return _allowed(grant, scope)
+        return _allowed(await _grant(request.app.state.tokens, credentials.credentials), scope)
 
     return check
 
 
 class TokenBeforeBody:
-    """ASGI middleware: a request with a body to /v1/ is turned away before its body is read unless
-    it carries a known bearer token.
+    """ASGI middleware that rejects a request with a body to /v1/ before reading the body, unless the
+    request carries a known bearer token.
 
     FastAPI reads and parses a body before the endpoint's token check runs, so without this anyone
     could make the server read a large upload. The endpoint still checks the token's scope.
@@ -62,20 +58,28 @@ class TokenBeforeBody:
             and scope["method"] in ("POST", "PUT", "PATCH")
             and scope["path"].startswith("/v1/")
         ):
-            error = await self._refusal(dict(scope["headers"]).get(b"authorization", b""))
+            error = await self._token_error(dict(scope["headers"]).get(b"authorization", b""))
             if error is not None:
                 await problem(error.status, error.code, error.message, error.headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    async def _refusal(self, header: bytes) -> ApiError | None:
+    async def _token_error(self, header: bytes) -> ApiError | None:
         kind, _, token = header.decode("latin-1").partition(" ")
-        if kind.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if kind.lower() != "bearer" or not token:
             return ApiError(401, "missing_token", MISSING_TOKEN)
-        grant = self.tokens.get(token.strip())
-        if grant is self.tokens.MISS:
-            grant = await run_in_threadpool(self.tokens.lookup, token.strip())
-        return ApiError(401, "invalid_token", INVALID_TOKEN) if grant is None else None
+        if await _grant(self.tokens, token) is None:
+            return ApiError(401, "invalid_token", INVALID_TOKEN)
+        return None
+
+
+async def _grant(cache: TokenCache, token: str) -> TokenGrant | None:
+    """Look up a token's grant, from the cache or else from the store in a worker thread."""
+    grant = cache.get(token)
+    if grant is cache.MISS:
+        grant = await run_in_threadpool(cache.lookup, token)
+    return grant
 
 
 def _allowed(grant: TokenGrant | None, scope: Scope) -> TokenGrant:

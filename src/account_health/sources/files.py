@@ -180,9 +180,9 @@ def unclosed_quote_line(path: Path, encoding: str, delimiter: str) -> int | None
     The CSV parser reads such a field to the end of the file, which would merge every later record
     into one value. The scan follows the parser's rules: a field is quoted when it starts with a quote,
     `""` inside it is a quote, and a quote elsewhere is text. A file whose quoted fields all close, and
-    that has no quote as text, has an even number of quote characters; only a file with an odd number
-    is scanned, so a check costs one pass of counting. An open field in a file that also has an odd
-    number of quotes as text goes unnoticed.
+    that has no quote as text, has an even number of quote characters. So only a file with an odd
+    number is scanned, and most checks cost one counting pass. NOTE: an open field goes unnoticed
+    when the file also has an odd number of quotes as text.
     """
     if _quote_count(path, encoding) % 2 == 0:
         return None

@@ -837,8 +837,8 @@ def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool)
     """SQL that adds the derived key, content hash, availability instant and attribution flag to each merged row."""
     spec = plan.spec
     rows = f"(SELECT {', '.join(identifier(name) for name in _carried_columns(plan))} FROM {merged})"
-    # The email a row was matched by tells apart rows whose canonical columns agree, such as two people
-    # of one account answering 9 on the same day.
+    # The email a row was matched by distinguishes rows whose canonical columns agree, such as two
+    # people of one account who both gave a 9 on the same day.
     people = [name for name in identity.extra_columns(plan.config, spec) if name == identity.EMAIL]
     for column in spec.derived:
         content = ", ".join(

@@ -180,7 +180,8 @@ def test_broken_first_line_of_json_lines_is_quarantined(name: str, later: str) -
     assert counts.read == (2 if later else 1)
     assert counts.read == counts.inserted + counts.new_version + counts.unchanged + counts.quarantined
     first = [reason for row, reason in quarantined if row == 1]
-    assert len(first) == 1 and first[0].startswith("invalid JSON")
+    assert len(first) == 1
+    assert first[0].startswith("invalid JSON")
 
 
 def test_lone_surrogate_escape_is_quarantined() -> None:

@@ -189,7 +189,7 @@ def test_job_changes_from_crm_webhook_and_bounces(tmp_path: Path) -> None:
 
 
 def test_responses_without_id_from_different_people_stay_apart(tmp_path: Path) -> None:
-    # Two people answering 9 on one day share every canonical column; their emails tell them apart.
+    # Two people who gave a 9 on one day share every canonical column, so only their emails differ.
     answers = "Date,Email,Score\n2025-03-01,ann@globex.com,9\n2025-03-01,bob@globex.com,9\n2025-03-01,cat@globex.com,2\n"
     config = BASE + (
         '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.csv"]\n'
