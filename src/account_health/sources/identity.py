@@ -19,6 +19,7 @@ from account_health.errors import SourceError
 from account_health.sources.canonical import TableSpec
 from account_health.sources.salesforce_ids import forms
 from account_health.sources.sql import identifier, literal
+from account_health.sources.vendors.base import TRUE_WORDS
 from account_health.store.analytical import AnalyticalStore
 
 # Staged columns that carry identity and champion inputs from the source's files.
@@ -28,7 +29,7 @@ CHAMPION = "_champion_raw"
 EXTRA_COLUMNS = (EXTERNAL, EMAIL, CHAMPION)
 NOTES_TABLE = "load_notes"
 EXAMPLES = 5
-_TRUE_TEXT = "('true', 't', '1', 'yes', 'y', 'x', 'checked')"
+_TRUE_TEXT = f"({', '.join(literal(word) for word in TRUE_WORDS)})"
 
 
 def extra_columns(config: SourceConfig, spec: TableSpec) -> list[str]:

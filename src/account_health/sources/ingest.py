@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from account_health.config import Resolution, SourceConfig, Workspace
 from account_health.errors import SourceError
 from account_health.sources import files as source_files
-from account_health.sources import identity
+from account_health.sources import identity, references
 from account_health.sources.canonical import TABLES, TableSpec
 from account_health.sources.sql import (
     identifier,
@@ -60,6 +60,10 @@ _TABLE_ORDER = (
     "integrations",
 )
 _EPOCH = "TIMESTAMP '1970-01-01 00:00:00'"
+# Canonical columns containing email addresses, which resolutions compare ignoring case and spaces.
+_EMAIL_COLUMNS = ("email",)
+# Maximum number of matched values that the quarantine reason of an ambiguous resolution lists.
+_MATCHES_SHOWN = 5
 # The quarantine's column name for a CSV record that could not be split into the header's columns.
 WHOLE_ROW = "(whole row)"
 
@@ -381,6 +385,7 @@ def _load_source(
         counts.skipped = _stage(store, plan, workspace.root, folder, progress)
         counts.read = _count(store, "_stage") + _count(store, "_rejected")
         _resolve(store, plan)
+        references.match_id_forms(store, plan.spec)
         identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
         identity.apply_champion_rule(store, plan.config, plan.spec)
         counts.quarantined = _quarantine(store, plan, load_id)
@@ -625,7 +630,7 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
         column = pc.utf8_trim_whitespace(table.column(source).cast(pa.string()))
         column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
         mapping = plan.config.values.get(name)
-        if mapping:
+        if mapping and not (plan.adapter is not None and name in plan.adapter.maps_values):
             keys = pa.array(list(mapping), pa.string())
             index = pc.index_in(column, value_set=keys)
             replaced = pc.take(pa.array(list(mapping.values()), pa.string()), index)
@@ -663,6 +668,7 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
             selects.append(f"{raw} AS {identifier('_raw_' + column.name)}")
     for target in plan.config.resolve:
         selects.append(identifier(f"_from_{target}"))
+        selects.append(f"NULL::VARCHAR AS {identifier('_matches_' + target)}")
     if plan.config.loaded_at is not None:
         selects.append(f"{parse_expression('_loaded_raw', 'timestamp', 'timestamp')} AS _loaded_at")
         selects.append("_loaded_raw")
@@ -676,7 +682,7 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
 
 
 def _stage_is_table(plan: _Plan) -> bool:
-    """Return whether resolution, identity or champion rules update the staged rows, so they need a table.
+    """Return whether resolution, id-form, identity or champion rules update the staged rows, so they need a table.
 
     Otherwise _stage is a view over the spill file. Inside the ingest's transaction DuckDB keeps a
     temporary table until commit, so for an export larger than memory a table takes its full size in
@@ -684,6 +690,7 @@ def _stage_is_table(plan: _Plan) -> bool:
     """
     return (
         bool(plan.config.resolve)
+        or references.rewritten_column(plan.spec) is not None
         or identity.rewrites_accounts(plan.config)
         or plan.config.champion is not None
     )
@@ -697,6 +704,9 @@ def _raw_aliases(plan: _Plan) -> set[str]:
     writes to its temp folder. Columns that resolution or identity rules rewrite keep a raw copy.
     """
     rewritten = set(plan.config.resolve)
+    reference = references.rewritten_column(plan.spec)
+    if reference is not None:
+        rewritten.add(reference)
     if plan.spec.account_column is not None and identity.rewrites_accounts(plan.config):
         rewritten.add(plan.spec.account_column)
     return {
@@ -707,7 +717,12 @@ def _raw_aliases(plan: _Plan) -> set[str]:
 
 
 def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
-    """Fill columns through another canonical table, e.g. a usage row's subscription id to its account."""
+    """Fill columns through another canonical table, e.g. a usage row's subscription id to its account.
+
+    A value that matches several rows of the other table with different results (an email shared by
+    two contacts) fills nothing. Its `_matches_` column then lists what it matched, and the
+    quarantine check names them, because picking one would be arbitrary and could change between loads.
+    """
     for target, resolution in plan.config.resolve.items():
         lookup_spec = TABLES[resolution.table]
         for column in (resolution.key, resolution.value):
@@ -717,12 +732,26 @@ def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
                     f"its columns are {', '.join(lookup_spec.column_names)}"
                 )
         latest = _latest_versions_sql(lookup_spec)
+        key = f"CAST({identifier(resolution.key)} AS VARCHAR)"
+        value = identifier(resolution.value)
+        source = f"_stage.{identifier('_from_' + target)}"
+        if resolution.key in _EMAIL_COLUMNS:
+            # Emails match whatever their case and surrounding spaces, as the identity rules match them.
+            key = f"lower(trim({key}))"
+            source = f"lower(trim({source}))"
+        values = "list_sort(list(DISTINCT CAST(value AS VARCHAR)))"
         store.connection.execute(
-            f"""UPDATE _stage SET {identifier(target)} = lookup.value
-                FROM (SELECT {identifier(resolution.key)} AS key, {identifier(resolution.value)} AS value
-                      FROM ({latest})) AS lookup
-                WHERE _stage.{identifier(target)} IS NULL
-                  AND _stage.{identifier("_from_" + target)} = CAST(lookup.key AS VARCHAR)"""
+            f"""UPDATE _stage SET {identifier(target)} = CASE WHEN lookup.matches = 1 THEN lookup.value END,
+                       {identifier("_matches_" + target)} = CASE WHEN lookup.matches > 1 THEN lookup.listed END
+                FROM (SELECT key, min(value) AS value, count(DISTINCT value) AS matches,
+                             array_to_string(list_slice({values}, 1, {_MATCHES_SHOWN}), ', ')
+                             || CASE WHEN count(DISTINCT value) > {_MATCHES_SHOWN}
+                                     THEN ' and ' || (count(DISTINCT value) - {_MATCHES_SHOWN}) || ' more'
+                                     ELSE '' END AS listed
+                      FROM (SELECT {key} AS key, {value} AS value FROM ({latest}))
+                      WHERE key IS NOT NULL AND value IS NOT NULL
+                      GROUP BY key) AS lookup
+                WHERE _stage.{identifier(target)} IS NULL AND {source} = lookup.key"""
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from account_health.config import SourceConfig
+from account_health.config import Resolution, SourceConfig
 from account_health.sources.canonical import TableSpec
 
 # Accepted instants: years 1900 to 2199. Anything outside is a unit or format mistake, not history.
@@ -165,6 +165,8 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
         checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
 
         is_account_link = column.name == spec.account_column
+        if column.name in config.resolve:
+            checks.append(_ambiguous_check(column.name, config.resolve[column.name]))
         if column.name in config.resolve and not is_account_link:
             resolution = config.resolve[column.name]
             source_value = identifier("_from_" + column.name)
@@ -172,7 +174,10 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
                 f"{resolution.from_column} not found in {resolution.table}.{resolution.key}; "
                 f"ingest {resolution.table} first or fix the id"
             )
-            checks.append(Check(column.name, f"{name} IS NULL", source_value, literal(reason)))
+            matches = identifier("_matches_" + column.name)
+            checks.append(
+                Check(column.name, f"{name} IS NULL AND {matches} IS NULL", source_value, literal(reason))
+            )
         elif column.required and not is_account_link and column.name not in spec.derived:
             reason = f"missing required value for {spec.name}.{column.name}"
             checks.append(Check(column.name, f"{name} IS NULL AND {raw} IS NULL", "NULL", literal(reason)))
@@ -197,6 +202,19 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
             )
         )
     return checks
+
+
+def _ambiguous_check(target: str, resolution: Resolution) -> Check:
+    """Build the check for a value that matched several rows of the resolution's table (see ingest `_resolve`)."""
+    source_value = identifier("_from_" + target)
+    matches = identifier("_matches_" + target)
+    table, key = resolution.table, resolution.key
+    reason = (
+        f"{literal(resolution.from_column + ' ')} || {source_value} || "
+        f"{literal(f' matches several rows of {table} by {key} ({resolution.value} ')} || {matches} || "
+        f"{literal(f'); give the row its {target}, or keep that {key} on one row of {table} only')}"
+    )
+    return Check(target, f"{matches} IS NOT NULL", source_value, reason)
 
 
 def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:

@@ -27,3 +27,14 @@ def test_vendor_docs_list_every_format() -> None:
     text = DOC.read_text(encoding="utf-8")
     for name in ADAPTERS:
         assert f"| `{name}` |" in text, f"format {name} is not in docs/vendors.md"
+
+
+def test_job_changes_docs_example_is_valid() -> None:
+    text = DOC.read_text(encoding="utf-8")
+    block = text.split("## Job changes", 1)[1].split("```toml", 1)[1].split("```", 1)[0]
+
+    config = parse_config(tomllib.loads(block), str(DOC))
+
+    source = config.sources["job_changes"]
+    assert source.format == "job_changes"
+    assert source.values == {"change": {"quit": "left_company", "Promoted": "title_change"}}

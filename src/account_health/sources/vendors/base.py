@@ -70,6 +70,9 @@ class Adapter:
 
     name: ClassVar[str]
     tables: ClassVar[dict[str, TableDefaults]]
+    # Canonical columns whose `values` mapping the adapter applies to the text it reads, before it
+    # interprets that text, so the ingest does not apply the mapping a second time.
+    maps_values: ClassVar[tuple[str, ...]] = ()
 
     def read(self, paths: list[Path], config: SourceConfig, table: str) -> Iterator[FileBatch]:
         """Yield the rows of `paths` that belong to `table`, as flat string batches with provenance."""
@@ -550,7 +553,11 @@ def records_from_tables(path: Path, config: SourceConfig) -> Iterable[JsonRecord
             yield JsonRecord(int(number), row)
 
 
-_TRUE_VALUES = ("true", "t", "1", "yes", "y")
+# Text that reads as true in a flag column. "x" and "checked" are how spreadsheet and CRM report
+# exports write a ticked checkbox.
+TRUE_WORDS = ("true", "t", "1", "yes", "y", "x", "checked")
+# Text that reads as false. An empty cell is false too.
+FALSE_WORDS = ("false", "f", "0", "no", "n", "unchecked")
 
 
 class TabularAdapter(Adapter):
@@ -598,11 +605,11 @@ class TabularAdapter(Adapter):
 
 
 def is_true(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """Return true where a text column holds true, t, 1, yes or y (in any case), else false."""
+    """Return true where a text column contains one of `TRUE_WORDS` (in any case), else false."""
     import pyarrow.compute as pc
 
     lowered = pc.utf8_lower(pc.utf8_trim_whitespace(column.cast(pa.string())))
-    return pc.fill_null(pc.is_in(lowered, value_set=pa.array(_TRUE_VALUES)), False)
+    return pc.fill_null(pc.is_in(lowered, value_set=pa.array(TRUE_WORDS)), False)
 
 
 def set_column(rows: pa.Table, name: str, values: pa.ChunkedArray | pa.Array) -> pa.Table:
@@ -687,5 +694,10 @@ def first_present(flat: dict[str, str | None], names: Iterable[str]) -> str | No
 
 
 def is_true_text(value: str | None) -> bool:
-    """Return whether a text value is true, t, 1, yes or y, in any case."""
-    return value is not None and value.strip().lower() in _TRUE_VALUES
+    """Return whether a text value is one of `TRUE_WORDS`, in any case."""
+    return value is not None and value.strip().lower() in TRUE_WORDS
+
+
+def is_false_text(value: str | None) -> bool:
+    """Return whether a text value is empty or one of `FALSE_WORDS`, in any case."""
+    return value is None or value.strip().lower() in ("", *FALSE_WORDS)
