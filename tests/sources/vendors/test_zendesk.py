@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 from datetime import datetime
 from pathlib import Path
@@ -205,6 +206,29 @@ def test_shared_fivetran_tickets(shared_data: Path, tmp_path: Path) -> None:
     # Ticket organisations are not among the synced organisations' ids in this sample.
     assert unattributed == counts(report, "tickets").unattributed
     assert_balanced(report)
+
+
+def test_shared_fivetran_tickets_gzipped(shared_data: Path, tmp_path: Path) -> None:
+    """Fivetran's real ticket table, gzipped, stores the same tickets as the plain CSV."""
+    plain = shared_data / "fivetran_zendesk" / "ticket_data.csv"
+    stored = {}
+    for name, content in (
+        ("ticket.csv", plain.read_bytes()),
+        ("ticket.csv.gz", gzip.compress(plain.read_bytes())),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = f'[sources.tickets]\ntable = "tickets"\nformat = "fivetran_zendesk"\nfiles = ["{name}"]\n'
+        workspace = make_workspace(folder, config, {name: content})
+        report, store = run_ingest(workspace)
+        with store:
+            stored[name] = rows(
+                store, "SELECT * EXCLUDE (_file, _ingested_at) FROM tickets ORDER BY _row_number"
+            )
+        assert_balanced(report)
+
+    assert len(stored["ticket.csv.gz"]) == 10
+    assert stored["ticket.csv.gz"] == stored["ticket.csv"]
 
 
 def test_shared_user_and_organization(shared_data: Path, tmp_path: Path) -> None:
