@@ -142,6 +142,33 @@ def test_impossible_utc_offsets_are_quarantined(tmp_path: Path) -> None:
     assert quarantined == [(2, "2024-03-20T10:00:00+25:00"), (3, "2024-03-20 10:00:00-0575")]
 
 
+def test_infinite_contract_dates_are_quarantined(tmp_path: Path) -> None:
+    """'infinity' as PostgreSQL's COPY writes it is quarantined, with a hint for an open end date."""
+    contracts = (
+        "contract_id,account_id,start_at,end_at\n"
+        "C1,A1,2024-01-01,2025-01-01\n"
+        "C2,A1,2024-01-01,infinity\n"
+        "C3,A2,-infinity,2025-01-01\n"
+        "C4,A2,2024-01-01,\n"
+    )
+    sources = ACCOUNTS_SOURCE + '[sources.contracts]\ntable = "contracts"\nfiles = ["contracts.csv"]\n'
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "contracts.csv": contracts})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        stored = _rows(store, "SELECT contract_id, end_at FROM contracts ORDER BY 1")
+        quarantined = _rows(
+            store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE} ORDER BY 1'
+        )
+
+    assert stored == [("C1", datetime(2025, 1, 1)), ("C4", None)]
+    infinite = "infinite timestamp: expected an instant between the years 1900 and 2199"
+    assert quarantined == [
+        (2, "end_at", "infinity", f"{infinite}; leave end_at empty (NULL) for a contract with no end date"),
+        (3, "start_at", "-infinity", infinite),
+    ]
+
+
 def test_unresolved_usage_stored_unattributed(tmp_path: Path) -> None:
     sources = ACCOUNTS_SOURCE + textwrap.dedent(
         """\

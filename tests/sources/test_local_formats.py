@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
+import random
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from account_health.errors import SourceError
+from account_health.sources.ingest import ingest
+from account_health.store.analytical import open_analytical_store
 from vendor_workspace import assert_balanced, counts, make_workspace, rows, run_ingest
 
 ACCOUNTS = '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n\n'
@@ -72,3 +79,73 @@ def test_declared_types_beat_parquet_types(tmp_path: Path) -> None:
 
     assert stored == [("1", datetime(2024, 3, 20, 19, 26, 8)), ("2", datetime(2024, 3, 20, 19, 26, 9))]
     assert_balanced(report)
+
+
+TICKETS_GZ = '[sources.tickets]\ntable = "tickets"\nfiles = ["tickets.csv.gz"]\n'
+
+
+def _ticket_export(rows_total: int, seed: int) -> str:
+    """A tickets CSV with quoted multi-line subjects and one malformed record, generated from `seed`."""
+    rng = random.Random(seed)
+    lines = ["ticket_id,account_id,created_at,priority,subject"]
+    for number in range(1, rows_total + 1):
+        created = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z"
+        priority = rng.choice(["urgent", "high", "normal", "low", "P9"])
+        subject = rng.choice(["plain", '"two\nlines, quoted"', '"a ""quoted"" word"'])
+        lines.append(f"T{number},{rng.choice(['acme', 'globex'])},{created},{priority},{subject}")
+    lines.insert(rows_total // 2, "T-bad,acme")
+    return "\n".join(lines) + "\n"
+
+
+def test_gzipped_csv_reads_like_plain(tmp_path: Path) -> None:
+    export = _ticket_export(3_000, seed=5)
+    accounts = "account_id\nacme\nglobex\n"
+    stored = {}
+    for name, content in (
+        ("tickets.csv", export.encode()),
+        ("tickets.csv.gz", gzip.compress(export.encode())),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = ACCOUNTS + f'[sources.tickets]\ntable = "tickets"\nfiles = ["{name}"]\n'
+        workspace = make_workspace(folder, config, {"accounts.csv": accounts, name: content})
+        report, store = run_ingest(workspace)
+        with store:
+            stored[name] = (
+                rows(store, "SELECT * EXCLUDE (_file, _ingested_at) FROM tickets ORDER BY _row_number"),
+                rows(store, 'SELECT row_number, "column", value, reason FROM quarantine ORDER BY 1, 2'),
+                counts(report, "tickets").totals,
+            )
+        assert_balanced(report)
+
+    plain_rows, plain_quarantine, plain_totals = stored["tickets.csv"]
+    gzipped_rows, gzipped_quarantine, gzipped_totals = stored["tickets.csv.gz"]
+    assert len(plain_rows) > 2_000
+    assert gzipped_rows == plain_rows
+    assert gzipped_quarantine == plain_quarantine
+    assert any(column == "(whole row)" for _, column, _, _ in gzipped_quarantine)
+    assert gzipped_totals == plain_totals
+
+
+def _broken_gzip(problem: str) -> bytes:
+    export = _ticket_export(3_000, seed=9).encode()
+    if problem == "truncated header":
+        return gzip.compress(export)[:100]
+    if problem == "truncated after the header":
+        # The first 64 KiB decompress, so the ingest reads the header before the stream ends.
+        return gzip.compress(export)[:-100]
+    return export
+
+
+@pytest.mark.parametrize("problem", ["truncated header", "truncated after the header", "not gzip"])
+def test_broken_gzipped_csv_names_the_file(tmp_path: Path, problem: str) -> None:
+    files = {"accounts.csv": "account_id\nacme\n", "tickets.csv.gz": _broken_gzip(problem)}
+    workspace = make_workspace(tmp_path, ACCOUNTS + TICKETS_GZ, files)
+
+    with (
+        open_analytical_store(workspace.analytical_store_path) as store,
+        pytest.raises(SourceError, match=r"tickets\.csv\.gz: cannot be decompressed") as raised,
+    ):
+        ingest(workspace, store)
+
+    assert "download or export it again" in str(raised.value)

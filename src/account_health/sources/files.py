@@ -1,15 +1,21 @@
-"""Stream CSV and Parquet exports as batches of strings, with row numbers and byte progress."""
+"""Stream CSV and Parquet exports as batches of strings, with row numbers and byte progress.
+
+A CSV file whose name ends in .gz (`tickets.csv.gz`) is decompressed while it is read.
+"""
 
 from __future__ import annotations
 
 import codecs
+import gzip
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from glob import glob
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -80,14 +86,46 @@ def file_format(path: Path, config: SourceConfig) -> str:
     return "csv"
 
 
+def is_gzipped(path: Path) -> bool:
+    """Return whether the file's name marks it as gzipped (ends in .gz)."""
+    return path.suffix.lower() == ".gz"
+
+
+def open_bytes(path: Path) -> BinaryIO:
+    """Open a file for reading bytes, decompressing it when its name ends in .gz."""
+    if is_gzipped(path):
+        return cast(BinaryIO, gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def decompress_error(path: Path, exc: Exception) -> SourceError:
+    """Return the error for a compressed file that cannot be decompressed, naming the file and the fix."""
+    return SourceError(
+        f"{path}: cannot be decompressed ({type(exc).__name__}: {exc}); the file is cut short or is not "
+        "what its name says: download or export it again, or rename it to its real format"
+    )
+
+
+@contextmanager
+def _decompressing(path: Path) -> Iterator[None]:
+    """Raise a decompression failure of a .gz file as an error that names the file."""
+    try:
+        yield
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        if not is_gzipped(path):
+            raise
+        raise decompress_error(path, exc) from None
+
+
 def read_header(path: Path, config: SourceConfig) -> list[str]:
     """Return the file's column names, with a UTF-8 byte-order mark removed from the first."""
     if file_format(path, config) == "parquet":
         names = _parquet_file(path).schema_arrow.names
     else:
-        _check_text(path, config.csv.encoding)
-        with path.open("rb") as handle:
-            names = _csv_reader(handle, config, None, path).schema.names
+        with _decompressing(path):
+            _check_text(path, config.csv.encoding)
+            with open_bytes(path) as handle:
+                names = _csv_reader(handle, config, None, path).schema.names
     cleaned = [name.removeprefix(BOM).strip() for name in names]
     repeated = [name for name, count in Counter(cleaned).items() if count > 1]
     if repeated:
@@ -106,7 +144,7 @@ def _check_text(path: Path, encoding: str) -> None:
             f"{path}: unknown encoding {encoding!r} in the source's csv.encoding; use a Python codec name "
             "such as utf-8, latin-1 or utf-16"
         ) from None
-    with path.open("rb") as handle:
+    with open_bytes(path) as handle:
         head = handle.read(64 * 1024)
     decoder = codec.incrementaldecoder("strict")
     try:
@@ -129,6 +167,11 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
     if file_format(path, config) == "parquet":
         yield from _parquet_batches(path, total)
         return
+    with _decompressing(path):
+        yield from _csv_batches(path, config, total)
+
+
+def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch]:
     names = read_header(path, config)
     line = unclosed_quote_line(path, config.csv.encoding, config.csv.delimiter)
     if line is not None:
@@ -136,7 +179,7 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
             f"{path}: the quoted field that opens on line {line} never closes, so every later line would be "
             "read into that one value; close the quote in the export, or export the file again"
         )
-    with path.open("rb") as handle:
+    with open_bytes(path) as handle:
         raw_names = _csv_reader(handle, config, None, path).schema.names
     rejected: list[RejectedRow] = []
 
@@ -148,18 +191,22 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
         return "skip"
 
     next_row = 1
-    with path.open("rb") as handle:
+    compressed = is_gzipped(path)
+    with path.open("rb") as raw:
+        handle = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if compressed else raw
         reader = _csv_reader(handle, config, raw_names, path, reject)
         for index, record_batch in enumerate(_guarded(reader, path)):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
             numbers = _row_numbers(next_row, table.num_rows, {row.row_number for row in rejected})
             next_row = int(numbers[-1]) + 1 if len(numbers) else next_row
             # Each batch is parsed from one block of BATCH_BYTES; pyarrow reads the file ahead, so the
-            # handle's position cannot tell how far parsing got.
+            # handle's position cannot tell how far parsing got. Of a gzipped file, the compressed
+            # bytes read so far are the estimate, a little ahead of parsing.
+            done = raw.tell() if compressed else (index + 1) * BATCH_BYTES
             yield Batch(
                 table,
                 np.array(numbers, dtype="int64"),
-                min((index + 1) * BATCH_BYTES, total),
+                min(done, total),
                 total,
                 list(rejected),
             )
@@ -235,7 +282,7 @@ def unclosed_quote_line(path: Path, encoding: str, delimiter: str) -> int | None
 def _quote_count(path: Path, encoding: str) -> int:
     if '"'.encode(encoding, errors="ignore") == b'"':
         total = 0
-        with path.open("rb") as handle:
+        with open_bytes(path) as handle:
             while block := handle.read(BATCH_BYTES):
                 total += block.count(b'"')
         return total
@@ -244,7 +291,7 @@ def _quote_count(path: Path, encoding: str) -> int:
 
 def _text_chunks(path: Path, encoding: str) -> Iterator[str]:
     decoder = codecs.lookup(encoding).incrementaldecoder("replace")
-    with path.open("rb") as handle:
+    with open_bytes(path) as handle:
         while block := handle.read(BATCH_BYTES):
             yield decoder.decode(block)
     tail = decoder.decode(b"", final=True)

@@ -30,6 +30,14 @@ _TYPE_HINTS = {
 }
 
 
+_INFINITE_REASON = "infinite timestamp: expected an instant between the years 1900 and 2199"
+# Columns where an empty value (NULL) means the period has not ended, which a database may store as
+# 'infinity' instead. Each maps to a description of such a row, for the quarantine reason.
+_OPEN_ENDS = {
+    ("integrations", "disconnected_at"): "an integration that is still connected",
+    ("contracts", "end_at"): "a contract with no end date",
+}
+
 _NUL_REASON = (
     "contains a NUL character, which no text column can store; fix the export, or check its csv.encoding"
 )
@@ -159,7 +167,10 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
         raw = identifier("_raw_" + column.name)
         declared = config.types.get(column.name, column.type)
         hint = _TYPE_HINTS[declared].format(source=source)
-        checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, literal(hint)))
+        reason = literal(hint)
+        if declared in ("timestamp", "epoch_s", "epoch_ms", "date"):
+            reason = _instant_reason(spec.name, column.name, raw, reason)
+        checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, reason))
         # PostgreSQL text cannot hold NUL, so such a value would fail every nightly run that copies it
         # to a PostgreSQL operational store.
         checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
@@ -215,6 +226,19 @@ def _ambiguous_check(target: str, resolution: Resolution) -> Check:
         f"{literal(f'); give the row its {target}, or keep that {key} on one row of {table} only')}"
     )
     return Check(target, f"{matches} IS NOT NULL", source_value, reason)
+
+
+def _instant_reason(table: str, column: str, raw: str, otherwise: str) -> str:
+    """SQL for the reason an instant is invalid: infinity (as PostgreSQL writes it) apart from other text."""
+    infinite = literal(_INFINITE_REASON)
+    open_end = _OPEN_ENDS.get((table, column))
+    if open_end is None:
+        return f"CASE WHEN lower({raw}) IN ('infinity', '+infinity', '-infinity') THEN {infinite} ELSE {otherwise} END"
+    still_open = literal(f"{_INFINITE_REASON}; leave {column} empty (NULL) for {open_end}")
+    return (
+        f"CASE WHEN lower({raw}) IN ('infinity', '+infinity') THEN {still_open} "
+        f"WHEN lower({raw}) = '-infinity' THEN {infinite} ELSE {otherwise} END"
+    )
 
 
 def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:

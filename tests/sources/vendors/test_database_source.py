@@ -25,6 +25,12 @@ database = { url_env = "INTEGRATIONS_DATABASE_URL", table = "account_integration
 columns = { account_id = "tenant", integration = "provider", connected_at = "created_at", disconnected_at = "revoked_at" }
 """
 
+INVALID_TIMESTAMP = (
+    "invalid timestamp: expected ISO 8601 such as 2024-03-20T19:26:08Z, with an optional UTC offset, "
+    "epoch seconds or YYYYMMDD, between the years 1900 and 2199; declare another format in "
+    "[sources.integrations.types]"
+)
+
 
 @pytest.fixture
 def company_database(monkeypatch: pytest.MonkeyPatch) -> Iterator[sa.Engine]:
@@ -95,3 +101,62 @@ def test_missing_url_variable_is_named(tmp_path: Path, monkeypatch: pytest.Monke
 
     with pytest.raises(SourceError, match="INTEGRATIONS_DATABASE_URL"):
         run_ingest(workspace)
+
+
+def test_infinite_timestamps_quarantined(company_database: sa.Engine, tmp_path: Path) -> None:
+    """PostgreSQL's 'infinity' and '-infinity' are quarantined by column, and the other rows load."""
+    name = company_database.url.database
+    with company_database.begin() as connection:
+        # PostgreSQL writes a timestamptz as text in the session's time zone, which the values below assume.
+        connection.execute(sa.text(f"ALTER DATABASE \"{name}\" SET timezone TO 'UTC'"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO app.account_integrations VALUES "
+                "('initech', 'github', '2024-04-01 00:00:00+00', 'infinity', NULL, 2), "
+                "('initech', 'slack', '-infinity', NULL, NULL, 1), "
+                "('initech', 'zoom', '2024-05-01 00:00:00+00', '2024-06-01 00:00:00+00', NULL, 1), "
+                "('umbrella', 'jira', '10000-01-01 00:00:00+00', NULL, NULL, 1), "
+                "('umbrella', 'okta', '2024-01-01 00:00:00+00', '0044-03-15 00:00:00+00 BC', NULL, 1)"
+            )
+        )
+    accounts = "account_id\nacme\nglobex\ninitech\numbrella\n"
+    workspace = make_workspace(tmp_path, CONFIG, {"accounts.csv": accounts})
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT account_id, integration FROM integrations ORDER BY 1, 2")
+        quarantined = rows(
+            store,
+            'SELECT file, row_number, "column", value, reason FROM quarantine '
+            "WHERE value IS NOT NULL ORDER BY row_number",
+        )
+
+    label = f"postgresql://127.0.0.1/{name}#app.account_integrations"
+    assert stored == [
+        ("acme", "salesforce"),
+        ("acme", "slack"),
+        ("initech", "zoom"),
+    ]
+    # Rows are numbered in the order of all columns: acme's two, globex, initech's three, umbrella's two.
+    assert quarantined == [
+        (
+            label,
+            4,
+            "disconnected_at",
+            "infinity",
+            "infinite timestamp: expected an instant between the years 1900 and 2199; "
+            "leave disconnected_at empty (NULL) for an integration that is still connected",
+        ),
+        (
+            label,
+            5,
+            "connected_at",
+            "-infinity",
+            "infinite timestamp: expected an instant between the years 1900 and 2199",
+        ),
+        (label, 7, "connected_at", "10000-01-01 00:00:00+00", INVALID_TIMESTAMP),
+        (label, 8, "disconnected_at", "0044-03-15 00:00:00+00 BC", INVALID_TIMESTAMP),
+    ]
+    integrations = counts(report, "integrations")
+    assert (integrations.read, integrations.inserted, integrations.quarantined) == (8, 3, 5)
+    assert_balanced(report)

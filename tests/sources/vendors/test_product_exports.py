@@ -155,3 +155,78 @@ def test_intercom_conversations_as_tickets(tmp_path: Path) -> None:
         ("c2", "globex", "normal", "open", None),
     ]
     assert_balanced(report)
+
+
+def test_mixpanel_list_group_keys(tmp_path: Path) -> None:
+    """A list-valued group key: one id is the account, several are quarantined, none is unattributed."""
+
+    def event(insert_id: str, company: object) -> dict[str, object]:
+        return {
+            "event": "Signed In",
+            "properties": {
+                "time": 1709251200,
+                "distinct_id": "ana",
+                "$insert_id": insert_id,
+                "company_id": company,
+            },
+        }
+
+    events = [
+        event("i-1", ["acme"]),
+        event("i-2", ["acme", "globex"]),
+        event("i-3", []),
+        event("i-4", "globex"),
+        event("i-5", ["globex", "globex"]),
+        event("i-6", [7]),
+    ]
+    config = (
+        BASE + '[sources.mixpanel]\ntable = "usage_events"\nformat = "mixpanel"\nfiles = ["export.jsonl"]\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "export.jsonl": json_lines(events)}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT event_id, account_id, _unattributed FROM usage_events ORDER BY 1")
+        quarantined = rows(store, 'SELECT row_number, "column", reason FROM quarantine')
+
+    assert stored == [
+        ("i-1", "acme", False),
+        ("i-3", None, True),
+        ("i-4", "globex", False),
+        ("i-5", "globex", False),
+        ("i-6", "7", True),
+    ]
+    assert len(quarantined) == 1
+    row_number, column, reason = quarantined[0]
+    assert (row_number, column) == (2, "(whole row)")
+    assert "properties.company_id" in reason
+    assert "'acme', 'globex'" in reason
+    mixpanel = counts(report, "mixpanel")
+    assert (mixpanel.read, mixpanel.inserted, mixpanel.quarantined, mixpanel.unattributed) == (6, 5, 1, 2)
+    assert_balanced(report)
+
+
+def test_mixpanel_mapped_group_key_list(tmp_path: Path) -> None:
+    events = [
+        {"event": "Open", "properties": {"time": 1709251200, "distinct_id": "ana", "team": ["acme"]}},
+        {"event": "Open", "properties": {"time": 1709251260, "distinct_id": "bo", "team": ["acme", "x"]}},
+    ]
+    config = BASE + (
+        '[sources.mixpanel]\ntable = "usage_events"\nformat = "mixpanel"\nfiles = ["export.jsonl"]\n'
+        'columns = { account_id = "properties.team" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "export.jsonl": json_lines(events)}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT user_id, account_id FROM usage_events")
+        reasons = rows(store, "SELECT reason FROM quarantine")
+
+    assert stored == [("ana", "acme")]
+    assert len(reasons) == 1
+    assert "properties.team lists 2 groups ('acme', 'x')" in reasons[0][0]
+    assert_balanced(report)

@@ -82,6 +82,47 @@ def test_nps_answer_label_not_position(tmp_path: Path) -> None:
     assert_balanced(report)
 
 
+def test_nps_score_counts_whatever_status(tmp_path: Path) -> None:
+    """A score is a scored response unless the status is dismissed, declined or skipped."""
+    cases = [
+        ("r1", "closed", "9", 9.0, False),
+        ("r2", "completed", "0", 0.0, False),
+        ("r3", "Closed", "", None, True),
+        ("r4", "unanswered", "6", 6.0, False),
+        ("r5", "declined", "8", None, True),
+        ("r6", "Skipped", "4", None, True),
+        ("r8", "", "10", 10.0, False),
+        ("r7", "dismissed", "", None, True),
+    ]
+    answers = "id,account,created_at,status,answer\n" + "".join(
+        f"{response},acme,2024-03-0{number}T10:00:00Z,{status},{answer}\n"
+        for number, (response, status, answer, _, _) in enumerate(cases, start=1)
+    )
+    # A score outside 0-10 is quarantined, whatever the status, rather than stored as dismissed.
+    answers += "r9,acme,2024-03-09T10:00:00Z,closed,11\n"
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.csv"]\n'
+        'columns = { response_id = "id", account_id = "account", responded_at = "created_at", score = "answer" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.csv": answers}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, score, dismissed FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, 'SELECT row_number, "column", value, reason FROM quarantine')
+        signals = compute_signals(workspace, store, [datetime(2024, 4, 1)]).set_index("account_id")
+
+    assert stored == sorted((response, score, dismissed) for response, _, _, score, dismissed in cases)
+    nps = counts(report, "nps")
+    assert quarantined == [(9, "score", "11.0", "NPS score outside 0-10")]
+    assert (nps.read, nps.inserted, nps.quarantined, nps.dismissed) == (9, 8, 1, 4)
+    # The latest response, r7, is dismissed, so it is not a zero: the latest NPS stays r8's 10.
+    assert signals.loc["acme", "nps_latest"] == 10.0
+    assert_balanced(report)
+
+
 def test_survey_scale_and_csv_labels(tmp_path: Path) -> None:
     survey = (
         "Response ID,Account,Submitted,How satisfied are you?\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import random
 from datetime import datetime
 from pathlib import Path
@@ -207,6 +208,29 @@ def test_shared_fivetran_tickets(shared_data: Path, tmp_path: Path) -> None:
     assert_balanced(report)
 
 
+def test_shared_fivetran_tickets_gzipped(shared_data: Path, tmp_path: Path) -> None:
+    """Fivetran's real ticket table, gzipped, stores the same tickets as the plain CSV."""
+    plain = shared_data / "fivetran_zendesk" / "ticket_data.csv"
+    stored = {}
+    for name, content in (
+        ("ticket.csv", plain.read_bytes()),
+        ("ticket.csv.gz", gzip.compress(plain.read_bytes())),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        config = f'[sources.tickets]\ntable = "tickets"\nformat = "fivetran_zendesk"\nfiles = ["{name}"]\n'
+        workspace = make_workspace(folder, config, {name: content})
+        report, store = run_ingest(workspace)
+        with store:
+            stored[name] = rows(
+                store, "SELECT * EXCLUDE (_file, _ingested_at) FROM tickets ORDER BY _row_number"
+            )
+        assert_balanced(report)
+
+    assert len(stored["ticket.csv.gz"]) == 10
+    assert stored["ticket.csv.gz"] == stored["ticket.csv"]
+
+
 def test_shared_user_and_organization(shared_data: Path, tmp_path: Path) -> None:
     folder = shared_data / "zendesk"
     config = (
@@ -222,4 +246,63 @@ def test_shared_user_and_organization(shared_data: Path, tmp_path: Path) -> None
 
     assert accounts == [("256244608", "Testing")]
     assert contacts == [("1159307768", "256244608", "facetoe@facetoe.com.au", False)]
+    assert_balanced(report)
+
+
+def test_metric_set_from_latest_version_page(tmp_path: Path) -> None:
+    """A ticket on several pages takes its metric set from the page of its latest version."""
+    rng = random.Random(11)
+    ids = list(range(1, 41))
+    start = 1_704_096_000
+    pages = []
+    for number in range(4):
+        chosen = sorted(rng.sample(ids, 15))
+        end_time = start + (number + 1) * 3600
+        page: dict[str, object] = {
+            "tickets": [
+                _ticket(i, 9001 + i % 2, f"2024-01-01T{number + 10}:00:{i:02d}Z", status="solved")
+                for i in chosen
+            ],
+            "end_time": end_time,
+            "next_page": f"https://example.zendesk.com/api/v2/incremental/tickets.json?start_time={end_time}",
+            "count": 15,
+            "end_of_stream": number == 3,
+        }
+        # The third page was fetched without include=metric_sets, so its tickets have no metric set.
+        if number != 2:
+            page["metric_sets"] = [
+                {
+                    "ticket_id": i,
+                    "solved_at": f"2024-01-0{number + 2}T09:00:00Z",
+                    "reply_time_in_minutes": {"calendar": number * 10 + 1, "business": None},
+                }
+                for i in chosen
+            ]
+        pages.append(page)
+    # In name order the oldest page comes last, so a metric set taken from whichever page was
+    # read last would be the oldest one.
+    files = {
+        "accounts.csv": ACCOUNTS,
+        "zendesk/d.json": pages[0],
+        "zendesk/c.json": pages[1],
+        "zendesk/b.json": pages[2],
+        "zendesk/a.json": pages[3],
+    }
+    workspace = make_workspace(tmp_path, ACCOUNTS_SOURCE + TICKETS_SOURCE + ORG_MAP, files)
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = {
+            ticket: (updated, solved)
+            for ticket, updated, solved in rows(store, "SELECT ticket_id, updated_at, solved_at FROM tickets")
+        }
+
+    expected: dict[str, tuple[datetime, datetime | None]] = {}
+    for number, page in enumerate(pages):
+        for ticket in page["tickets"]:  # type: ignore[attr-defined]
+            updated = datetime(2024, 1, 1, number + 10, 0, ticket["id"])
+            solved = None if number == 2 else datetime(2024, 1, number + 2, 9)
+            expected[str(ticket["id"])] = (updated, solved)
+    assert stored == expected
+    assert counts(report, "tickets").read == 60
     assert_balanced(report)

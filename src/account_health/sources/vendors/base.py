@@ -198,10 +198,7 @@ def iter_json_blocks(
     try:
         yield from _records_of_members(path, array_keys, line_filter, read_block)
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
-        raise SourceError(
-            f"{path}: cannot be decompressed ({type(exc).__name__}: {exc}); the file is cut short or is not "
-            "what its name says: download or export it again, or rename it to its real format"
-        ) from None
+        raise source_files.decompress_error(path, exc) from None
 
 
 def _records_of_members(

@@ -3,6 +3,10 @@
 Rows are read in the order of all their columns, so the row numbers that the ingest records as
 provenance are the same in every load of unchanged data. The URL comes from an environment
 variable, and the provenance names the host, database and table, never the password.
+
+PostgreSQL stores dates and timestamps that Python's datetime cannot hold: 'infinity', '-infinity',
+years before 1 (BC) and after 9999. The driver raises on such a value, so the query reads each of
+them as PostgreSQL's text instead, and the ingest quarantines that text like any invalid timestamp.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -22,8 +26,14 @@ from account_health.errors import SourceError, first_line
 from account_health.sources.files import Batch, _as_strings
 from account_health.sources.vendors.base import Adapter, FileBatch, TableDefaults
 
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
 log = logging.getLogger(__name__)
 BATCH_ROWS = 100_000
+# Prefix of the query's extra text column for a date or timestamp column, which contains the values
+# that Python's datetime cannot represent, such as 'infinity'.
+_OUT_OF_RANGE_PREFIX = "__out_of_range__"
 
 
 def database_label(database: DatabaseSource, source: str) -> str:
@@ -69,20 +79,54 @@ class DatabaseAdapter(Adapter):
                 "check the URL, the table name and its schema"
             ) from None
         log.info("reading %s from %s", database.table, database_label(database, "database"))
-        ordered = rows.order_by(list(rows.columns))
+        ordered = _readable(rows.order_by(list(rows.columns)))
         number = 1
         try:
             for record_batch in ordered.to_pyarrow_batches(chunk_size=BATCH_ROWS):
-                arrow = pa.Table.from_batches([record_batch])
-                strings = pa.table(
-                    [
-                        _as_strings(arrow.column(i), Path(database.table), name)
-                        for i, name in enumerate(arrow.column_names)
-                    ],
-                    names=arrow.column_names,
-                )
+                strings = _text_columns(pa.Table.from_batches([record_batch]), Path(database.table))
                 numbers = np.arange(number, number + strings.num_rows, dtype="int64")
                 number += strings.num_rows
                 yield FileBatch(0, Batch(strings, numbers, 0, 0))
         finally:
             connection.disconnect()
+
+
+def _readable(ordered: ir.Table) -> ir.Table:
+    """Select every column, with dates and timestamps the driver cannot convert moved to a text column.
+
+    Each date or timestamp column gets a companion text column. Where the value is infinite, before
+    the year 1 or after the year 9999, the companion contains its text and the column itself is NULL.
+    NOTE: years after 9999 are recognised by their five digits, which holds for PostgreSQL's default
+    DateStyle (ISO). Under another DateStyle such a value still stops the read with the driver's error.
+    """
+    import ibis
+
+    columns: list[ir.Value] = []
+    for name, dtype in ordered.schema().items():
+        column = ordered[name]
+        if not (dtype.is_timestamp() or dtype.is_date()):
+            columns.append(column)
+            continue
+        text = column.cast("string")
+        out_of_range = (
+            text.isin(["infinity", "-infinity"]) | text.endswith(" BC") | text.re_search("^[0-9]{5}")
+        )
+        columns.append(ibis.ifelse(out_of_range, ibis.null(dtype), column).name(name))
+        columns.append(ibis.ifelse(out_of_range, text, ibis.null("string")).name(_OUT_OF_RANGE_PREFIX + name))
+    return ordered.select(*columns)
+
+
+def _text_columns(arrow: pa.Table, table: Path) -> pa.Table:
+    """Return the batch as text columns, with each out-of-range date or timestamp back in its column."""
+    import pyarrow.compute as pc
+
+    names = [name for name in arrow.column_names if not name.startswith(_OUT_OF_RANGE_PREFIX)]
+    columns = []
+    for name in names:
+        text = _as_strings(arrow.column(name), table, name)
+        out_of_range = _OUT_OF_RANGE_PREFIX + name
+        if out_of_range in arrow.column_names:
+            raw = arrow.column(out_of_range)
+            text = pc.if_else(pc.is_null(raw), text, raw)
+        columns.append(text)
+    return pa.table(columns, names=names)

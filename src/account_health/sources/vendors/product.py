@@ -2,8 +2,10 @@
 
 Each event becomes one usage_events row. The account is the event's group: Amplitude's `groups`
 object (the first of company, account, org, organization; else its first group type) or a Mixpanel
-property such as company_id. Mixpanel raw exports carry no event id in older projects, so an event
-without `$insert_id` gets one derived from its content, which makes a re-exported event count once.
+property such as company_id. A Mixpanel group key may be a list of group ids: one id is the account,
+several are quarantined, and none leaves the event unattributed. Mixpanel raw exports carry no event
+id in older projects, so an event without `$insert_id` gets one derived from its content, which makes
+a re-exported event count once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import json
 from typing import ClassVar
 
 from account_health.config import SourceConfig
-from account_health.sources.vendors.base import RecordAdapter, Reject, Skip, TableDefaults, first_present
+from account_health.sources.vendors.base import (
+    RecordAdapter,
+    Reject,
+    Skip,
+    TableDefaults,
+    first_present,
+    scalar_text,
+)
 
 GROUP_TYPES = ("company", "account", "org", "organization", "account_id", "company_id")
 USAGE_COLUMNS = {
@@ -71,7 +80,15 @@ class MixpanelAdapter(RecordAdapter):
         flat["user"] = first_present(
             flat, ("properties.distinct_id", "properties.$user_id", "properties.$device_id")
         )
-        flat["account"] = first_present(flat, tuple(f"properties.{kind}" for kind in GROUP_TYPES))
+        account_column = config.columns.get("account_id", "account")
+        if account_column == "account":
+            group_keys = [f"properties.{kind}" for kind in GROUP_TYPES]
+        else:
+            group_keys = [account_column]
+        account = _mixpanel_group(flat, group_keys)
+        if isinstance(account, Reject):
+            return account
+        flat[account_column] = account
         # Mixpanel's export writes `time` as epoch seconds (milliseconds in newer exports).
         flat["occurred_at"] = first_present(flat, ("properties.time", "properties.mp_processing_time_ms"))
         insert_id = first_present(flat, ("properties.$insert_id",))
@@ -80,6 +97,52 @@ class MixpanelAdapter(RecordAdapter):
             insert_id = "derived-" + hashlib.sha1(content.encode("utf-8")).hexdigest()
         flat["event_id"] = insert_id
         return flat
+
+
+def _mixpanel_group(flat: dict[str, str | None], group_keys: list[str]) -> str | Reject | None:
+    """Return the group id of the first of `group_keys` (case-insensitive) that names one, or why not.
+
+    Mixpanel accepts a list of group ids as a group key's value and counts the event in each of those
+    groups. A usage_events row has one account, so a list of one id is that id, a list of several is
+    rejected with its ids, and an empty list names no group, like an empty value.
+    """
+    lowered = {name.lower(): name for name in flat}
+    for key in group_keys:
+        name = lowered.get(key.lower())
+        value = flat.get(name) if name is not None else None
+        if value is None or not value.strip():
+            continue
+        ids = _listed_ids(value)
+        if ids is None:
+            return value
+        if len(ids) == 1:
+            return ids[0]
+        if ids:
+            listed = ", ".join(repr(group) for group in ids)
+            return Reject(
+                f"{name} lists {len(ids)} groups ({listed}), and a usage event belongs to one account; "
+                "send one group id per event, or map account_id to a property with one id"
+            )
+    return None
+
+
+def _listed_ids(value: str) -> list[str] | None:
+    """Return the distinct non-empty ids of a JSON list, in order, or None when `value` is not a list."""
+    text = value.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    ids: list[str] = []
+    for item in items:
+        group = scalar_text(item)
+        if group is not None and group.strip() and group.strip() not in ids:
+            ids.append(group.strip())
+    return ids
 
 
 class IntercomAdapter(RecordAdapter):

@@ -2,7 +2,8 @@
 
 An answer is read from its label, never from its position in the list of options: "9", "9 - Likely"
 and {"label": "9", "position": 10} are all a 9, so a 9 stays a promoter however the export numbers
-its choices. A blank answer, or a response whose status says it was dismissed or skipped, is stored
+its choices. A response with a score is scored whatever its status (closed, completed), unless the
+status is dismissed, declined or skipped. A blank answer, or one of those statuses, is stored
 as dismissed with no score: it is neither a detractor nor a zero, and the ingest counts it apart.
 """
 
@@ -14,7 +15,9 @@ from typing import ClassVar
 from account_health.config import SourceConfig
 from account_health.sources.vendors.base import RecordAdapter, Reject, Skip, TableDefaults, first_present
 
-DISMISSED_STATUSES = ("dismissed", "skipped", "declined", "closed", "not answered", "unanswered")
+# Statuses that mean the person gave no answer, so a score beside them is not theirs. Other statuses,
+# such as closed or completed, describe the survey, and a score beside them is an answer.
+DISMISSED_STATUSES = ("dismissed", "skipped", "declined")
 STATUS_COLUMNS = ("status", "state", "response_status")
 # Keys of an answer object that hold its label, and keys that hold only its place among the options.
 LABEL_KEYS = ("label", "value", "text", "answer", "score")

@@ -7,7 +7,9 @@ so they are ordered by file name, compared with numbers as numbers (page-2 befor
 how a dump that saves each page in turn names them. The last page must say `end_of_stream: true`; a
 stream cut short is an error that names the page to fetch next. A ticket on two pages (time-based
 exports repeat items across page boundaries) is stored once, in the version with the latest
-`updated_at`. Deleted tickets keep their status `deleted`, which the support signal does not count.
+`updated_at`. Its sideloaded metric set comes from the same page as that version, so every field of
+the stored ticket belongs to one version. Deleted tickets keep their status `deleted`, which the
+support signal does not count.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -58,6 +60,8 @@ class _Page:
     end_of_stream: bool | None
     end_time: float | None
     after: str | None
+    # Ticket metric sets sideloaded on this page (`include=metric_sets`), by ticket id.
+    metric_sets: dict[str, Any] = field(default_factory=dict)
 
 
 class ZendeskAdapter(Adapter):
@@ -85,7 +89,6 @@ class ZendeskAdapter(Adapter):
         pages = [_read_page(path, array_key, object_key) for path in paths]
         order = _stream_order(pages)
         _check_end_of_stream([pages[index] for index in order])
-        metric_sets = _metric_sets(pages) if table == "tickets" else {}
         for index in order:
             page = pages[index]
             builder = BatchBuilder(index, page.path.stat().st_size)
@@ -96,7 +99,9 @@ class ZendeskAdapter(Adapter):
                     )
                     continue
                 row = flatten(item)
-                metrics = metric_sets.get(str(item.get("id")))
+                # The page's own metric set, never one from another page, which may carry another
+                # version of the ticket.
+                metrics = page.metric_sets.get(str(item.get("id")))
                 if metrics is not None:
                     row.update(flatten(metrics, "metric_set"))
                 builder.add(number, row)
@@ -127,6 +132,7 @@ def _read_page(path: Path, array_key: str, object_key: str) -> _Page:
             bool(document["end_of_stream"]) if "end_of_stream" in document else None,
             float(end_time) if isinstance(end_time, (int, float)) else None,
             document.get("after_url") or document.get("next_page") or document.get("after_cursor"),
+            _metric_sets(document) if array_key == "tickets" else {},
         )
     if isinstance(document.get(object_key), dict):
         return _Page(path, [document[object_key]], False, None, None, None)
@@ -164,17 +170,12 @@ def _check_end_of_stream(pages: list[_Page]) -> None:
         )
 
 
-def _metric_sets(pages: list[_Page]) -> dict[str, Any]:
-    """Ticket metric sets sideloaded with `include=metric_sets`, by ticket id."""
+def _metric_sets(document: dict[str, Any]) -> dict[str, Any]:
+    """Return the ticket metric sets sideloaded on one page with `include=metric_sets`, by ticket id."""
     found: dict[str, Any] = {}
-    for page in pages:
-        if not page.is_page:
-            continue
-        with open_binary(page.path) as handle:
-            document = json.loads(handle.read().decode("utf-8-sig"))
-        for metrics in document.get("metric_sets") or []:
-            if isinstance(metrics, dict) and metrics.get("ticket_id") is not None:
-                found[str(metrics["ticket_id"])] = metrics
+    for metrics in document.get("metric_sets") or []:
+        if isinstance(metrics, dict) and metrics.get("ticket_id") is not None:
+            found[str(metrics["ticket_id"])] = metrics
     return found
 
 
