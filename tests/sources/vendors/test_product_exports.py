@@ -230,3 +230,77 @@ def test_mixpanel_mapped_group_key_list(tmp_path: Path) -> None:
     assert len(reasons) == 1
     assert "properties.team lists 2 groups ('acme', 'x')" in reasons[0][0]
     assert_balanced(report)
+
+
+def test_amplitude_group_lists(tmp_path: Path) -> None:
+    """Amplitude's groups follow the list rule: one id is the account, several are quarantined."""
+
+    def event(uuid: str, groups: dict[str, object]) -> dict[str, object]:
+        return {
+            "uuid": uuid,
+            "event_type": "Open",
+            "user_id": "ana",
+            "event_time": "2024-03-01 00:10:00",
+            "groups": groups,
+        }
+
+    hour = [
+        event("u-1", {"company": ["acme", "acme"]}),
+        event("u-2", {"company": ["acme", "globex"]}),
+        event("u-3", {"company": [], "org": "globex"}),
+    ]
+    config = (
+        BASE + '[sources.amplitude]\ntable = "usage_events"\nformat = "amplitude"\nfiles = ["export.zip"]\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "export.zip": _amplitude_zip([hour])}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT event_id, account_id FROM usage_events ORDER BY 1")
+        reasons = rows(store, "SELECT row_number, reason FROM quarantine")
+
+    assert stored == [("u-1", "acme"), ("u-3", "globex")]
+    assert len(reasons) == 1
+    assert reasons[0][0] == 2
+    assert "groups.company lists 2 groups ('acme', 'globex')" in reasons[0][1]
+    assert_balanced(report)
+
+
+def test_intercom_companies_list(tmp_path: Path) -> None:
+    """A conversation's `companies` list of company objects: one is the account, several are quarantined."""
+
+    def conversation(ticket: str, companies: list[dict[str, str]]) -> dict[str, object]:
+        return {
+            "id": ticket,
+            "created_at": 1709251200,
+            "updated_at": 1709254800,
+            "state": "open",
+            "companies": {"type": "company.list", "companies": companies},
+        }
+
+    page = {
+        "type": "conversation.list",
+        "conversations": [
+            conversation("c1", [{"type": "company", "id": "acme"}]),
+            conversation("c2", [{"type": "company", "id": "acme"}, {"type": "company", "id": "globex"}]),
+            conversation("c3", []),
+        ],
+    }
+    config = (
+        BASE + '[sources.intercom]\ntable = "tickets"\nformat = "intercom"\nfiles = ["conversations.json"]\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "conversations.json": json.dumps(page)}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT ticket_id, account_id, _unattributed FROM tickets ORDER BY 1")
+        reasons = rows(store, "SELECT reason FROM quarantine")
+
+    assert stored == [("c1", "acme", False), ("c3", None, True)]
+    assert len(reasons) == 1
+    assert "companies.companies lists 2 groups ('acme', 'globex')" in reasons[0][0]
+    assert_balanced(report)

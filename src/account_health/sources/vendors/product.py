@@ -2,8 +2,8 @@
 
 Each event becomes one usage_events row. The account is the event's group: Amplitude's `groups`
 object (the first of company, account, org, organization; else its first group type) or a Mixpanel
-property such as company_id. A Mixpanel group key may be a list of group ids: one id is the account,
-several are quarantined, and none leaves the event unattributed. Mixpanel raw exports carry no event
+property such as company_id. A group may be a list of group ids (and an Intercom conversation lists its
+companies): one id is the account, several are quarantined, and none leaves the row unattributed. Mixpanel raw exports carry no event
 id in older projects, so an event without `$insert_id` gets one derived from its content, which makes
 a re-exported event count once.
 """
@@ -34,24 +34,15 @@ USAGE_COLUMNS = {
 }
 
 
-def _first_group(flat: dict[str, str | None], prefix: str) -> str | None:
-    """Return the first id of the preferred group type under `prefix` (lists are stored as JSON text)."""
-    names = [name for name in flat if name.startswith(prefix)]
+def _first_group(flat: dict[str, str | None], prefix: str) -> str | Reject | None:
+    """Return the id of the preferred group type under `prefix`, or why the record has no single one.
+
+    Lists are stored as JSON text; `_group_of` reads them. A `type` field beside the groups (Intercom's
+    `"type": "company.list"`) names no group.
+    """
+    names = sorted(name for name in flat if name.startswith(prefix) and name != f"{prefix}type")
     preferred = [f"{prefix}{kind}" for kind in GROUP_TYPES if f"{prefix}{kind}" in flat]
-    for name in preferred + sorted(names):
-        value = flat.get(name)
-        if value is None:
-            continue
-        if value.startswith("["):
-            try:
-                items = json.loads(value)
-            except ValueError:
-                continue
-            if items:
-                return str(items[0])
-            continue
-        return value
-    return None
+    return _group_of(flat, preferred + names)
 
 
 class AmplitudeAdapter(RecordAdapter):
@@ -62,7 +53,10 @@ class AmplitudeAdapter(RecordAdapter):
         self, flat: dict[str, str | None], config: SourceConfig, table: str
     ) -> dict[str, str | None] | Skip | Reject:
         flat["event_id"] = first_present(flat, ("uuid", "$insert_id", "insert_id"))
-        flat["account"] = _first_group(flat, "groups.")
+        account = _first_group(flat, "groups.")
+        if isinstance(account, Reject):
+            return account
+        flat["account"] = account
         flat["user"] = first_present(flat, ("user_id", "device_id", "amplitude_id"))
         flat["occurred_at"] = first_present(flat, ("event_time", "client_event_time", "server_upload_time"))
         flat["event"] = flat.get("event_type")
@@ -85,7 +79,7 @@ class MixpanelAdapter(RecordAdapter):
             group_keys = [f"properties.{kind}" for kind in GROUP_TYPES]
         else:
             group_keys = [account_column]
-        account = _mixpanel_group(flat, group_keys)
+        account = _group_of(flat, group_keys)
         if isinstance(account, Reject):
             return account
         flat[account_column] = account
@@ -99,12 +93,13 @@ class MixpanelAdapter(RecordAdapter):
         return flat
 
 
-def _mixpanel_group(flat: dict[str, str | None], group_keys: list[str]) -> str | Reject | None:
+def _group_of(flat: dict[str, str | None], group_keys: list[str]) -> str | Reject | None:
     """Return the group id of the first of `group_keys` (case-insensitive) that names one, or why not.
 
-    Mixpanel accepts a list of group ids as a group key's value and counts the event in each of those
-    groups. A usage_events row has one account, so a list of one id is that id, a list of several is
-    rejected with its ids, and an empty list names no group, like an empty value.
+    Amplitude and Mixpanel accept a list of group ids as a group's value and count the event in each
+    of those groups. Intercom lists a conversation's companies. A row here has one account, so a list
+    of one id is that id, a list of several is rejected with its ids, and an empty list names no group,
+    like an empty value.
     """
     lowered = {name.lower(): name for name in flat}
     for key in group_keys:
@@ -120,14 +115,17 @@ def _mixpanel_group(flat: dict[str, str | None], group_keys: list[str]) -> str |
         if ids:
             listed = ", ".join(repr(group) for group in ids)
             return Reject(
-                f"{name} lists {len(ids)} groups ({listed}), and a usage event belongs to one account; "
-                "send one group id per event, or map account_id to a property with one id"
+                f"{name} lists {len(ids)} groups ({listed}), and a row belongs to one account; "
+                "send one group id per record, or map account_id to a field with one id"
             )
     return None
 
 
 def _listed_ids(value: str) -> list[str] | None:
-    """Return the distinct non-empty ids of a JSON list, in order, or None when `value` is not a list."""
+    """Return the distinct non-empty ids of a JSON list, in order, or None when `value` is not a list.
+
+    An item that is an object (Intercom's company objects) is read as its `id`.
+    """
     text = value.strip()
     if not (text.startswith("[") and text.endswith("]")):
         return None
@@ -139,7 +137,7 @@ def _listed_ids(value: str) -> list[str] | None:
         return None
     ids: list[str] = []
     for item in items:
-        group = scalar_text(item)
+        group = scalar_text(item.get("id") if isinstance(item, dict) else item)
         if group is not None and group.strip() and group.strip() not in ids:
             ids.append(group.strip())
     return ids
@@ -173,6 +171,9 @@ class IntercomAdapter(RecordAdapter):
     ) -> dict[str, str | None] | Skip | Reject:
         company = first_present(flat, ("company.id", "company_id", "company.company_id"))
         if company is None:
-            company = _first_group(flat, "companies.")
+            listed = _first_group(flat, "companies.")
+            if isinstance(listed, Reject):
+                return listed
+            company = listed
         flat["company"] = company
         return flat
