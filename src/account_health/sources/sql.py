@@ -1,4 +1,4 @@
-"""SQL fragments for the ingest: quoting, parsing strings into canonical types, and row checks.
+"""SQL fragments for the ingest: quoting, and parsing strings into canonical types.
 
 Values read from files never enter SQL text; they are only ever column data. Names and values from the
 config are quoted with `identifier` and `literal`.
@@ -6,33 +6,11 @@ config are quoted with `identifier` and `literal`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from account_health.config import SourceConfig
-from account_health.sources.canonical import TableSpec
-
 # Accepted instants: years 1900 to 2199. Anything outside is a unit or format mistake, not history.
 EARLIEST = "TIMESTAMP '1900-01-01 00:00:00'"
 LATEST = "TIMESTAMP '2200-01-01 00:00:00'"
 # Numbers beyond this magnitude are rejected as corrupt; no count or amount in these tables gets near it.
 MAX_NUMBER = "1e15"
-
-_TYPE_HINTS = {
-    "timestamp": "invalid timestamp: expected ISO 8601 such as 2024-03-20T19:26:08Z, with an optional UTC offset, "
-    "epoch seconds or YYYYMMDD, between the years 1900 and 2199; declare another format in [sources.{source}.types]",
-    "epoch_s": "invalid epoch seconds: expected seconds since 1970-01-01 UTC, up to the year 2199",
-    "epoch_ms": "invalid epoch milliseconds: expected milliseconds since 1970-01-01 UTC, up to the year 2199",
-    "date": "invalid date: expected YYYY-MM-DD between the years 1900 and 2199",
-    "float": "invalid number: expected a finite number below 1e15 in magnitude",
-    "int": "invalid whole number: expected a whole number below 1e15 in magnitude",
-    "bool": "invalid boolean: expected true/false, yes/no, 1/0 or t/f",
-    "string": "invalid text",
-}
-
-
-_NUL_REASON = (
-    "contains a NUL character, which no text column can store; fix the export, or check its csv.encoding"
-)
 
 
 def identifier(name: str) -> str:
@@ -139,144 +117,3 @@ def _parse_timestamp(raw: str, declared: str) -> str:
         f"WHEN regexp_matches({raw}, {literal(_IMPOSSIBLE_OFFSET)}) THEN NULL "
         f"ELSE CAST(TRY_CAST({raw} AS TIMESTAMPTZ) AS TIMESTAMP) END"
     )
-
-
-@dataclass(frozen=True)
-class Check:
-    """One reason to quarantine a staged row: the SQL condition, the offending value and the reason text."""
-
-    column: str
-    condition: str
-    value: str
-    reason: str
-
-
-def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
-    """Every check a staged row of this source must pass to be stored."""
-    checks: list[Check] = []
-    for column in spec.columns:
-        name = identifier(column.name)
-        raw = identifier("_raw_" + column.name)
-        declared = config.types.get(column.name, column.type)
-        hint = _TYPE_HINTS[declared].format(source=source)
-        checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, literal(hint)))
-        # PostgreSQL text cannot hold NUL, so such a value would fail every nightly run that copies it
-        # to a PostgreSQL operational store.
-        checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
-
-        is_account_link = column.name == spec.account_column
-        if column.name in config.resolve and not is_account_link:
-            resolution = config.resolve[column.name]
-            source_value = identifier("_from_" + column.name)
-            reason = (
-                f"{resolution.from_column} not found in {resolution.table}.{resolution.key}; "
-                f"ingest {resolution.table} first or fix the id"
-            )
-            checks.append(Check(column.name, f"{name} IS NULL", source_value, literal(reason)))
-        elif column.required and not is_account_link and column.name not in spec.derived:
-            reason = f"missing required value for {spec.name}.{column.name}"
-            checks.append(Check(column.name, f"{name} IS NULL AND {raw} IS NULL", "NULL", literal(reason)))
-
-        if column.allowed:
-            allowed = ", ".join(literal(value) for value in column.allowed)
-            reason = (
-                f"not one of {', '.join(column.allowed)}; map it in [sources.{source}.values.{column.name}]"
-            )
-            checks.append(
-                Check(column.name, f"{name} IS NOT NULL AND {name} NOT IN ({allowed})", name, literal(reason))
-            )
-
-    checks.extend(_table_checks(source, spec, config))
-    if config.loaded_at is not None:
-        checks.append(
-            Check(
-                config.loaded_at,
-                "_loaded_raw IS NOT NULL AND _loaded_at IS NULL",
-                "_loaded_raw",
-                literal(_TYPE_HINTS["timestamp"].format(source=source)),
-            )
-        )
-    return checks
-
-
-def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
-    checks: list[Check] = []
-    if spec.name == "accounts":
-        checks.append(
-            Check(
-                "timezone",
-                "timezone IS NOT NULL AND timezone NOT IN (SELECT name FROM pg_timezone_names())",
-                "timezone",
-                literal("unknown IANA timezone; use a name such as UTC, America/New_York or Europe/Berlin"),
-            )
-        )
-    if spec.name in ("accounts", "contracts"):
-        checks.append(
-            Check("arr", "arr < 0", "CAST(arr AS VARCHAR)", literal("negative ARR; ARR is 0 or more"))
-        )
-    if spec.name == "contracts":
-        checks.append(
-            Check(
-                "end_at",
-                "end_at IS NOT NULL AND start_at IS NOT NULL AND end_at < start_at",
-                "CAST(end_at AS VARCHAR)",
-                literal("contract ends before it starts"),
-            )
-        )
-    if spec.name == "usage_daily":
-        checks.append(
-            Check(
-                "active_users",
-                "active_users IS NULL AND event_count IS NULL",
-                "NULL",
-                literal("a daily usage row needs active_users or event_count"),
-            )
-        )
-        for column in ("active_users", "event_count"):
-            checks.append(
-                Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count"))
-            )
-    if spec.name == "sentiment_responses":
-        checks.extend(_sentiment_checks(source))
-    return checks
-
-
-def _sentiment_checks(source: str) -> list[Check]:
-    scale_pattern = "'[0-9]+(\\.[0-9]+)?-[0-9]+(\\.[0-9]+)?'"
-    scale_min = "TRY_CAST(split_part(scale, '-', 1) AS DOUBLE)"
-    scale_max = "TRY_CAST(split_part(scale, '-', 2) AS DOUBLE)"
-    return [
-        Check(
-            "score",
-            "kind = 'nps' AND score IS NOT NULL AND (score < 0 OR score > 10)",
-            "CAST(score AS VARCHAR)",
-            literal("NPS score outside 0-10"),
-        ),
-        Check(
-            "scale",
-            f"kind = 'survey' AND score IS NOT NULL AND (scale IS NULL OR NOT regexp_full_match(scale, {scale_pattern}))",
-            "scale",
-            literal(
-                f"survey scale missing or not written as MIN-MAX such as 1-5; set [sources.{source}.constants] scale"
-            ),
-        ),
-        Check(
-            "scale",
-            f"kind = 'survey' AND regexp_full_match(scale, {scale_pattern}) AND {scale_min} >= {scale_max}",
-            "scale",
-            literal("survey scale minimum is not below its maximum"),
-        ),
-        Check(
-            "score",
-            f"kind = 'survey' AND score IS NOT NULL AND regexp_full_match(scale, {scale_pattern}) "
-            f"AND (score < {scale_min} OR score > {scale_max})",
-            "CAST(score AS VARCHAR)",
-            literal("survey score outside its scale"),
-        ),
-        Check(
-            "tag",
-            "kind = 'call' AND tag IS NULL AND NOT coalesce(dismissed, FALSE)",
-            "tag",
-            literal("call sentiment needs a tag: positive, neutral or negative"),
-        ),
-    ]
