@@ -7,6 +7,7 @@ scheduled job.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -249,18 +250,35 @@ class SignalSettings(_Section):
     @field_validator("severity_weights")
     @classmethod
     def _known_priorities(cls, value: dict[str, float]) -> dict[str, float]:
+        """Check the keys against the ticket priorities, ignoring case and spaces around them.
+
+        The ingest stores each priority in lower case whatever case the export writes it in, so the
+        keys are stored trimmed and in lower case too.
+        """
         from account_health.sources.canonical import PRIORITIES
 
-        unknown = sorted(set(value) - set(PRIORITIES))
+        unknown = sorted(name for name in value if name.strip().lower() not in PRIORITIES)
         if unknown:
+            example = json.dumps(unknown[0].strip())
             raise ValueError(
                 f"{', '.join(map(repr, unknown))} is not a ticket priority; the keys are "
-                f"{', '.join(PRIORITIES)} (map an export's own names to them with the source's `values`)"
+                f"{', '.join(PRIORITIES)}, in any case. Map an export's own names to them in the tickets "
+                f'source, such as values = {{ priority = {{ {example} = "urgent" }} }}'
             )
+        weights: dict[str, float] = {}
+        written: dict[str, str] = {}
+        for name, weight in value.items():
+            priority = name.strip().lower()
+            if priority in written:
+                raise ValueError(
+                    f"{written[priority]!r} and {name!r} name the same priority; keep one of them"
+                )
+            written[priority] = name
+            weights[priority] = weight
         negative = sorted(name for name, weight in value.items() if weight < 0)
         if negative:
             raise ValueError(f"the weight of {', '.join(map(repr, negative))} is negative; use 0 or more")
-        return value
+        return weights
 
     @field_validator("default_timezone")
     @classmethod

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -112,8 +113,8 @@ def test_timestamps_parse_to_utc(tmp_path: Path) -> None:
         "created_at",
         "20/03/2024 19:26",
     )
-    assert str(reason).startswith("invalid timestamp: expected ISO 8601"), reason
-    assert "[sources.tickets.types]" in str(reason), reason
+    assert str(reason).startswith("invalid timestamp '20/03/2024 19:26': expected ISO 8601"), reason
+    assert '[sources.tickets.csv] date_formats = ["%d/%m/%Y %H:%M"]' in str(reason), reason
     counts = _counts(report, "tickets")
     assert (counts.read, counts.inserted, counts.quarantined) == (4, 3, 1)
 
@@ -414,9 +415,9 @@ def test_mapping_options_shape_stored_rows(tmp_path: Path) -> None:
         ),
     ]
     assert quarantined[0][:3] == (3, "priority", "P9")
-    assert (
-        quarantined[0][3]
-        == "not one of urgent, high, normal, low; map it in [sources.tickets.values.priority]"
+    assert quarantined[0][3] == (
+        "invalid priority 'P9': not one of urgent, high, normal, low (compared ignoring case); map it to "
+        'one of them in [sources.tickets.values] priority = { "P9" = "urgent" }'
     )
     assert quarantined[1][:3] == (4, "exported_at", "yesterday")
     assert str(quarantined[1][3]).startswith("invalid timestamp"), quarantined[1]
@@ -565,11 +566,32 @@ def test_reingested_bad_rows_not_quarantined_twice(tmp_path: Path) -> None:
     with open_analytical_store(workspace.analytical_store_path) as store:
         ingest(workspace, store)
         second = ingest(workspace, store)
-        quarantined = _rows(store, f'SELECT row_number, "column", value FROM {QUARANTINE_TABLE}')
+        quarantined = _rows(
+            store, f'SELECT row_number, "column", value, load_id, last_load_id FROM {QUARANTINE_TABLE}'
+        )
 
     counts = _counts(second, "tickets")
     assert (counts.read, counts.unchanged, counts.quarantined) == (2, 1, 1)
-    assert quarantined == [(2, "created_at", "not a date")]
+    # Stored once, under the load that first rejected it, and marked with the latest load that did.
+    assert quarantined == [(2, "created_at", "not a date", 1, 2)]
+
+
+def test_quarantine_of_older_store_gains_last_load_id(tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute(
+            f"""CREATE TABLE {QUARANTINE_TABLE} (
+                load_id BIGINT, source VARCHAR, "table" VARCHAR, file VARCHAR, row_number BIGINT,
+                "column" VARCHAR, value VARCHAR, reason VARCHAR, quarantined_at TIMESTAMP)"""
+        )
+        connection.execute(
+            f"INSERT INTO {QUARANTINE_TABLE} VALUES (3, 't', 'tickets', 't.csv', 1, 'created_at', 'x', 'r', NULL)"
+        )
+
+    with open_analytical_store(path) as store:
+        stored = _rows(store, f"SELECT load_id, last_load_id FROM {QUARANTINE_TABLE}")
+
+    assert stored == [(3, 3)]
 
 
 def test_summed_duplicate_keys_account_for_every_row(tmp_path: Path) -> None:

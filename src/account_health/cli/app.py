@@ -119,7 +119,7 @@ def ingest(
 ) -> None:
     """Load the configured exports into the canonical tables in one transaction, then the job changes the API received."""
     from account_health.cli.render import ingest_table
-    from account_health.cli.render_sources import source_notes
+    from account_health.cli.render_sources import quarantine_command, source_notes
     from account_health.sources.ingest import ingest as run_ingest
     from account_health.sources.received import API_SOURCE, load_received_job_changes
 
@@ -139,10 +139,14 @@ def ingest(
         quarantined = sum(counts.quarantined for counts in report.sources)
         unattributed = sum(counts.unattributed for counts in report.sources)
         if quarantined:
+            rows = "row" if quarantined == 1 else "rows"
             console.print(
-                f"[red]{quarantined:,} rows quarantined[/red]; see them with "
-                f'`duckdb {escape(str(workspace.analytical_store_path))} "SELECT * FROM quarantine WHERE load_id = {report.load_id}"`'
+                f"[red]{quarantined:,} {rows} quarantined[/red]; list each rejected value with its file, row, "
+                "column and reason (or run the query in any DuckDB client):"
             )
+            # On a line of its own and never wrapped, so that it can be copied and run as printed.
+            command = quarantine_command(report, workspace.analytical_store_path)
+            console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
         if report.attributed:
             console.print(
                 f"{report.attributed:,} rows stored unattributed earlier now belong to a known account"

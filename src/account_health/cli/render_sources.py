@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
+from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
 
-from account_health.sources.ingest import IngestReport
+from account_health.sources.ingest import IngestReport, quarantine_query
 from account_health.sources.status import COUNT_NAMES, SourceStatus
 
 
@@ -62,6 +64,11 @@ def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
             kinds = ", ".join(f"{total:,} {kind}s" for kind, total in sorted(entry.skipped.items()))
             lines.append(f"{entry.source}: skipped records this table does not take: {kinds}")
     return lines
+
+
+def quarantine_command(report: IngestReport, store_path: Path) -> str:
+    """Return a shell command that lists the values this ingest quarantined, quoted to run as printed."""
+    return f"duckdb {shlex.quote(str(store_path))} {shlex.quote(quarantine_query(report.load_id))}"
 
 
 def _day(value: datetime | None) -> str:

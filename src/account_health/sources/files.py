@@ -28,6 +28,10 @@ from account_health.errors import SourceError
 
 BATCH_BYTES = 8 << 20
 BOM = "\ufeff"
+# Excel's delimiter line, such as sep=; as the first line of a CSV file, optionally quoted.
+_SEP_LINE = re.compile('"?sep=(.)"?', re.IGNORECASE)
+# A number with comma thousands separators, such as 1,234.5, which splits into fields when unquoted.
+_COMMA_THOUSANDS = re.compile(r"(?<![0-9.])[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?(?![0-9])")
 
 
 @dataclass
@@ -173,7 +177,11 @@ def iter_batches(path: Path, config: SourceConfig) -> Iterator[Batch]:
 
 def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch]:
     names = read_header(path, config)
-    line = unclosed_quote_line(path, config.csv.encoding, config.csv.delimiter)
+    declared = declared_delimiter(path, config.csv.encoding)
+    delimiter = declared or config.csv.delimiter
+    # pyarrow numbers records from 1 including the header and a skipped sep= line.
+    first_data_record = 3 if declared is not None else 2
+    line = unclosed_quote_line(path, config.csv.encoding, delimiter)
     if line is not None:
         raise SourceError(
             f"{path}: the quoted field that opens on line {line} never closes, so every later line would be "
@@ -184,9 +192,17 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
     rejected: list[RejectedRow] = []
 
     def reject(row: Any) -> str:
-        # pyarrow numbers records from 1 with the header as record 1, so data row = number - 1.
-        number = int(row.number) - 1 if row.number is not None else -1
+        number = int(row.number) - first_data_record + 1 if row.number is not None else -1
         reason = f"expected {row.expected_columns} fields, found {row.actual_columns}; fix the quoting or delimiter"
+        if (
+            row.actual_columns > row.expected_columns
+            and delimiter == ","
+            and _COMMA_THOUSANDS.search(row.text)
+        ):
+            reason += (
+                "; if a number has ',' as a thousands separator (as in 1,234.5), export it without "
+                "thousands separators, because unquoted each comma splits the number into two fields"
+            )
         rejected.append(RejectedRow(number, row.text, reason))
         return "skip"
 
@@ -219,6 +235,23 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
             total,
             rejected,
         )
+
+
+def csv_delimiter(path: Path, config: SourceConfig) -> str:
+    """Return the file's delimiter: the one its sep= first line declares, else the source's csv.delimiter."""
+    if file_format(path, config) == "parquet":
+        return config.csv.delimiter
+    return declared_delimiter(path, config.csv.encoding) or config.csv.delimiter
+
+
+def declared_delimiter(path: Path, encoding: str) -> str | None:
+    """Return the delimiter that Excel's first line `sep=X` declares, or None when the file has no such line."""
+    with path.open("rb") as handle:
+        head = handle.read(256)
+    text = codecs.lookup(encoding).incrementaldecoder("replace").decode(head)
+    first_line = text.removeprefix(BOM).split("\n", 1)[0].removesuffix("\r")
+    found = _SEP_LINE.fullmatch(first_line)
+    return found.group(1) if found else None
 
 
 def unclosed_quote_line(path: Path, encoding: str, delimiter: str) -> int | None:
@@ -340,9 +373,16 @@ def _csv_reader(
             f"{path}: is empty (0 bytes), so it has not even a header row; export it again, or take it out "
             "of the source's files"
         )
-    read_options = pacsv.ReadOptions(block_size=BATCH_BYTES, encoding=config.csv.encoding, use_threads=False)
+    # A sep= first line sets the delimiter and is skipped, so the header is the line after it.
+    declared = declared_delimiter(path, config.csv.encoding)
+    read_options = pacsv.ReadOptions(
+        block_size=BATCH_BYTES,
+        encoding=config.csv.encoding,
+        use_threads=False,
+        skip_rows=1 if declared is not None else 0,
+    )
     parse_options = pacsv.ParseOptions(
-        delimiter=config.csv.delimiter,
+        delimiter=declared or config.csv.delimiter,
         newlines_in_values=True,
         # Reading only the header skips malformed records; iter_batches passes a handler that keeps them.
         invalid_row_handler=invalid_row_handler or (lambda _row: "skip"),

@@ -27,12 +27,8 @@ from account_health.errors import SourceError
 from account_health.sources import files as source_files
 from account_health.sources import identity, references
 from account_health.sources.canonical import TABLES, TableSpec
-from account_health.sources.sql import (
-    identifier,
-    literal,
-    parse_expression,
-    quarantine_checks,
-)
+from account_health.sources.checks import quarantine_checks
+from account_health.sources.sql import identifier, literal, parse_expression
 from account_health.sources.vendors import Adapter, adapter_for
 from account_health.sources.vendors.base import TableDefaults
 from account_health.sources.vendors.database import DatabaseAdapter, database_label
@@ -169,6 +165,18 @@ def ingest(
     return report
 
 
+def quarantine_query(load_id: int) -> str:
+    """Return the SQL that selects every value the load `load_id` quarantined, in file order.
+
+    It filters on last_load_id, so it also finds values that an earlier load of the same file
+    quarantined first and this load rejected again.
+    """
+    return (
+        f"SELECT * FROM {QUARANTINE_TABLE} WHERE last_load_id = {int(load_id)} "
+        'ORDER BY source, file, row_number, "column"'
+    )
+
+
 def _attribute_known_accounts(store: AnalyticalStore) -> int:
     """Clear the unattributed flag of stored rows whose account is now in the accounts table."""
     total = 0
@@ -254,7 +262,8 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
                 raise SourceError(
                     f"{path}: required column {source_column!r} is missing (canonical {spec.name}.{column.name}); "
                     f'set [sources.{name}.columns] {column.name} = "<column in your file>" '
-                    f"(the file has: {', '.join(header)})" + _delimiter_hint(name, config, header)
+                    f"(the file has: {', '.join(header)})"
+                    + _delimiter_hint(name, source_files.csv_delimiter(path, config), header)
                 )
         for target, resolution in config.resolve.items():
             if resolution.from_column not in header:
@@ -286,12 +295,12 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
 _OTHER_DELIMITERS = {";": ";", "\t": "\\t", "|": "|", ",": ","}
 
 
-def _delimiter_hint(name: str, config: SourceConfig, header: list[str]) -> str:
-    """Suggest csv.delimiter when the header reads as one column that contains another separator."""
+def _delimiter_hint(name: str, read_with: str, header: list[str]) -> str:
+    """Suggest csv.delimiter when the header, split at `read_with`, is one column that contains another separator."""
     if len(header) != 1:
         return ""
     for delimiter, written in _OTHER_DELIMITERS.items():
-        if delimiter != config.csv.delimiter and delimiter in header[0]:
+        if delimiter != read_with and delimiter in header[0]:
             return (
                 f"; the header reads as one column, so the file is probably separated by {delimiter!r}: "
                 f'set [sources.{name}] csv = {{ delimiter = "{written}" }}'
@@ -611,6 +620,8 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
     rows = table.num_rows
     arrays = []
     for name in columns:
+        # Enumerated values are lower case, and a cell or constant may write them in any case.
+        allowed = plan.spec.column(name).allowed if name in plan.spec.column_names else ()
         if name == "_loaded_raw":
             source = plan.config.loaded_at
         elif name == "_latest_raw":
@@ -620,7 +631,10 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
         elif name.startswith("_from_"):
             source = plan.config.resolve[name.removeprefix("_from_")].from_column
         elif name in plan.config.constants:
-            arrays.append(pa.array([_constant_text(plan.config.constants[name])] * rows, pa.string()))
+            text = _constant_text(plan.config.constants[name])
+            if text.strip().lower() in allowed:
+                text = text.strip().lower()
+            arrays.append(pa.array([text] * rows, pa.string()))
             continue
         else:
             source = plan.mapped.get(name)
@@ -631,12 +645,41 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
         column = pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column)
         mapping = plan.config.values.get(name)
         if mapping and not (plan.adapter is not None and name in plan.adapter.maps_values):
-            keys = pa.array(list(mapping), pa.string())
-            index = pc.index_in(column, value_set=keys)
-            replaced = pc.take(pa.array(list(mapping.values()), pa.string()), index)
-            column = pc.if_else(pc.is_null(index), column, replaced)
+            column = _map_values(column, mapping, fold_case=bool(allowed))
+        if allowed:
+            column = _allowed_case(column, allowed)
         arrays.append(column)
     return pa.table(arrays, names=columns)
+
+
+def _map_values(column: pa.ChunkedArray, mapping: dict[str, str], fold_case: bool) -> pa.ChunkedArray:
+    """Replace the values that `mapping` names; an empty cell maps through the key "".
+
+    With `fold_case`, a value that matches no key exactly is looked up again ignoring case, so that
+    `P1 = "urgent"` also maps p1. Among keys that differ only in case, the first in the config wins.
+    """
+    candidates = [_looked_up(column, mapping)]
+    if fold_case:
+        folded: dict[str, str] = {}
+        for key, value in mapping.items():
+            folded.setdefault(key.lower(), value)
+        candidates.append(_looked_up(pc.utf8_lower(column), folded))
+    mapped = pc.coalesce(*candidates, column)
+    if "" in mapping:
+        mapped = pc.fill_null(mapped, mapping[""])
+    return mapped
+
+
+def _looked_up(column: pa.ChunkedArray, mapping: dict[str, str]) -> pa.ChunkedArray:
+    """Return each value's replacement in `mapping`, or null where it has none."""
+    index = pc.index_in(column, value_set=pa.array(list(mapping), pa.string()))
+    return pc.take(pa.array(list(mapping.values()), pa.string()), index)
+
+
+def _allowed_case(column: pa.ChunkedArray, allowed: tuple[str, ...]) -> pa.ChunkedArray:
+    """Write each value that is one of the lower-case `allowed` values in another case as that value."""
+    lowered = pc.utf8_lower(column)
+    return pc.if_else(pc.is_in(lowered, value_set=pa.array(list(allowed), pa.string())), lowered, column)
 
 
 def _constant_text(value: str | int | float | bool) -> str:
@@ -652,6 +695,7 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
     where the text is the stored value itself (see `_raw_aliases`).
     """
     aliases = _raw_aliases(plan)
+    date_formats = tuple(plan.config.csv.date_formats)
     selects = ["_file", "_file_order", "_row_number", "1 AS _rows"]
     for column in plan.spec.columns:
         declared = plan.config.types.get(column.name, column.type)
@@ -661,7 +705,7 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
             declared,
             column.type,
             decimal_comma=plan.config.csv.decimal == ",",
-            date_formats=tuple(plan.config.csv.date_formats),
+            date_formats=date_formats,
         )
         selects.append(f"{parsed} AS {raw}")
         if column.name not in aliases:
@@ -670,10 +714,12 @@ def _stage_typed(store: AnalyticalStore, plan: _Plan, staged: str) -> None:
         selects.append(identifier(f"_from_{target}"))
         selects.append(f"NULL::VARCHAR AS {identifier('_matches_' + target)}")
     if plan.config.loaded_at is not None:
-        selects.append(f"{parse_expression('_loaded_raw', 'timestamp', 'timestamp')} AS _loaded_at")
+        loaded_at = parse_expression("_loaded_raw", "timestamp", "timestamp", date_formats=date_formats)
+        selects.append(f"{loaded_at} AS _loaded_at")
         selects.append("_loaded_raw")
     if plan.config.latest_by is not None:
-        selects.append(f"{parse_expression('_latest_raw', 'timestamp', 'timestamp')} AS _latest_at")
+        latest_at = parse_expression("_latest_raw", "timestamp", "timestamp", date_formats=date_formats)
+        selects.append(f"{latest_at} AS _latest_at")
     selects += [identifier(name) for name in identity.extra_columns(plan.config, plan.spec)]
     kind = "TABLE" if _stage_is_table(plan) else "VIEW"
     store.connection.execute(
@@ -778,16 +824,22 @@ def _quarantine(store: AnalyticalStore, plan: _Plan, load_id: int) -> int:
                 FROM _checked WHERE {check.condition}"""
         )
     connection.execute("DROP VIEW _checked")
-    # A row quarantined by an earlier load of the same file is not recorded twice.
+    # A value quarantined by an earlier load of the same file is not recorded twice. This load's id
+    # goes into last_load_id instead, so `WHERE last_load_id = N` finds every value load N rejected.
+    same_problem = """q.source = ? AND q.file = s._file AND q.row_number = p._row_number
+        AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason"""
+    connection.execute(
+        f"""UPDATE {QUARANTINE_TABLE} q SET last_load_id = ?
+            FROM _problems p JOIN _files s USING (_file_order)
+            WHERE {same_problem}""",
+        [load_id, plan.name],
+    )
     connection.execute(
         f"""INSERT INTO {QUARANTINE_TABLE}
-            SELECT ?, ?, ?, s._file, p._row_number, p."column", p.value, p.reason, ?
+            SELECT ?, ?, ?, s._file, p._row_number, p."column", p.value, p.reason, ?, ?
             FROM _problems p JOIN _files s USING (_file_order)
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {QUARANTINE_TABLE} q
-                WHERE q.source = ? AND q.file = s._file AND q.row_number = p._row_number
-                  AND q."column" = p."column" AND q.value IS NOT DISTINCT FROM p.value AND q.reason = p.reason)""",
-        [load_id, plan.name, plan.spec.name, now(), plan.name],
+            WHERE NOT EXISTS (SELECT 1 FROM {QUARANTINE_TABLE} q WHERE {same_problem})""",
+        [load_id, plan.name, plan.spec.name, now(), load_id, plan.name],
     )
     # The view _valid leaves the quarantined rows out, because DELETE cannot change _stage when it is a view.
     connection.execute(

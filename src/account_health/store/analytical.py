@@ -106,12 +106,27 @@ def create_tables(connection: duckdb.DuckDBPyConnection) -> None:
             load_id BIGINT, source VARCHAR, "table" VARCHAR, file VARCHAR, row_number BIGINT,
             "column" VARCHAR, value VARCHAR, reason VARCHAR, quarantined_at TIMESTAMP)"""
     )
+    _add_last_load_id(connection)
     connection.execute(
         f"""CREATE TABLE IF NOT EXISTS {LOADS_TABLE} (
             load_id BIGINT, source VARCHAR, "table" VARCHAR, files VARCHAR, backfill BOOLEAN,
             started_at TIMESTAMP, finished_at TIMESTAMP, read BIGINT, inserted BIGINT, new_version BIGINT,
             unchanged BIGINT, quarantined BIGINT, unattributed BIGINT)"""
     )
+
+
+def _add_last_load_id(connection: duckdb.DuckDBPyConnection) -> None:
+    """Add the quarantine's last_load_id column, the latest load that rejected the value, to older stores.
+
+    A value rejected again by a later load is stored once, under the load that first rejected it
+    (load_id), so last_load_id is what finds every value a given load rejected. In stores written
+    before the column existed, a value's latest rejecting load is not known, so it starts as load_id.
+    """
+    columns = {row[0] for row in connection.execute(f"DESCRIBE {QUARANTINE_TABLE}").fetchall()}
+    if "last_load_id" in columns:
+        return
+    connection.execute(f"ALTER TABLE {QUARANTINE_TABLE} ADD COLUMN last_load_id BIGINT")
+    connection.execute(f"UPDATE {QUARANTINE_TABLE} SET last_load_id = load_id")
 
 
 def _is_duckdb_file(path: Path) -> bool:

@@ -25,11 +25,14 @@ database = { url_env = "INTEGRATIONS_DATABASE_URL", table = "account_integration
 columns = { account_id = "tenant", integration = "provider", connected_at = "created_at", disconnected_at = "revoked_at" }
 """
 
-INVALID_TIMESTAMP = (
-    "invalid timestamp: expected ISO 8601 such as 2024-03-20T19:26:08Z, with an optional UTC offset, "
-    "epoch seconds or YYYYMMDD, between the years 1900 and 2199; declare another format in "
-    "[sources.integrations.types]"
-)
+
+def invalid_timestamp(value: str) -> str:
+    """The quarantine reason of a timestamp outside the accepted forms and years."""
+    return (
+        f"invalid timestamp '{value}': expected ISO 8601 such as 2024-03-20T19:26:08Z (with an optional "
+        "UTC offset), epoch seconds or milliseconds, or YYYYMMDD, in the years 1900 to 2199; for another "
+        'format set [sources.integrations.csv] date_formats to a list of strptime formats, such as ["%d.%m.%Y %H:%M"]'
+    )
 
 
 @pytest.fixture
@@ -154,8 +157,14 @@ def test_infinite_timestamps_quarantined(company_database: sa.Engine, tmp_path: 
             "-infinity",
             "infinite timestamp: expected an instant between the years 1900 and 2199",
         ),
-        (label, 7, "connected_at", "10000-01-01 00:00:00+00", INVALID_TIMESTAMP),
-        (label, 8, "disconnected_at", "0044-03-15 00:00:00+00 BC", INVALID_TIMESTAMP),
+        (label, 7, "connected_at", "10000-01-01 00:00:00+00", invalid_timestamp("10000-01-01 00:00:00+00")),
+        (
+            label,
+            8,
+            "disconnected_at",
+            "0044-03-15 00:00:00+00 BC",
+            invalid_timestamp("0044-03-15 00:00:00+00 BC"),
+        ),
     ]
     integrations = counts(report, "integrations")
     assert (integrations.read, integrations.inserted, integrations.quarantined) == (8, 3, 5)

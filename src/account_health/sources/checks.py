@@ -1,0 +1,197 @@
+"""The checks a staged row must pass to be stored, each with the SQL of its quarantine reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from account_health.config import Resolution, SourceConfig
+from account_health.sources import reasons
+from account_health.sources.canonical import TableSpec
+from account_health.sources.sql import identifier, literal
+
+_INFINITE_REASON = "infinite timestamp: expected an instant between the years 1900 and 2199"
+# Columns where an empty value (NULL) means the period has not ended, which a database may store as
+# 'infinity' instead. Each maps to a description of such a row, for the quarantine reason.
+_OPEN_ENDS = {
+    ("integrations", "disconnected_at"): "an integration that is still connected",
+    ("contracts", "end_at"): "a contract with no end date",
+}
+_NUL_REASON = (
+    "contains a NUL character, which no text column can store; fix the export, or check its csv.encoding"
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One reason to quarantine a staged row: SQL for the condition, the offending value and the reason."""
+
+    column: str
+    condition: str
+    value: str
+    reason: str
+
+
+def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
+    """Every check a staged row of this source must pass to be stored."""
+    checks: list[Check] = []
+    for column in spec.columns:
+        name = identifier(column.name)
+        raw = identifier("_raw_" + column.name)
+        declared = config.types.get(column.name, column.type)
+        reason = reasons.invalid_value(declared, raw, source, column.name, config)
+        if declared in ("timestamp", "epoch_s", "epoch_ms", "date"):
+            reason = _instant_reason(spec.name, column.name, raw, reason)
+        checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, reason))
+        # PostgreSQL text cannot hold NUL, so such a value would fail every nightly run that copies it
+        # to a PostgreSQL operational store.
+        checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
+
+        is_account_link = column.name == spec.account_column
+        if column.name in config.resolve:
+            checks.append(_ambiguous_check(column.name, config.resolve[column.name]))
+        if column.name in config.resolve and not is_account_link:
+            resolution = config.resolve[column.name]
+            source_value = identifier("_from_" + column.name)
+            reason = (
+                f"{resolution.from_column} not found in {resolution.table}.{resolution.key}; "
+                f"ingest {resolution.table} first or fix the id"
+            )
+            matches = identifier("_matches_" + column.name)
+            checks.append(
+                Check(column.name, f"{name} IS NULL AND {matches} IS NULL", source_value, literal(reason))
+            )
+        elif column.required and not is_account_link and column.name not in spec.derived:
+            reason = f"missing required value for {spec.name}.{column.name}"
+            checks.append(Check(column.name, f"{name} IS NULL AND {raw} IS NULL", "NULL", literal(reason)))
+
+        if column.allowed:
+            allowed = ", ".join(literal(value) for value in column.allowed)
+            checks.append(
+                Check(
+                    column.name,
+                    f"{name} IS NOT NULL AND {name} NOT IN ({allowed})",
+                    name,
+                    reasons.not_allowed(column, name, source),
+                )
+            )
+
+    checks.extend(_table_checks(source, spec, config))
+    if config.loaded_at is not None:
+        checks.append(
+            Check(
+                config.loaded_at,
+                "_loaded_raw IS NOT NULL AND _loaded_at IS NULL",
+                "_loaded_raw",
+                reasons.invalid_value("timestamp", "_loaded_raw", source, config.loaded_at, config),
+            )
+        )
+    return checks
+
+
+def _ambiguous_check(target: str, resolution: Resolution) -> Check:
+    """Build the check for a value that matched several rows of the resolution's table (see ingest `_resolve`)."""
+    source_value = identifier("_from_" + target)
+    matches = identifier("_matches_" + target)
+    table, key = resolution.table, resolution.key
+    reason = (
+        f"{literal(resolution.from_column + ' ')} || {source_value} || "
+        f"{literal(f' matches several rows of {table} by {key} ({resolution.value} ')} || {matches} || "
+        f"{literal(f'); give the row its {target}, or keep that {key} on one row of {table} only')}"
+    )
+    return Check(target, f"{matches} IS NOT NULL", source_value, reason)
+
+
+def _instant_reason(table: str, column: str, raw: str, otherwise: str) -> str:
+    """SQL for the reason an instant is invalid: infinity (as PostgreSQL writes it) apart from other text."""
+    infinite = literal(_INFINITE_REASON)
+    open_end = _OPEN_ENDS.get((table, column))
+    if open_end is None:
+        return f"CASE WHEN lower({raw}) IN ('infinity', '+infinity', '-infinity') THEN {infinite} ELSE {otherwise} END"
+    still_open = literal(f"{_INFINITE_REASON}; leave {column} empty (NULL) for {open_end}")
+    return (
+        f"CASE WHEN lower({raw}) IN ('infinity', '+infinity') THEN {still_open} "
+        f"WHEN lower({raw}) = '-infinity' THEN {infinite} ELSE {otherwise} END"
+    )
+
+
+def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
+    checks: list[Check] = []
+    if spec.name == "accounts":
+        checks.append(
+            Check(
+                "timezone",
+                "timezone IS NOT NULL AND timezone NOT IN (SELECT name FROM pg_timezone_names())",
+                "timezone",
+                literal("unknown IANA timezone; use a name such as UTC, America/New_York or Europe/Berlin"),
+            )
+        )
+    if spec.name in ("accounts", "contracts"):
+        checks.append(
+            Check("arr", "arr < 0", "CAST(arr AS VARCHAR)", literal("negative ARR; ARR is 0 or more"))
+        )
+    if spec.name == "contracts":
+        checks.append(
+            Check(
+                "end_at",
+                "end_at IS NOT NULL AND start_at IS NOT NULL AND end_at < start_at",
+                "CAST(end_at AS VARCHAR)",
+                literal("contract ends before it starts"),
+            )
+        )
+    if spec.name == "usage_daily":
+        checks.append(
+            Check(
+                "active_users",
+                "active_users IS NULL AND event_count IS NULL",
+                "NULL",
+                literal("a daily usage row needs active_users or event_count"),
+            )
+        )
+        for column in ("active_users", "event_count"):
+            checks.append(
+                Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count"))
+            )
+    if spec.name == "sentiment_responses":
+        checks.extend(_sentiment_checks(source))
+    return checks
+
+
+def _sentiment_checks(source: str) -> list[Check]:
+    scale_pattern = "'[0-9]+(\\.[0-9]+)?-[0-9]+(\\.[0-9]+)?'"
+    scale_min = "TRY_CAST(split_part(scale, '-', 1) AS DOUBLE)"
+    scale_max = "TRY_CAST(split_part(scale, '-', 2) AS DOUBLE)"
+    return [
+        Check(
+            "score",
+            "kind = 'nps' AND score IS NOT NULL AND (score < 0 OR score > 10)",
+            "CAST(score AS VARCHAR)",
+            literal("NPS score outside 0-10"),
+        ),
+        Check(
+            "scale",
+            f"kind = 'survey' AND score IS NOT NULL AND (scale IS NULL OR NOT regexp_full_match(scale, {scale_pattern}))",
+            "scale",
+            literal(
+                f"survey scale missing or not written as MIN-MAX such as 1-5; set [sources.{source}.constants] scale"
+            ),
+        ),
+        Check(
+            "scale",
+            f"kind = 'survey' AND regexp_full_match(scale, {scale_pattern}) AND {scale_min} >= {scale_max}",
+            "scale",
+            literal("survey scale minimum is not below its maximum"),
+        ),
+        Check(
+            "score",
+            f"kind = 'survey' AND score IS NOT NULL AND regexp_full_match(scale, {scale_pattern}) "
+            f"AND (score < {scale_min} OR score > {scale_max})",
+            "CAST(score AS VARCHAR)",
+            literal("survey score outside its scale"),
+        ),
+        Check(
+            "tag",
+            "kind = 'call' AND tag IS NULL AND NOT coalesce(dismissed, FALSE)",
+            "tag",
+            literal("call sentiment needs a tag: positive, neutral or negative"),
+        ),
+    ]
