@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import warnings
@@ -142,10 +143,10 @@ def ingest(
             rows = "row" if quarantined == 1 else "rows"
             console.print(
                 f"[red]{quarantined:,} {rows} quarantined[/red]; list each rejected value with its file, row, "
-                "column and reason (or run the query in any DuckDB client):"
+                "column and reason:"
             )
             # On a line of its own and never wrapped, so that it can be copied and run as printed.
-            command = quarantine_command(report, workspace.analytical_store_path)
+            command = quarantine_command(report, state.workspace_dir)
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
         if report.attributed:
             console.print(
@@ -220,6 +221,78 @@ def sources() -> None:
     console.print(sources_table(statuses))
     for line in source_notes(statuses):
         console.print(line, markup=False)
+
+
+@app.command()
+def quarantine(
+    load: Annotated[
+        int | None,
+        typer.Option("--load", help="Only the values this load rejected (the number `ingest` prints)."),
+    ] = None,
+    source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source's values.")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="Output format: table, csv or json.", case_sensitive=False)
+    ] = "table",
+) -> None:
+    """List the values ingests rejected, each with its source, file, row, column and reason."""
+    import csv
+
+    from rich.table import Table
+
+    from account_health.actions.export import spreadsheet_safe
+    from account_health.sources.quarantine import COLUMNS, quarantined_values
+
+    output_format = output_format.lower()
+    if output_format not in ("table", "csv", "json"):
+        raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
+    workspace = _workspace()
+    if source is not None and source not in workspace.config.sources:
+        known = ", ".join(workspace.config.sources) or "none"
+        raise typer.BadParameter(f"--source {source!r} is not a configured source; the sources are: {known}")
+    with open_stores(workspace, read_only=True, create=False) as (store, _engine):
+        values = quarantined_values(store, load_id=load, source=source)
+    if output_format == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for value in values:
+            writer.writerow([spreadsheet_safe(_plain_cell(value[column])) for column in COLUMNS])
+        return
+    if output_format == "json":
+        # Numbers stay numbers, and instants become ISO text.
+        records = [{column: value[column] for column in COLUMNS} for value in values]
+        sys.stdout.write(json.dumps(records, indent=2, default=_plain_cell) + "\n")
+        return
+    if not values:
+        console.print("no quarantined values" + ("" if load is None else f" for load {load}"))
+        return
+    table = Table(title="Quarantined values, newest load first", title_justify="left")
+    for column in ("load", "source", "file", "row", "column", "value", "reason"):
+        table.add_column(column, justify="right" if column in ("load", "row") else "left")
+    for value in values[:_QUARANTINE_ROWS_SHOWN]:
+        text = "" if value["value"] is None else str(value["value"])
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        cells = (value["last_load_id"], value["source"], value["file"], value["row_number"], value["column"])
+        table.add_row(
+            *[escape(_plain_cell(cell)) for cell in cells], escape(shown), escape(str(value["reason"]))
+        )
+    console.print(table)
+    if len(values) > _QUARANTINE_ROWS_SHOWN:
+        console.print(
+            f"showing {_QUARANTINE_ROWS_SHOWN} of {len(values):,} values; use --format csv for all of them"
+        )
+
+
+# The quarantine table prints at most this many values; csv and json print all of them.
+_QUARANTINE_ROWS_SHOWN = 200
+
+
+def _plain_cell(value: Any) -> str:
+    """Return a quarantine cell as text: instants in ISO form, a missing value as an empty string."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 @app.command()

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.markup import escape
 from rich.table import Table
 
-from account_health.sources.ingest import IngestReport, quarantine_query
+from account_health.sources.ingest import IngestReport
 from account_health.sources.status import COUNT_NAMES, SourceStatus
 
 
@@ -66,9 +66,9 @@ def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
     return lines
 
 
-def quarantine_command(report: IngestReport, store_path: Path) -> str:
-    """Return a shell command that lists the values this ingest quarantined, quoted to run as printed."""
-    return f"duckdb {shlex.quote(str(store_path))} {shlex.quote(quarantine_query(report.load_id))}"
+def quarantine_command(report: IngestReport, workspace_dir: Path) -> str:
+    """Return the command that lists the values this ingest quarantined, quoted to run as printed."""
+    return f"account-health -w {shlex.quote(str(workspace_dir))} quarantine --load {report.load_id}"
 
 
 def _day(value: datetime | None) -> str:

@@ -165,18 +165,6 @@ def ingest(
     return report
 
 
-def quarantine_query(load_id: int) -> str:
-    """Return the SQL that selects every value the load `load_id` quarantined, in file order.
-
-    It filters on last_load_id, so it also finds values that an earlier load of the same file
-    quarantined first and this load rejected again.
-    """
-    return (
-        f"SELECT * FROM {QUARANTINE_TABLE} WHERE last_load_id = {int(load_id)} "
-        'ORDER BY source, file, row_number, "column"'
-    )
-
-
 def _attribute_known_accounts(store: AnalyticalStore) -> int:
     """Clear the unattributed flag of stored rows whose account is now in the accounts table."""
     total = 0
