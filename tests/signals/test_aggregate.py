@@ -17,6 +17,7 @@ import pytest
 
 from account_health.signals import compute_signals
 from account_health.signals.aggregate import refresh_usage_aggregate, stored_user_days
+from account_health.signals.user_days import superseded_versions
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import open_analytical_store
 from account_health.store.operational import open_operational_store
@@ -46,6 +47,23 @@ def test_incremental_after_several_loads_equals_rebuild(tmp_path: Path) -> None:
     with open_analytical_store(workspace.analytical_store_path) as store:
         superseded = store.connection.execute("SELECT count(*) FROM usage_superseded").fetchall()[0][0]
     assert superseded > 0, "the generated loads should contain repeated event ids"
+
+
+def test_rebuild_finds_every_superseded_version(tmp_path: Path) -> None:
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=4, seed=7)
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        refresh_usage_aggregate(workspace, store, rebuild=True)
+        query = "SELECT * FROM usage_superseded ORDER BY ALL"
+        rebuilt = store.connection.execute(query).fetchall()
+        every_id = superseded_versions(store.table("usage_events"))
+        expected = store.connection.execute(
+            f"SELECT * FROM ({store.ibis.compile(every_id)}) ORDER BY ALL"
+        ).fetchall()
+
+    assert len(expected) > 0, "the generated loads should contain repeated event ids"
+    assert rebuilt == expected
 
 
 def test_signals_from_the_aggregate_equal_signals_from_events(tmp_path: Path) -> None:

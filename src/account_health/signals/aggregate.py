@@ -7,7 +7,8 @@
 - `usage_superseded` (event_id, _load_id, _row_number): event versions that are not their id's first;
 - `usage_zones` (account_id, zone): the timezone each account's local days were cut with;
 - `usage_event_hashes` (hash, _load_id): DuckDB's `hash(event_id)` of every event the aggregate has
-  read, so a refresh finds the new ids that were stored before without hashing every stored id;
+  read, so a rebuild finds repeated ids by grouping 8-byte hashes instead of id strings, and a refresh
+  finds the new ids that were stored before without hashing every stored id;
 
 and one row per aggregate in `aggregate_state` with its watermark, the newest load it has read.
 Each refresh reads only the usage events of loads after the watermark. A user-day that new events
@@ -163,11 +164,12 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
 
     report = AggregateReport("rebuild", newest, new_events=_count(store, "usage_events"))
     started = time.perf_counter()
-    _insert(store, SUPERSEDED_TABLE, superseded_versions(events))
-    report.steps["superseded versions"] = time.perf_counter() - started
-    started = time.perf_counter()
     _insert_event_hashes(store, "true")
     report.steps["event id hashes"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _insert(store, SUPERSEDED_TABLE, superseded_versions(_versions_of_repeated_hashes(store)))
+    connection.execute("DROP TABLE _repeated_versions")
+    report.steps["superseded versions"] = time.perf_counter() - started
     started = time.perf_counter()
     _insert(store, ZONES_TABLE, zones)
     boundaries = _day_boundaries(store, default)
@@ -187,6 +189,22 @@ def _rebuild(store: AnalyticalStore, default: str, newest: int) -> AggregateRepo
             WHERE account_id NOT IN (SELECT account_id FROM {ZONES_TABLE})"""
     )
     return report
+
+
+def _versions_of_repeated_hashes(store: AnalyticalStore) -> ibis.Table:
+    """Store in `_repeated_versions` every usage event whose id hash occurs more than once in the hashes.
+
+    All versions of an id share its hash, so this contains every version of every repeated id, plus the
+    rare ids that only share a hash with another id, which `superseded_versions` drops by grouping on
+    the id itself. Grouping the stored 8-byte hashes of every event replaces grouping every event id
+    string, and only the few matching events are grouped by id.
+    """
+    store.connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _repeated_versions AS
+            SELECT event_id, _load_id, _row_number, _available_at FROM usage_events
+            WHERE hash(event_id) IN (SELECT hash FROM {HASHES_TABLE} GROUP BY hash HAVING count(*) > 1)"""
+    )
+    return store.table("_repeated_versions")
 
 
 def _incremental(store: AnalyticalStore, default: str, watermark: int, newest: int) -> AggregateReport:

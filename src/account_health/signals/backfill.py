@@ -34,7 +34,6 @@ from account_health.signals.sentiment import sentiment_signal
 from account_health.signals.support import support_series, support_signal
 from account_health.signals.usage import (
     MAU_DAYS,
-    active_and_trailing,
     active_user_days,
     active_users_in_window,
     usage_signal,
@@ -46,6 +45,9 @@ log = logging.getLogger(__name__)
 BACKFILL_TABLE = "signal_backfill"
 _BASE_DAY = date(2000, 1, 1)
 _USAGE_COLUMNS = ("usage_trend", "usage_level", "usage_start", "usage_end", "usage_measure")
+# Days per activity mask in `_daily_activity`: at least MAU_DAYS - 1, so that a day's MAU window reaches
+# back one chunk at most, and at most 64 - MAU_DAYS, so that a chunk with that history fits in a BIGINT.
+_CHUNK_DAYS = 32
 
 BackfillProgress = Callable[[str, int, int], None]
 
@@ -133,7 +135,7 @@ def backfill_signals(
     timings["other signals"] = time.perf_counter() - started
     for name in (
         "_spine",
-        "_user_days",
+        "_daily",
         "_usage",
         "_dirty",
         "_instants_all",
@@ -171,12 +173,10 @@ def _usage_by_series(context: SignalContext) -> int:
     """Fill `_usage` with the usage columns of every spine pair; return how many pairs were dirty."""
     store = _duckdb(context)
     spine = context.accounts
-    _temp(
-        store, "_user_days", active_user_days(context).select("account_id", "user_id", "day", "first_known")
-    )
-    user_days = store.table("_user_days")
+    user_days = active_user_days(context).select("account_id", "user_id", "day", "first_known")
 
-    _temp(store, "_usage", _series_usage(context, user_days, spine))
+    _daily_activity(store, user_days)
+    _temp(store, "_usage", _series_usage(context, store.table("_daily"), spine))
     _temp(store, "_dirty", _dirty_pairs(context, user_days, spine))
     dirty = store.table("_dirty")
     count = int(store.connection.execute("SELECT count(*) FROM _dirty").fetchall()[0][0])
@@ -195,14 +195,76 @@ def _usage_by_series(context: SignalContext) -> int:
     return count
 
 
-def _series_usage(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
+def _daily_activity(store: AnalyticalStore, user_days: ibis.Table) -> None:
+    """Store in `_daily` (account_id, day, dau, mau) for every day with an active user, as
+    `usage.active_and_trailing` computes them over all of `user_days`, with MAU over `MAU_DAYS` days.
+
+    Hash aggregates over bit masks replace the islands window, which sorted every user's days. Each
+    user's days are cut into chunks of `_CHUNK_DAYS` days, one bit per day. A chunk's mask and the
+    last `MAU_DAYS - 1` bits of the chunk before it form a window mask, in which bit k is day
+    `chunk start - (MAU_DAYS - 1) + k`. So the user was active in the `MAU_DAYS` days up to day b of
+    the chunk when any of bits b to b + MAU_DAYS - 1 is set.
+    """
+    connection = store.connection
+    source = _sql(store, user_days.select("account_id", "user_id", "day"))
+    base = connection.execute(f"SELECT min(day) FROM ({source})").fetchall()[0][0]
+    if base is None:
+        connection.execute(
+            "CREATE OR REPLACE TEMP TABLE _daily (account_id VARCHAR, day DATE, dau BIGINT, mau BIGINT)"
+        )
+        return
+    offset = f"(day - DATE '{base:%Y-%m-%d}')"
+    history = MAU_DAYS - 1
+    # Bits of the previous chunk that fall in the first day's MAU window.
+    dropped = _CHUNK_DAYS - history
+    month = (1 << MAU_DAYS) - 1
+    dau = ", ".join(f"count(*) FILTER (WHERE ((chunk_mask >> {bit}) & 1) = 1)" for bit in range(_CHUNK_DAYS))
+    mau = ", ".join(
+        f"count(*) FILTER (WHERE ((window_mask >> {bit}) & {month}) <> 0)" for bit in range(_CHUNK_DAYS)
+    )
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _chunks AS
+            SELECT account_id, user_id, {offset} // {_CHUNK_DAYS} AS chunk,
+                   bit_or(CAST(1 AS BIGINT) << ({offset} % {_CHUNK_DAYS})) AS mask
+            FROM ({source}) GROUP BY account_id, user_id, chunk"""
+    )
+    # A chunk without activity still has MAU from the chunk before it, so each mask also goes to the
+    # next chunk when any of its bits reaches that far.
+    connection.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _daily AS
+            WITH paired AS (
+                SELECT account_id, user_id, chunk, bit_or(chunk_mask) AS chunk_mask,
+                       bit_or(previous_mask) AS previous_mask
+                FROM (SELECT account_id, user_id, chunk, mask AS chunk_mask, 0 AS previous_mask FROM _chunks
+                      UNION ALL
+                      SELECT account_id, user_id, chunk + 1, 0, mask FROM _chunks WHERE mask >> {dropped} <> 0)
+                GROUP BY account_id, user_id, chunk
+            ),
+            windows AS (
+                SELECT account_id, chunk, chunk_mask,
+                       (chunk_mask << {history}) | (previous_mask >> {dropped}) AS window_mask
+                FROM paired
+            ),
+            counts AS (
+                SELECT account_id, chunk, [{dau}] AS dau, [{mau}] AS mau FROM windows GROUP BY account_id, chunk
+            )
+            SELECT account_id, day, dau, mau FROM (
+                SELECT account_id,
+                       DATE '{base:%Y-%m-%d}' + CAST(chunk * {_CHUNK_DAYS} + unnest(range({_CHUNK_DAYS})) AS INTEGER) AS day,
+                       unnest(dau) AS dau, unnest(mau) AS mau
+                FROM counts
+            ) WHERE dau > 0"""
+    )
+    connection.execute("DROP TABLE _chunks")
+
+
+def _series_usage(context: SignalContext, daily: ibis.Table, spine: ibis.Table) -> ibis.Table:
     """Compute the usage columns at every spine pair from one DAU/MAU series per account (exact for clean pairs)."""
     days = context.settings.usage_window_days
     week = min(7, days)
     sum_of_squares = days * (days * days - 1) / 12.0
 
-    series = active_and_trailing(user_days.select("account_id", "user_id", "day"), ["account_id"], MAU_DAYS)
-    ratios = series.select("account_id", "day", ratio=series.dau.cast("float64") / series.mau.cast("float64"))
+    ratios = daily.select("account_id", "day", ratio=daily.dau.cast("float64") / daily.mau.cast("float64"))
     ends = spine.select("account_id", day=spine.end_day).distinct().mutate(ratio=ibis.literal(0.0))
     points = ratios.union(ends).group_by(["account_id", "day"]).aggregate(ratio=_.ratio.sum())
     points = points.mutate(number=points.day.delta(ibis.literal(_BASE_DAY), unit="day").cast("float64"))
@@ -240,11 +302,25 @@ def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Tabl
     """Return the (account_id, as_of) pairs whose usage lookback contains a user-day not yet known at as_of."""
     lookback = context.settings.usage_window_days + MAU_DAYS - 1
     first_instant = spine.group_by(["account_id", "end_day"]).aggregate(first_as_of=_.as_of.min())
-    bounds = spine.group_by("account_id").aggregate(first_end_day=_.end_day.min(), first_as_of=_.as_of.min())
+    bounds = spine.group_by("account_id").aggregate(
+        first_end_day=_.end_day.min(),
+        last_end_day=_.end_day.max(),
+        first_as_of=_.as_of.min(),
+        min_lag=_.as_of.delta(_.end_day.cast("timestamp"), unit="microsecond").min(),
+    )
 
-    rows = user_days.join(bounds, "account_id").left_join(
+    rows = user_days.join(bounds, "account_id")
+    # A user-day on day d makes pairs only with end days from d on, whose as_of is at least d + min_lag
+    # (the account's smallest gap from end day to as_of), and only when as_of <= first_known. Rows that
+    # fail this test therefore make no pairs, in any timezone. They are nearly all rows, because a day
+    # first known before its first as_of is not late, so the join below reads few.
+    rows = rows.filter(
+        (rows.day <= rows.last_end_day)
+        & (rows.first_known >= rows.day.cast("timestamp") + rows.min_lag.as_interval("us"))
+    )
+    rows = rows.left_join(
         first_instant,
-        [user_days.account_id == first_instant.account_id, user_days.day == first_instant.end_day],
+        [rows.account_id == first_instant.account_id, rows.day == first_instant.end_day],
     )
     late = ibis.cases(
         (rows.day < rows.first_end_day, rows.first_known >= rows.first_as_of),

@@ -3,9 +3,10 @@
 MAU on day d counts distinct active users over the trailing 28 days [d - 27, d]. Spark has no
 distinct count over a sliding frame. When the lookback (window plus 27 days) fits in 63 bits, each
 user's active days become one bit mask per (account, as-of), and DAU and MAU on each window day are
-counts of users with the day's bit, or any bit of its 28 days, set. Otherwise, and in the daily backfill,
-each user's active days are merged into islands that cover [first active day, last active day + 27].
-A +1 at an island's start and a -1 the day after its end, summed in day order, give MAU on every day.
+counts of users with the day's bit, or any bit of its 28 days, set. Otherwise each user's active days
+are merged into islands that cover [first active day, last active day + 27]. A +1 at an island's start
+and a -1 the day after its end, summed in day order, give MAU on every day. The daily backfill
+computes the same DAU and MAU from bit masks over fixed chunks of days (`backfill._daily_activity`).
 
 With x = 0..n-1 over the n window days, the slope is sum((x - mean_x) * y) / sum((x - mean_x)^2); days
 without activity have y = 0 and add nothing, so only active days need a row.
