@@ -687,6 +687,21 @@ class IdentitySettings(_Section):
         default_factory=lambda: ["gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "yahoo.com"]
     )
 
+    @model_validator(mode="after")
+    def _mapped_domains_not_ignored(self) -> IdentitySettings:
+        """Reject an email_domains entry that ignored_domains would keep from ever matching."""
+        ignored = {domain.strip().lower().lstrip("@") for domain in self.ignored_domains}
+        for domain, account in self.email_domains.items():
+            if domain.strip().lower().lstrip("@") in ignored:
+                raise ValueError(
+                    f"email_domains maps {domain!r} to {account!r}, but ignored_domains lists {domain!r} "
+                    "(by default it lists gmail.com, googlemail.com, outlook.com, hotmail.com and yahoo.com), "
+                    "so the entry would never match. People of many companies share a webmail domain, so "
+                    "remove the entry; if every address of the domain belongs to this one account, set "
+                    "ignored_domains to a list without it"
+                )
+        return self
+
 
 class Config(_Section):
     """The whole account-health.toml."""

@@ -122,7 +122,10 @@ def _decompressing(path: Path) -> Iterator[None]:
 
 
 def read_header(path: Path, config: SourceConfig) -> list[str]:
-    """Return the file's column names, with a UTF-8 byte-order mark removed from the first."""
+    """Return the file's column names, with a UTF-8 byte-order mark removed from the first.
+
+    A column with an empty header is named `unnamed_N`, N being its place from 1.
+    """
     if file_format(path, config) == "parquet":
         names = _parquet_file(path).schema_arrow.names
     else:
@@ -130,13 +133,23 @@ def read_header(path: Path, config: SourceConfig) -> list[str]:
             _check_text(path, config.csv.encoding)
             with open_bytes(path) as handle:
                 names = _csv_reader(handle, config, None, path).schema.names
-    cleaned = [name.removeprefix(BOM).strip() for name in names]
+    cleaned = _clean_names(names)
     repeated = [name for name, count in Counter(cleaned).items() if count > 1]
     if repeated:
         raise SourceError(
             f"{path}: column {repeated[0]!r} appears more than once in the header; rename one of them"
         )
     return cleaned
+
+
+def _clean_names(names: list[str]) -> list[str]:
+    """Return header names without a byte-order mark or surrounding spaces, an empty one as `unnamed_N`.
+
+    Excel writes empty headers above columns that once held data; naming each by its place keeps
+    several of them from being one name repeated.
+    """
+    cleaned = [name.removeprefix(BOM).strip() for name in names]
+    return [name or f"unnamed_{index}" for index, name in enumerate(cleaned, start=1)]
 
 
 def _check_text(path: Path, encoding: str) -> None:
@@ -416,7 +429,7 @@ def _parquet_batches(path: Path, total: int) -> Iterator[Batch]:
     row = 1
     for record_batch in parquet.iter_batches(batch_size=250_000):
         table = pa.Table.from_batches([record_batch])
-        names = [name.removeprefix(BOM).strip() for name in table.column_names]
+        names = _clean_names(table.column_names)
         columns = [_as_strings(table.column(index), path, names[index]) for index in range(table.num_columns)]
         strings = pa.table(columns, names=names)
         done = int(total * min(row - 1 + strings.num_rows, rows_total) / rows_total)

@@ -1,12 +1,14 @@
 """Identity resolution: turn vendor organisation ids, external ids and email domains into account ids.
 
-It runs on the staged rows of one source, after typing and before the quarantine checks. A row's
-account column keeps its value when that is already a known account id. Otherwise these are tried in
-order, each only for rows still unmatched: the source's id map (`[sources.NAME.identity] ids` and
-`ids_files`, plus accounts.crm_id in all its Salesforce forms when `crm_id = true`), then the external
-id column, then the email column: the account of the contact or product user with that email
-(case-insensitive), then the email's domain through `[identity] email_domains`. A row no rule matches
-keeps the vendor's id; the ingest stores it flagged unattributed and reports examples.
+It runs on the staged rows of one source, after typing and before the quarantine checks. An entry of
+the source's id map (`[sources.NAME.identity] ids` and `ids_files`) always applies, even to an id that
+is also a known account id. Otherwise a row's account column keeps its value when that is already a
+known account id, and these are tried in order, each only for rows still unmatched: the account's
+crm_id in all its Salesforce forms (when `crm_id = true`), then the external id column (as an account
+id, then through the map), then the email column: the account of the contact or product user with
+that address (case-insensitive; `Name <address>` is read as the address), then the address's domain,
+or its nearest parent domain, through `[identity] email_domains`. A row no rule matches keeps the
+vendor's id; the ingest stores it flagged unattributed and reports examples.
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ EXTRA_COLUMNS = (EXTERNAL, EMAIL, CHAMPION)
 NOTES_TABLE = "load_notes"
 EXAMPLES = 5
 _TRUE_TEXT = f"({', '.join(literal(word) for word in TRUE_WORDS)})"
+# The address in an email cell, in lower case: the part in angle brackets of `Jane Doe <jane@acme.com>`,
+# else the whole cell.
+_ADDRESS = (
+    "lower(trim(CASE WHEN {column} LIKE '%<%@%>%' THEN regexp_extract({column}, '<([^<>]*)>', 1) "
+    "ELSE {column} END))"
+)
 
 
 def extra_columns(config: SourceConfig, spec: TableSpec) -> list[str]:
@@ -75,9 +83,11 @@ def identify_accounts(
     unmatched = f"({column} IS NULL OR {column} NOT IN {known})"
 
     _register_map(store, workspace, source, config)
+    # An entry of the source's own id map always applies: a vendor's id can equal another vendor's
+    # account id (numeric ids collide), and the entry states which account the user means.
     connection.execute(
         f"""UPDATE _stage SET {identifier(spec.account_column)} = m.account_id FROM _identity_map m
-            WHERE {unmatched} AND {column} = m.vendor_id"""
+            WHERE (m.explicit OR {unmatched}) AND {column} = m.vendor_id"""
     )
     if rules.external_id is not None:
         connection.execute(
@@ -87,6 +97,7 @@ def identify_accounts(
             f"""UPDATE _stage SET {identifier(spec.account_column)} = m.account_id FROM _identity_map m
                 WHERE {unmatched} AND _stage.{EXTERNAL} = m.vendor_id"""
         )
+    address = _ADDRESS.format(column=f"_stage.{EMAIL}")
     if rules.email is not None:
         # An email that belongs to a known contact or product user names that person's account.
         for table in ("contacts", "users"):
@@ -94,36 +105,45 @@ def identify_accounts(
                 f"""UPDATE _stage SET {identifier(spec.account_column)} = people.account_id
                     FROM (SELECT lower(email) AS email, arg_max(account_id, _available_at) AS account_id
                           FROM {table} WHERE email IS NOT NULL AND account_id IS NOT NULL GROUP BY lower(email)) people
-                    WHERE {unmatched} AND lower(trim(_stage.{EMAIL})) = people.email"""
+                    WHERE {unmatched} AND {address} = people.email"""
             )
     if rules.email is not None and domains:
-        ignored = {domain.lower() for domain in workspace.config.identity.ignored_domains}
+        ignored = {domain.lower().lstrip("@") for domain in workspace.config.identity.ignored_domains}
         rows = [(domain.lower().lstrip("@"), account) for domain, account in domains.items()]
+        rows = [(domain, account) for domain, account in rows if domain not in ignored]
         table = pa.table(
             {
-                "domain": pa.array([domain for domain, _ in rows if domain not in ignored], pa.string()),
-                "account_id": pa.array(
-                    [account for domain, account in rows if domain not in ignored], pa.string()
-                ),
+                "domain": pa.array([domain for domain, _ in rows], pa.string()),
+                "account_id": pa.array([account for _, account in rows], pa.string()),
             }
         )
         connection.register("_identity_domains", table)
+        # The longest mapped domain that is the address's domain or a parent of it wins, so that
+        # support.acme.com matches acme.com unless support.acme.com has an entry of its own.
+        host = f"split_part({address}, '@', -1)"
         connection.execute(
-            f"""UPDATE _stage SET {identifier(spec.account_column)} = d.account_id FROM _identity_domains d
-                WHERE {unmatched} AND lower(trim(split_part(_stage.{EMAIL}, '@', -1))) = d.domain
-                  AND _stage.{EMAIL} LIKE '%@%'"""
+            f"""UPDATE _stage SET {identifier(spec.account_column)} = d.account_id
+                FROM (SELECT s.host, arg_max(m.account_id, length(m.domain)) AS account_id
+                      FROM (SELECT DISTINCT {host} AS host FROM _stage WHERE {address} LIKE '%@%') s
+                      JOIN _identity_domains m ON s.host = m.domain OR ends_with(s.host, '.' || m.domain)
+                      GROUP BY s.host) d
+                WHERE {unmatched} AND {address} LIKE '%@%' AND {host} = d.host"""
         )
         connection.unregister("_identity_domains")
     connection.execute("DROP TABLE IF EXISTS _identity_map")
 
 
 def _register_map(store: AnalyticalStore, workspace: Workspace, source: str, config: SourceConfig) -> None:
-    """Create the temp table _identity_map (vendor_id, account_id) from the source's identity rules."""
+    """Create the temp table _identity_map (vendor_id, account_id, explicit) from the source's identity rules.
+
+    `explicit` is true for the entries of `ids` and `ids_files`, and false for the accounts' crm ids.
+    """
     pairs: dict[str, str] = {}
     for pattern in config.identity.ids_files:
         for vendor_id, account_id in _read_map_file(workspace, source, pattern):
             pairs[vendor_id] = account_id
     pairs.update(config.identity.ids)
+    explicit = set(pairs)
     if config.identity.crm_id:
         for account_id, crm_id in store.connection.execute(
             "SELECT account_id, crm_id FROM accounts WHERE crm_id IS NOT NULL QUALIFY row_number() OVER "
@@ -135,6 +155,7 @@ def _register_map(store: AnalyticalStore, workspace: Workspace, source: str, con
         {
             "vendor_id": pa.array(list(pairs), pa.string()),
             "account_id": pa.array(list(pairs.values()), pa.string()),
+            "explicit": pa.array([vendor_id in explicit for vendor_id in pairs], pa.bool_()),
         }
     )
     store.connection.register("_identity_map_arrow", table)
@@ -188,8 +209,27 @@ def apply_champion_rule(store: AnalyticalStore, config: SourceConfig, spec: Tabl
         store.connection.execute(f"UPDATE _stage SET is_champion = {' OR '.join(parts)}")
 
 
-def unattributed_examples(store: AnalyticalStore, spec: TableSpec) -> list[str]:
-    """Return a few distinct account ids (with the email tried, if any) of this load's unattributed rows."""
+def missing_columns_note(source: str, config: SourceConfig, missing: list[str]) -> str | None:
+    """Return why a rule was not tried when no row has the column it reads (EXTERNAL or EMAIL)."""
+    if not missing:
+        return None
+    keys = {EXTERNAL: ("external_id", "ids"), EMAIL: ("email", "email addresses")}
+    key, contents = keys[missing[0]]
+    headers = " or ".join(repr(extra_source(config, name)) for name in missing)
+    return (
+        f"no row has a column headed {headers} (in any case), which the identity rules read, so those "
+        f"rules were not tried; set [sources.{source}.identity] {key} to the header of the column of "
+        f"{contents} in your files"
+    )
+
+
+def unattributed_examples(
+    store: AnalyticalStore, spec: TableSpec, missing_note: str | None = None
+) -> list[str]:
+    """Return a few distinct account ids (with the email tried, if any) of this load's unattributed rows.
+
+    `missing_note`, which names the identity columns the files lack, is added to the first example.
+    """
     if spec.account_column is None:
         return []
     columns = {row[0] for row in store.connection.execute("DESCRIBE _classified").fetchall()}
@@ -205,6 +245,8 @@ def unattributed_examples(store: AnalyticalStore, spec: TableSpec) -> list[str]:
         if address:
             text += f" with email {address!r}"
         examples.append(text)
+    if missing_note is not None and examples:
+        examples[0] += f" ({missing_note})"
     return examples
 
 

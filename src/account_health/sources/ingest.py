@@ -124,6 +124,8 @@ class _Plan:
     adapter: Adapter | None = None
     # How each file (or the database table) is named in provenance; None means the files' paths.
     displays: list[str] | None = None
+    # The staged identity columns (identity.EXTERNAL, identity.EMAIL) whose source column some batch had.
+    identity_found: set[str] = field(default_factory=set)
 
 
 def ingest(
@@ -266,6 +268,8 @@ def _plan(workspace: Workspace, name: str) -> _Plan:
             "champion.field": config.champion.field if config.champion is not None else None,
         }
         for key, named_column in named_columns.items():
+            if key.startswith(("identity.", "champion.")):
+                named_column = _named_column(header, named_column)
             if named_column is not None and named_column not in header:
                 raise SourceError(
                     f"{path}: column {named_column!r} named by [sources.{name}] {key} is missing "
@@ -420,7 +424,14 @@ def _count_classified(store: AnalyticalStore, plan: _Plan, counts: SourceCounts)
     ).fetchall()
     counts.unattributed = int(unattributed[0][0])
     if counts.unattributed:
-        counts.unattributed_examples = identity.unattributed_examples(store, plan.spec)
+        missing = [
+            name
+            for name in identity.extra_columns(plan.config, plan.spec)
+            if name in (identity.EXTERNAL, identity.EMAIL) and name not in plan.identity_found
+        ]
+        counts.unattributed_examples = identity.unattributed_examples(
+            store, plan.spec, identity.missing_columns_note(plan.name, plan.config, missing)
+        )
     if plan.spec.name == "sentiment_responses":
         dismissed = connection.execute(
             "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
@@ -615,7 +626,11 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
         elif name == "_latest_raw":
             source = plan.config.latest_by
         elif name in identity.EXTRA_COLUMNS:
-            source = identity.extra_source(plan.config, name)
+            # Identity and champion columns are matched ignoring case, as vendor fields are: an export
+            # may head the email column Email or EMAIL.
+            source = _named_column(table.column_names, identity.extra_source(plan.config, name))
+            if source is not None and source in table.column_names:
+                plan.identity_found.add(name)
         elif name.startswith("_from_"):
             source = plan.config.resolve[name.removeprefix("_from_")].from_column
         elif name in plan.config.constants:
@@ -638,6 +653,14 @@ def _map_batch(table: pa.Table, plan: _Plan, columns: list[str]) -> pa.Table:
             column = _allowed_case(column, allowed)
         arrays.append(column)
     return pa.table(arrays, names=columns)
+
+
+def _named_column(names: list[str], wanted: str | None) -> str | None:
+    """Return the column headed `wanted`, else one headed `wanted` in another case, else `wanted`."""
+    if wanted is None or wanted in names:
+        return wanted
+    folded = wanted.casefold()
+    return next((name for name in names if name.casefold() == folded), wanted)
 
 
 def _map_values(column: pa.ChunkedArray, mapping: dict[str, str], fold_case: bool) -> pa.ChunkedArray:

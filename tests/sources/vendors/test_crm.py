@@ -140,7 +140,7 @@ def test_hubspot_export_and_email_domains(tmp_path: Path) -> None:
             "people", "contacts", "hubspot", '"contacts.csv"', '[sources.people.identity]\nemail = "Email"\n'
         )
         + _source("deals", "contracts", "hubspot", '"deals.csv"')
-        + '[identity]\nemail_domains = { "globex.com" = "102", "gmail.com" = "101" }\n'
+        + '[identity]\nemail_domains = { "globex.com" = "102" }\n'
     )
     files = {"companies.csv": companies, "contacts.csv": contacts, "deals.csv": deals}
     workspace = make_workspace(tmp_path, config, files)
@@ -150,7 +150,7 @@ def test_hubspot_export_and_email_domains(tmp_path: Path) -> None:
         people = rows(store, "SELECT contact_id, account_id FROM contacts ORDER BY 1")
         contracts = rows(store, "SELECT contract_id, account_id, start_at, arr FROM contracts")
 
-    # gmail.com is a personal-mail domain, ignored even when mapped.
+    # Nothing maps gmail.com, a personal-mail domain.
     assert people == [("1", "101"), ("2", "102"), ("3", None)]
     assert contracts == [("9", "102", datetime(2024, 2, 1), 12000.0)]
     assert counts(report, "people").unattributed_examples == ["(no account id) with email 'cy@gmail.com'"]

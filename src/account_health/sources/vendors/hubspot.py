@@ -1,7 +1,7 @@
 """HubSpot: CSV exports of companies, contacts and deals, and the tables Fivetran syncs from HubSpot.
 
 A HubSpot export names a contact's or deal's companies in one column, several ids separated by ";";
-the first is taken as the record's company. Export headers are property labels, whose case HubSpot
+the first is taken as the record's company, from the first company column that has an id in that row. Export headers are property labels, whose case HubSpot
 has changed over time ("Close Date", "Close date"), and older exports named the record id after the
 object ("Company ID"), so headers are matched without regard to case or spacing, with those older
 names as aliases. Fivetran's deal table has no company column: the deal_company table links them,
@@ -117,15 +117,22 @@ def _with_default_headers(rows: pa.Table, table: str) -> pa.Table:
 
 
 def _with_company(rows: pa.Table) -> pa.Table:
-    """Add `company`: the first id of the first associated-company column present, in any case."""
+    """Add `company`: per row, the first id of the first associated-company column (in any case) that has one.
+
+    A contact with no primary company may still list companies in another of those columns, so the
+    column is chosen row by row, not once for the file.
+    """
     present = {_header_key(name): name for name in reversed(rows.column_names)}
-    for name in COMPANY_COLUMNS:
-        found = present.get(_header_key(name))
-        if found is not None:
-            values = rows.column(found).cast(pa.string()).to_pylist()
-            first = [_first_id(value) for value in values]
-            return set_column(rows, "company", pa.array(first, pa.string()))
-    return rows
+    found = [present[_header_key(name)] for name in COMPANY_COLUMNS if _header_key(name) in present]
+    if not found:
+        return rows
+    columns = [
+        [_first_id(value) for value in rows.column(name).cast(pa.string()).to_pylist()] for name in found
+    ]
+    first = [
+        next((value for value in values if value is not None), None) for values in zip(*columns, strict=True)
+    ]
+    return set_column(rows, "company", pa.array(first, pa.string()))
 
 
 def _first_id(value: str | None) -> str | None:

@@ -135,11 +135,18 @@ def _read_change(kind: str | None, mapping: dict[str, str]) -> str | Skip | Reje
 
 
 def _change(kind: str) -> str | None:
-    word = kind.strip().lower()
+    """Return the change a label names; spaces, hyphens and underscores between words count as one."""
+    word = _words(kind)
     for change, words in CHANGES.items():
-        if word in words or any(word.startswith(prefix) for prefix in words if len(prefix) > 4):
+        known = [_words(known) for known in words]
+        if word in known or any(word.startswith(prefix) for prefix in known if len(prefix) > 4):
             return change
     return None
+
+
+def _words(label: str) -> str:
+    """Return a label in lower case with its words joined by "_" ("Left Company" is left_company)."""
+    return "_".join(label.replace("-", " ").replace("_", " ").lower().split())
 
 
 def _toml_string(text: str) -> str:

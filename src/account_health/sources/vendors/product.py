@@ -1,7 +1,7 @@
 """Product analytics exports: Amplitude (zipped, gzipped JSON lines with `groups`) and Mixpanel (JSON lines).
 
 Each event becomes one usage_events row. The account is the event's group: Amplitude's `groups`
-object (the first of company, account, org, organization; else its first group type) or a Mixpanel
+object (the first of company, account, org, organization; else the first group type in the record) or a Mixpanel
 property such as company_id. A group may be a list of group ids (and an Intercom conversation lists its
 companies): one id is the account, several are quarantined, and none leaves the row unattributed. Mixpanel raw exports carry no event
 id in older projects, so an event without `$insert_id` gets one derived from its content, which makes
@@ -37,10 +37,11 @@ USAGE_COLUMNS = {
 def _first_group(flat: dict[str, str | None], prefix: str) -> str | Reject | None:
     """Return the id of the preferred group type under `prefix`, or why the record has no single one.
 
-    Lists are stored as JSON text; `_group_of` reads them. A `type` field beside the groups (Intercom's
+    Without a preferred type, the first group type in the record's own order wins. Lists are stored as
+    JSON text; `_group_of` reads them. A `type` field beside the groups (Intercom's
     `"type": "company.list"`) names no group.
     """
-    names = sorted(name for name in flat if name.startswith(prefix) and name != f"{prefix}type")
+    names = [name for name in flat if name.startswith(prefix) and name != f"{prefix}type"]
     preferred = [f"{prefix}{kind}" for kind in GROUP_TYPES if f"{prefix}{kind}" in flat]
     return _group_of(flat, preferred + names)
 

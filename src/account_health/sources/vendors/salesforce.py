@@ -2,20 +2,24 @@
 
 Record ids are written in their 18-character form, so the 15-character id of a report export, the
 18-character id of the API and an 18-character id whose letters lost their case all name one record,
-while ids that differ only in case stay apart. sObject-tree references such as "@AccountRef1" point at
+while ids that differ only in case stay apart. A record whose IsDeleted is true is in the recycle bin:
+it is skipped and counted as a deleted record, as the Fivetran tables' deleted flags are. sObject-tree references such as "@AccountRef1" point at
 the referenceId of a record in the same import and are kept without the "@".
 """
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 
 from account_health.config import SourceConfig
+from account_health.sources import files as source_files
 from account_health.sources.salesforce_ids import normalise
 from account_health.sources.vendors.base import (
     Adapter,
@@ -26,7 +30,9 @@ from account_health.sources.vendors.base import (
     TabularAdapter,
     flatten,
     is_tabular,
+    is_true_text,
     iter_json_records,
+    plain_files,
     records_from_tables,
     scalar_text,
     set_column,
@@ -83,13 +89,19 @@ class SalesforceAdapter(Adapter):
         for index, path in enumerate(paths):
             builder = BatchBuilder(index, path.stat().st_size)
             records: Iterator[tuple[JsonRecord, str | None]]
+            report = _ReportShape.of(path, config) if is_tabular(path) else None
             if is_tabular(path):
                 records = ((record, None) for record in records_from_tables(path, config))
             else:
                 records = _tree_records(path)
             for record, parent in records:
+                if record.error is not None and report is not None:
+                    record = report.account_row(record)
                 if record.error is not None:
                     builder.reject(record.row_number, record.text, record.error)
+                    continue
+                if report is not None and table == "contacts" and report.without_contact(record):
+                    builder.skip("account-only report row")
                     continue
                 if not isinstance(record.value, dict):
                     builder.reject(record.row_number, record.text, "expected a Salesforce record object")
@@ -98,10 +110,49 @@ class SalesforceAdapter(Adapter):
                 if kind is not None and kind != wanted:
                     builder.skip(f"{kind} record")
                     continue
+                if _is_deleted(record.value):
+                    builder.skip("deleted record")
+                    continue
                 builder.add(record.row_number, _flat_record(record.value, table, parent))
                 if builder.full:
                     yield from builder.emit()
             yield from builder.emit(final=True)
+
+
+@dataclass
+class _ReportShape:
+    """The columns of a report export whose account columns come before its `Contact: ...` columns.
+
+    A report of accounts with or without contacts ends the row of an account without contacts after
+    the account's columns, so that row is shorter than the header.
+    """
+
+    header: list[str]
+    account_columns: int
+    delimiter: str
+
+    @classmethod
+    def of(cls, path: Path, config: SourceConfig) -> _ReportShape | None:
+        plain = plain_files(config)
+        header = source_files.read_header(path, plain)
+        first = next((index for index, name in enumerate(header) if name.startswith("Contact: ")), 0)
+        if first == 0 or not all(name.startswith("Contact: ") for name in header[first:]):
+            return None
+        return cls(header, first, source_files.csv_delimiter(path, plain))
+
+    def account_row(self, record: JsonRecord) -> JsonRecord:
+        """Return a row that contains exactly the account columns as a record, any other row as it is."""
+        fields = next(csv.reader([record.text], delimiter=self.delimiter), [])
+        if len(fields) != self.account_columns:
+            return record
+        values: list[str | None] = [value.strip() or None for value in fields]
+        values += [None] * (len(self.header) - len(fields))
+        return JsonRecord(record.row_number, dict(zip(self.header, values, strict=True)), text=record.text)
+
+    def without_contact(self, record: JsonRecord) -> bool:
+        """Return whether the row's contact columns are all empty: an account without contacts."""
+        row = record.value if isinstance(record.value, dict) else {}
+        return all(not (row.get(name) or "").strip() for name in self.header[self.account_columns :])
 
 
 def _tree_records(path: Path) -> Iterator[tuple[JsonRecord, str | None]]:
@@ -119,6 +170,17 @@ def _tree_records(path: Path) -> Iterator[tuple[JsonRecord, str | None]]:
 def _record_type(record: dict[str, Any]) -> str | None:
     attributes = record.get("attributes")
     return attributes.get("type") if isinstance(attributes, dict) else None
+
+
+def _is_deleted(record: dict[str, Any]) -> bool:
+    """Return whether the record is in the recycle bin: IsDeleted (in any case) is true.
+
+    A Bulk API query with queryAll, a REST queryAll result and a data export all write IsDeleted.
+    """
+    for name, value in record.items():
+        if name.lower() == "isdeleted":
+            return is_true_text(scalar_text(value))
+    return False
 
 
 def _record_id(record: dict[str, Any]) -> str | None:
