@@ -293,7 +293,7 @@ def write_fixture(folder: Path) -> Workspace:
         ("A-KTM", "2024-02-20T06:00:00Z", "nps", 4, None, None, None),
         ("A-KTM", "2024-02-20T06:00:00Z", "nps", 9, None, None, None),
         ("A-BER", "2024-03-30T23:00:00Z", "call", None, "negative", None, None),
-        ("A-TWIN", "2024-02-01T00:00:00Z", "nps", 8, None, None, None),
+        ("A-TWIN", "2024-02-01T00:00:00Z", "nps", 8, None, "0-10", None),
         ("A-LATE", "2024-02-01T00:00:00Z", "nps", 8, None, None, None),
     ]
     _csv(folder / "responses.csv", "account_id,responded_at,kind,score,tag,scale,dismissed", responses)

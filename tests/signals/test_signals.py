@@ -302,6 +302,37 @@ def test_sentiment_recency_weighted_mean(tmp_path: Path) -> None:
     assert math.isnan(result.loc[("A2", as_of), "sentiment_score"])
 
 
+def test_sentiment_skips_stored_nps_on_other_scale(tmp_path: Path) -> None:
+    """NPS rows stored with a scale other than 0-10 (before the ingest quarantined them) are excluded."""
+    as_of = datetime(2024, 6, 1)
+    responses = _csv(
+        "response_id,account_id,responded_at,kind,score,scale",
+        [
+            ("r1", "A1", (as_of - timedelta(days=20)).isoformat(), "nps", 6, "0-10"),
+            ("r2", "A1", (as_of - timedelta(days=10)).isoformat(), "nps", 4, None),
+            ("r3", "A1", (as_of - timedelta(days=5)).isoformat(), "nps", 2, None),
+        ],
+    )
+    sources = (
+        ACCOUNTS_SOURCE + '[sources.responses]\ntable = "sentiment_responses"\nfiles = ["responses.csv"]\n'
+    )
+    workspace = _workspace(
+        tmp_path, sources, {"accounts.csv": "account_id\nA1\n", "responses.csv": responses}
+    )
+    _ingest(workspace)
+    # The ingest rejects these scales on an NPS row, so the rows are written as an older store held them.
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        store.connection.execute("UPDATE sentiment_responses SET scale = '1-5' WHERE response_id = 'r2'")
+        store.connection.execute("UPDATE sentiment_responses SET scale = 'five' WHERE response_id = 'r3'")
+
+    row = _signals(workspace, [as_of]).loc[("A1", as_of)]
+
+    assert row["sentiment_score"] == 6.0
+    assert row["sentiment_responses"] == 1
+    assert row["sentiment_excluded"] == 2
+    assert row["nps_latest"] == 6.0
+
+
 def test_champion_in_seat_and_departure(tmp_path: Path) -> None:
     contacts = _csv(
         "contact_id,account_id,email,is_champion",

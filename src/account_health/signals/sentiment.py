@@ -8,6 +8,8 @@ from ibis import _
 from account_health.signals.context import SignalContext, days_between
 
 CALL_TAG_SCORES = {"positive": 10.0, "neutral": 5.0, "negative": 0.0}
+# The scales the ingest accepts on an NPS row: 0-10, also written with zero decimals such as 0.0-10.0.
+NPS_SCALE_PATTERN = r"^0+(\.0+)?-0*10(\.0+)?$"
 
 
 def sentiment_signal(context: SignalContext) -> ibis.Table | None:
@@ -24,8 +26,11 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     scale_min = rows.scale.split("-")[0].cast("float64")
     scale_max = rows.scale.split("-")[1].cast("float64")
     tag_score = rows.tag.cases(*CALL_TAG_SCORES.items(), else_=ibis.null("float64"))
+    # The ingest quarantines an NPS row declaring a scale other than 0-10, and one stored before that
+    # check is left out. The scale of such a row may be any text, so it is matched, not cast.
+    nps_scale = rows.scale.isnull() | rows.scale.re_search(NPS_SCALE_PATTERN)
     normalised = ibis.cases(
-        (rows.kind == "nps", rows.score),
+        ((rows.kind == "nps") & nps_scale, rows.score),
         (rows.kind == "survey", (rows.score - scale_min) / (scale_max - scale_min) * 10.0),
         (rows.kind == "call", tag_score),
         else_=ibis.null("float64"),

@@ -21,6 +21,21 @@ _NUL_REASON = (
 )
 
 
+# The text of an NPS score: a whole number in decimal digits, with an optional decimal part of zeros.
+_NPS_DIGITS = "[0-9]+([.,]0+)?"
+_NPS_DIGITS_HELP = (
+    ": expected a whole number from 0 to 10 in decimal digits, such as 9 (9.0 reads as 9); "
+    'export the score in digits, or for a score with a fraction set kind = "survey" and its scale'
+)
+
+
+def _nps_scale_help(source: str) -> str:
+    return (
+        f'; for answers on another scale set kind = "survey" in [sources.{source}.constants] or the kind '
+        "column, or leave scale empty for NPS answers"
+    )
+
+
 @dataclass(frozen=True)
 class Check:
     """One reason to quarantine a staged row: SQL for the condition, the offending value and the reason."""
@@ -166,6 +181,25 @@ def _sentiment_checks(source: str) -> list[Check]:
             "kind = 'nps' AND score IS NOT NULL AND (score < 0 OR score > 10)",
             "CAST(score AS VARCHAR)",
             literal("NPS score outside 0-10"),
+        ),
+        # An NPS answer is one of the whole numbers 0 to 10, so a fraction (9.5) or another notation
+        # (1e1, which DuckDB reads as 10) means the column is not an NPS answer. A decimal part of zeros
+        # (9.0, as a float column often writes 9) is the same number and is read.
+        Check(
+            "score",
+            f"kind = 'nps' AND score >= 0 AND score <= 10 AND NOT regexp_full_match(trim(_raw_score), {literal(_NPS_DIGITS)})",
+            "_raw_score",
+            f"'invalid NPS score ' || {reasons.quoted('_raw_score')} || {literal(_NPS_DIGITS_HELP)}",
+        ),
+        # Rescaling such a row as a survey would silently change the number its source calls an NPS, so
+        # it is quarantined until the source declares which kind it is.
+        Check(
+            "scale",
+            f"kind = 'nps' AND scale IS NOT NULL AND NOT (regexp_full_match(scale, {scale_pattern}) "
+            f"AND {scale_min} = 0 AND {scale_max} = 10)",
+            "scale",
+            f"'NPS is scored 0-10, but the row declares scale ' || {reasons.quoted('scale')} || "
+            f"{literal(_nps_scale_help(source))}",
         ),
         Check(
             "scale",

@@ -251,3 +251,190 @@ def test_responses_without_id_from_different_people_stay_apart(tmp_path: Path) -
     assert scores == [(2.0,), (9.0,), (9.0,)]
     assert (nps.inserted, nps.unchanged) == (3, 0)
     assert_balanced(report)
+
+
+def test_nps_row_declaring_other_scale_quarantined(tmp_path: Path) -> None:
+    """An NPS row with a scale other than 0-10 is quarantined, never rescaled or read as out of 10."""
+    responses = (
+        "response_id,account_id,responded_at,kind,score,scale\n"
+        "r1,acme,2025-03-10T00:00:00Z,nps,4,1-5\n"
+        "r2,acme,2025-03-11T00:00:00Z,nps,9,0-10\n"
+        "r3,globex,2025-03-10T00:00:00Z,nps,7,\n"
+        "r4,globex,2025-03-11T00:00:00Z,survey,4,1-5\n"
+        "r5,globex,2025-03-12T00:00:00Z,nps,,1-5\n"
+    )
+    config = BASE + '[sources.responses]\ntable = "sentiment_responses"\nfiles = ["responses.csv"]\n'
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "responses.csv": responses}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, kind, score FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, 'SELECT row_number, "column", value, reason FROM quarantine ORDER BY 1')
+
+    assert stored == [("r2", "nps", 9.0), ("r3", "nps", 7.0), ("r4", "survey", 4.0)]
+    assert [(row, column, value) for row, column, value, _ in quarantined] == [
+        (1, "scale", "1-5"),
+        (5, "scale", "1-5"),
+    ]
+    reason = quarantined[0][3]
+    assert "NPS is scored 0-10" in reason
+    assert "'1-5'" in reason
+    assert 'kind = "survey"' in reason
+    assert_balanced(report)
+
+
+def test_nps_format_scale_without_kind(tmp_path: Path) -> None:
+    """The nps format's default kind is nps, so a declared scale without kind = "survey" is not applied."""
+    answers = "id,account,created_at,answer\nr1,acme,2024-03-01T10:00:00Z,4\n"
+    config = BASE + (
+        '[sources.csat]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["csat.csv"]\n'
+        'columns = { response_id = "id", account_id = "account", responded_at = "created_at", score = "answer" }\n'
+        'constants = { scale = "1-5" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "csat.csv": answers}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id FROM sentiment_responses")
+        quarantined = rows(store, 'SELECT "column", value, reason FROM quarantine')
+
+    assert stored == []
+    assert len(quarantined) == 1
+    assert quarantined[0][:2] == ("scale", "1-5")
+    assert "[sources.csat.constants]" in quarantined[0][2]
+    assert_balanced(report)
+
+
+def test_nps_score_whole_number_in_digits(tmp_path: Path) -> None:
+    """An NPS score is a whole number 0-10 in decimal digits; 9.0 reads as 9, other forms are quarantined."""
+    cases = [
+        ("n1", "9 - Very likely", 9.0),
+        ("n2", "10/10", 10.0),
+        ("n3", "Extremely likely (10)", 10.0),
+        ("n4", "9.0", 9.0),
+        ("n5", "0 - Not at all likely", 0.0),
+        ("n6", "1e1", None),
+        ("n7", "0x9", None),
+        ("n8", "9.5", None),
+        ("n9", "\u0669", None),
+        ("n10", "1_0", None),
+        ("n11", "9pts", None),
+    ]
+    answers = "id,account,created_at,answer\n" + "".join(
+        f"{response},acme,2025-03-01,{answer}\n" for response, answer, _ in cases
+    )
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.csv"]\n'
+        'columns = { response_id = "id", account_id = "account", responded_at = "created_at", score = "answer" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.csv": answers}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = dict(rows(store, "SELECT response_id, score FROM sentiment_responses"))
+        quarantined = {
+            row: reason for row, reason in rows(store, "SELECT row_number, reason FROM quarantine")
+        }
+
+    assert stored == {response: score for response, _, score in cases if score is not None}
+    rejected = {number: answer for number, (_, answer, score) in enumerate(cases, start=1) if score is None}
+    assert sorted(quarantined) == sorted(rejected)
+    for number, answer in rejected.items():
+        assert f"'{answer}'" in quarantined[number], (answer, quarantined[number])
+    assert "whole number from 0 to 10" in quarantined[8]
+    assert_balanced(report)
+
+
+def test_nps_kind_column_score_whole_number(tmp_path: Path) -> None:
+    """Without a vendor format, an NPS score is still read only from a whole number in decimal digits."""
+    responses = (
+        "response_id,account_id,responded_at,kind,score\n"
+        "r1,acme,2025-03-10T00:00:00Z,nps,1e1\n"
+        "r2,acme,2025-03-10T00:00:00Z,nps,9.5\n"
+        "r3,acme,2025-03-10T00:00:00Z,nps, 9.0 \n"
+        "r4,acme,2025-03-10T00:00:00Z,nps,11\n"
+    )
+    config = BASE + '[sources.responses]\ntable = "sentiment_responses"\nfiles = ["responses.csv"]\n'
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "responses.csv": responses}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, score FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, 'SELECT row_number, "column", value, reason FROM quarantine ORDER BY 1')
+
+    assert stored == [("r3", 9.0)]
+    assert [(row, column) for row, column, _, _ in quarantined] == [(1, "score"), (2, "score"), (4, "score")]
+    assert quarantined[0][2] == "1e1"
+    assert "'1e1'" in quarantined[0][3]
+    assert quarantined[1][2] == "9.5"
+    assert "whole number from 0 to 10" in quarantined[1][3]
+    assert quarantined[2][3] == "NPS score outside 0-10"
+    assert_balanced(report)
+
+
+def test_nps_answer_object_in_csv_cell(tmp_path: Path) -> None:
+    """An answer object written as JSON text in a CSV cell is read from its label, never its position."""
+    answers = [
+        ("r1", '{"label": "7", "position": 8}'),
+        ("r2", '{"label": "9 - Very likely", "position": 10}'),
+        ("r3", '{"position": 8}'),
+        ("r4", '{"label": "Very likely", "position": 10}'),
+    ]
+    text = "id,account,created_at,answer\n" + "".join(
+        '{},acme,2025-03-01,"{}"\n'.format(response, answer.replace('"', '""'))
+        for response, answer in answers
+    )
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.csv"]\n'
+        'columns = { response_id = "id", account_id = "account", responded_at = "created_at", score = "answer" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.csv": text}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, score FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, "SELECT row_number, reason FROM quarantine ORDER BY 1")
+
+    assert stored == [("r1", 7.0), ("r2", 9.0)]
+    assert [row for row, _ in quarantined] == [3, 4]
+    assert "no label" in quarantined[0][1]
+    assert "position" in quarantined[0][1]
+    assert "holds no number" in quarantined[1][1]
+    assert_balanced(report)
+
+
+def test_nps_json_object_without_label(tmp_path: Path) -> None:
+    """A JSON answer object with only a position is an answer that cannot be read, not a dismissed response."""
+    answers = [
+        {"id": "r1", "account": "acme", "created_at": "2025-03-01", "answer": {"position": 8}},
+        {"id": "r2", "account": "acme", "created_at": "2025-03-02", "answer": {"label": "7", "position": 8}},
+    ]
+    config = BASE + (
+        '[sources.nps]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["nps.jsonl"]\n'
+        'columns = { response_id = "id", account_id = "account", responded_at = "created_at", score = "answer" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path,
+        config,
+        {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "nps.jsonl": json_lines(answers)},
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT response_id, score, dismissed FROM sentiment_responses ORDER BY 1")
+        quarantined = rows(store, "SELECT row_number, reason FROM quarantine")
+
+    assert stored == [("r2", 7.0, False)]
+    assert [row for row, _ in quarantined] == [1]
+    assert "no label" in quarantined[0][1]
+    assert_balanced(report)

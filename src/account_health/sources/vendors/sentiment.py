@@ -1,19 +1,29 @@
 """Survey and call-sentiment exports: NPS answers, surveys on a declared scale, call sentiment tags.
 
 An answer is read from its label, never from its position in the list of options: "9", "9 - Likely"
-and {"label": "9", "position": 10} are all a 9, so a 9 stays a promoter however the export numbers
-its choices. A response with a score is scored whatever its status (closed, completed), unless the
-status is dismissed, declined or skipped. A blank answer, or one of those statuses, is stored
-as dismissed with no score: it is neither a detractor nor a zero, and the ingest counts it apart.
+and {"label": "9", "position": 10} (a JSON object, or its JSON text in a CSV cell) are all a 9, so a
+9 stays a promoter however the export numbers its choices. The number in a label is written in
+decimal digits, so "1e1", "0x9" and "9pts" are rejected rather than read as 1, 0 or 9. A response
+with a score is scored whatever its status (closed, completed), unless the status is dismissed,
+declined or skipped. A blank answer, or one of those statuses, is stored as dismissed with no
+score: it is neither a detractor nor a zero, and the ingest counts it apart.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import ClassVar
 
 from account_health.config import SourceConfig
-from account_health.sources.vendors.base import RecordAdapter, Reject, Skip, TableDefaults, first_present
+from account_health.sources.vendors.base import (
+    RecordAdapter,
+    Reject,
+    Skip,
+    TableDefaults,
+    first_present,
+    scalar_text,
+)
 
 # Statuses that mean the person gave no answer, so a score beside them is not theirs. Other statuses,
 # such as closed or completed, describe the survey, and a score beside them is an answer.
@@ -21,7 +31,9 @@ DISMISSED_STATUSES = ("dismissed", "skipped", "declined")
 STATUS_COLUMNS = ("status", "state", "response_status")
 # Keys of an answer object that hold its label, and keys that hold only its place among the options.
 LABEL_KEYS = ("label", "value", "text", "answer", "score")
-_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
+# A number in decimal digits, with no letter, digit, point or comma touching it. So "1e1", "0x9" and
+# "9pts" contain no number, rather than 1, 0 and 9.
+_NUMBER = re.compile(r"(?<![\w.,])-?[0-9]+(?:[.,][0-9]+)?(?![\w.,])")
 
 SURVEY_COLUMNS = {
     "response_id": "response_id",
@@ -47,33 +59,67 @@ class NpsAdapter(RecordAdapter):
         self, flat: dict[str, str | None], config: SourceConfig, table: str
     ) -> dict[str, str | None] | Skip | Reject:
         source = config.columns.get("score", "score")
-        answer = _answer(flat, source)
         status = (first_present(flat, STATUS_COLUMNS) or "").strip().lower()
-        dismissed = answer is None or status in DISMISSED_STATUSES
-        score = None if dismissed or answer is None else _label_number(answer)
+        answer = None if status in DISMISSED_STATUSES else _answer(flat, source)
+        if isinstance(answer, Reject):
+            return answer
+        dismissed = answer is None
+        score = None if answer is None else _label_number(answer)
         if not dismissed and score is None:
             return Reject(
-                f"answer {answer!r} in {source!r} holds no number; map the answer column in [sources] columns"
+                f"answer {answer!r} in {source!r} holds no number in decimal digits, such as 9 or "
+                "'9 - Very likely'; if it is not the answer column, map score to that column in [sources] columns"
             )
         flat[source] = score
         flat[config.columns.get("dismissed", "dismissed")] = "true" if dismissed else "false"
         return flat
 
 
-def _answer(flat: dict[str, str | None], source: str) -> str | None:
-    """Return the answer's label: the column itself, or the label inside an answer object, never its position."""
+def _answer(flat: dict[str, str | None], source: str) -> str | Reject | None:
+    """Return the answer's label: the column itself, or the label of an answer object, never its position.
+
+    An answer object is either flattened from JSON (`score.label`) or written as JSON text in one cell.
+    An object without a label is rejected, because its position alone cannot give the score.
+    """
     value = flat.get(source)
     if value is not None and value.strip():
+        return _cell_label(value, source)
+    nested = {key[len(source) + 1 :]: item for key, item in flat.items() if key.startswith(source + ".")}
+    return _object_label(nested, source, original=json.dumps(nested))
+
+
+def _cell_label(value: str, source: str) -> str | Reject | None:
+    """Return the label of a cell, reading a JSON object in the cell as an answer object."""
+    text = value.strip()
+    if not text.startswith("{"):
         return value
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return value
+    if not isinstance(parsed, dict):
+        return value
+    return _object_label({str(key): scalar_text(item) for key, item in parsed.items()}, source, original=text)
+
+
+def _object_label(fields: dict[str, str | None], source: str, original: str) -> str | Reject | None:
     for key in LABEL_KEYS:
-        nested = flat.get(f"{source}.{key}")
-        if nested is not None and nested.strip():
-            return nested
+        label = fields.get(key)
+        if label is not None and label.strip():
+            return label
+    if any(item is not None and item.strip() for item in fields.values()):
+        return Reject(
+            f"answer {original!r} in {source!r} has no label (no key {', '.join(LABEL_KEYS)}); the score is "
+            "read from an answer's label, never from its position among the options, so export the label"
+        )
     return None
 
 
 def _label_number(label: str) -> str | None:
-    """Return the number a label starts with ("9 - Likely" is 9), or its only number, else None."""
+    """Return the number a label starts with ("9 - Likely" is 9), or its only number, else None.
+
+    Only a number that no letter, digit, point or comma touches counts (see `_NUMBER`).
+    """
     text = label.strip()
     leading = _NUMBER.match(text)
     if leading:
