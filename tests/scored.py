@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -81,11 +83,18 @@ def serve(folder: Path, *options: str) -> Iterator[str]:
         "--port",
         str(port),
     ]
+    # A session of its own, so that stopping the server also stops its worker processes, which would
+    # otherwise keep the output pipe open and block the read below.
     process = subprocess.Popen(
-        [*command, *options], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*command, *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # Worker processes import the whole product before they answer, which takes long on a busy machine.
+    deadline = time.monotonic() + 180
     try:
         while True:
             try:
@@ -93,11 +102,21 @@ def serve(folder: Path, *options: str) -> Iterator[str]:
                     break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    output = process.stdout.read() if process.stdout else ""
+                    _stop_group(process, signal.SIGKILL)
+                    output = process.communicate(timeout=30)[0]
                     raise RuntimeError(f"account-health serve did not start on {base}: {output}") from None
                 time.sleep(0.2)
         yield base
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        _stop_group(process, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _stop_group(process, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def _stop_group(process: subprocess.Popen[str], sig: signal.Signals) -> None:
+    """Send `sig` to the server and every process of its session, if any is still running."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)

@@ -13,6 +13,10 @@ from account_health.config import Workspace, load_workspace
 token_app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
+# Seconds a worker may take to answer uvicorn's health check before it is restarted.
+_WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def serve(
     context: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -49,6 +53,10 @@ def serve(
         workers=workers,
         access_log=access_log,
         log_level="info",
+        # A worker answers uvicorn's health check only after importing the product, which takes more
+        # than uvicorn's default of 5 s on a busy machine, so the default killed and restarted workers
+        # that were still starting.
+        timeout_worker_healthcheck=_WORKER_HEALTHCHECK_SECONDS,
     )
 
 
