@@ -54,6 +54,27 @@ def test_bad_as_of_is_a_usage_error(tmp_path: Path):
     assert "invalid --as-of date 'yesterday'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("command", "value"),
+    [
+        (["signals", "--as-of"], "0001-01-01"),
+        (["signals", "--as-of"], "0001-01-01T00:00:00+05:00"),
+        (["score", "--as-of"], "2200-01-01"),
+        (["explain", "A0001", "--as-of"], "1899-12-31"),
+        (["run", "--as-of"], "9999-12-31"),
+        (["tasks", "--as-of"], "2199-12-31T23:00:00-02:00"),
+        (["train", "--end"], "0001-01-01"),
+    ],
+)
+def test_as_of_outside_range_rejected(tmp_path: Path, command: list[str], value: str):
+    (tmp_path / "account-health.toml").write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["-w", str(tmp_path), *command, value])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2, result.output
+    assert f"{command[-1]} date '{value}' is outside the accepted years 1900 to 2199 (UTC)" in message
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.fixture(scope="module")
 def scored_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_company(tmp_path_factory.mktemp("company"))
