@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -123,3 +125,25 @@ def test_signals_command_formats(scored_workspace: Path, output_format: str):
     assert result.returncode == 0, result.stderr
     assert "A0002" in result.stdout
     assert "support_load" in result.stdout
+
+
+def test_signals_csv_escapes_formula_account_ids(tmp_path: Path):
+    # The ingest trims leading tabs and carriage returns from ids, so those starts cannot reach here.
+    ids = ["=1+1", "@SUM(A1)", "+plus", "-minus", "A-1"]
+    (tmp_path / "account-health.toml").write_text(
+        '[workspace]\nanalytical_store = "analytical.duckdb"\noperational_store = "sqlite:///operational.sqlite"\n\n'
+        '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n',
+        encoding="utf-8",
+    )
+    rows = "".join(f'"{account_id}",UTC\n' for account_id in ids)
+    (tmp_path / "accounts.csv").write_text("account_id,timezone\n" + rows, encoding="utf-8", newline="")
+    ingested = runner.invoke(app, ["-w", str(tmp_path), "ingest"])
+    assert ingested.exit_code == 0, ingested.output
+
+    result = run_cli("-w", str(tmp_path), "signals", "--as-of", "2025-03-11", "--format", "csv")
+
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
+    escaped = {"'" + account_id for account_id in ids if account_id != "A-1"}
+    assert set(frame["account_id"]) == escaped | {"A-1"}
+    assert set(frame["usage_measure"]) == {""}
