@@ -260,6 +260,10 @@ def write_fixture(folder: Path) -> Workspace:
         ("T-KTM-1", "A-KTM", "2024-01-05T00:00:00Z", "2024-04-01T00:00:00Z", "low", "solved"),
         ("T-TW-1", "A-TWIN", "2024-02-05T12:00:00Z", None, "high", "open"),
         ("T-LA-1", "A-LATE", "2024-02-05T12:00:00Z", None, "high", "open"),
+        # Reopened with the date of an earlier solve kept; solved without a status; solved, then reopened.
+        ("T-GAP-1", "A-GAP", "2024-01-10T00:00:00Z", "2024-01-20T00:00:00Z", "normal", "open"),
+        ("T-GAP-2", "A-GAP", "2024-01-12T00:00:00Z", "2024-02-01T00:00:00Z", "high", None),
+        ("T-GAP-3", "A-GAP", "2024-01-15T00:00:00Z", "2024-02-10T00:00:00Z", "low", "solved"),
     ]
     _csv(folder / "tickets.csv", "ticket_id,account_id,created_at,solved_at,priority,status", tickets)
     _csv(
@@ -277,6 +281,15 @@ def write_fixture(folder: Path) -> Workspace:
             ),
             ("T-NY-5", "A-NY", "2024-02-10T00:00:00Z", None, None, "deleted", "2024-03-15T00:00:00Z"),
             ("T-LA-2", "A-LATE", "2024-03-05T00:00:00Z", None, "urgent", "open", synced),
+            (
+                "T-GAP-3",
+                "A-GAP",
+                "2024-01-15T00:00:00Z",
+                "2024-02-10T00:00:00Z",
+                "low",
+                "open",
+                "2024-03-15T00:00:00Z",
+            ),
         ],
     )
 
@@ -431,6 +444,14 @@ def test_every_signal_agrees(fixture: Fixture, spark_session: Any) -> None:
     empty = _rows(duck, "A-EMPTY")
     assert (empty["usage_trend"] == 0).all()
     assert empty["sentiment_score"].isna().all()
+    assert_reopened_tickets_open(duck)
+
+
+def assert_reopened_tickets_open(frame: pd.DataFrame) -> None:
+    """T-GAP-1 keeps an old solved_at while open; T-GAP-2 has no status; T-GAP-3 reopens on 03-15."""
+    backlog = _rows(frame, "A-GAP")["support_open_backlog"]
+    assert backlog.loc[pd.Timestamp(2024, 2, 15)] == 1
+    assert backlog.loc[pd.Timestamp(AS_OF[-1])] == 2
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 
 from account_health.config import CONFIG_FILE, Workspace, load_workspace
 from account_health.signals import compute_signals
+from account_health.signals.backfill import backfill_signals
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import open_analytical_store
 from account_health.store.operational import now
@@ -258,6 +259,62 @@ def test_support_point_in_time_versions(tmp_path: Path, monkeypatch: pytest.Monk
     # An account without tickets has no support load, which is zero, not missing.
     assert result.loc[("A2", before_later_load), "support_load"] == 0.0
     assert result.loc[("A2", after_later_load), "support_load"] == 0.0
+
+
+def test_support_backlog_counts_reopened_tickets(tmp_path: Path) -> None:
+    tickets = _csv(
+        "ticket_id,account_id,created_at,solved_at,priority,status",
+        [
+            # Reopened: the export keeps the date of the earlier solve.
+            ("K1", "A1", "2025-03-01", "2025-03-02", "high", "open"),
+            ("K2", "A1", "2025-03-01", "2025-03-02", "high", "Pending"),
+            ("K3", "A1", "2025-03-01", None, "high", "open"),
+            # Solved before the as-of instants, with or without a status.
+            ("K4", "A1", "2025-03-01", "2025-03-02", "high", "solved"),
+            ("K5", "A1", "2025-03-01", "2025-03-02", "high", None),
+            ("K6", "A1", "2025-03-01", "2025-03-02", "high", "resolved"),
+            ("K7", "A1", "2025-03-01", None, "high", "closed"),
+            # Solved between the two as-of instants: open at the first.
+            ("K8", "A1", "2025-03-01", "2025-03-07", "high", "solved"),
+            # Solved in the first load, reopened in a load synced on 03-06.
+            ("K9", "A1", "2025-03-01", "2025-03-02", "high", "solved"),
+        ],
+    )
+    reopened = _csv(
+        "ticket_id,account_id,created_at,solved_at,priority,status,synced_at",
+        [("K9", "A1", "2025-03-01", "2025-03-02", "high", "open", "2025-03-06")],
+    )
+    sources = ACCOUNTS_SOURCE + textwrap.dedent(
+        """\
+        [sources.tickets]
+        table = "tickets"
+        files = ["tickets.csv"]
+
+        [sources.reopened]
+        table = "tickets"
+        files = ["reopened.csv"]
+        loaded_at = "synced_at"
+        """
+    )
+    files = {"accounts.csv": "account_id\nA1\n", "tickets.csv": tickets, "reopened.csv": reopened}
+    workspace = _workspace(tmp_path, sources, files)
+    _ingest(workspace)
+    as_of = [datetime(2025, 3, 5), datetime(2025, 3, 10)]
+
+    result = _signals(workspace, as_of)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        backfill_signals(workspace, store, as_of)
+        backfilled = store.connection.execute(
+            "SELECT account_id, as_of, support_open_backlog FROM signal_backfill"
+        ).df()
+
+    # K1, K2, K3 and K8 on 03-05; K1, K2, K3 and the reopened K9 on 03-10.
+    assert result.loc[("A1", as_of[0]), "support_open_backlog"] == 4
+    assert result.loc[("A1", as_of[1]), "support_open_backlog"] == 4
+    by_instant = dict(
+        zip(pd.to_datetime(backfilled["as_of"]), backfilled["support_open_backlog"], strict=True)
+    )
+    assert by_instant == {pd.Timestamp(instant): 4.0 for instant in as_of}
 
 
 def test_sentiment_recency_weighted_mean(tmp_path: Path) -> None:
