@@ -35,6 +35,12 @@ def test_unknown_key_is_rejected_by_name(tmp_path: Path):
         load_workspace(tmp_path)
 
 
+def test_training_end_outside_the_years_is_rejected(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text("[training]\nend = 0001-01-01\n")
+    with pytest.raises(ConfigError, match=r"training\.end = .*greater than or equal to 1900-01-01"):
+        load_workspace(tmp_path)
+
+
 def test_tier_cutoffs_must_descend(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text("[tiers]\nred = 0.3\norange = 0.4\n")
     with pytest.raises(ConfigError, match="cut-offs must fall from red to green"):

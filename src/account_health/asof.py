@@ -6,6 +6,9 @@ from datetime import UTC, date, datetime, timedelta
 
 from account_health.store.analytical import AnalyticalStore
 
+# The years an as-of instant may fall in, the same range the ingest accepts for timestamps.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
 # Activity tables and the column that dates their newest row; contracts are left out because their
 # end dates lie in the future.
 _ACTIVITY_COLUMNS = {
@@ -53,13 +56,26 @@ def days_past_data(store: AnalyticalStore, as_of: datetime) -> int:
 
 
 def parse_as_of(text: str) -> datetime:
-    """Parse a command-line as-of value: a date (YYYY-MM-DD) or an ISO instant, returned as naive UTC."""
+    """Parse a command-line as-of value: a date (YYYY-MM-DD) or an ISO instant, returned as naive UTC.
+
+    Raises ValueError for text that is not ISO 8601 and for an instant outside the years 1900 to 2199
+    (UTC), where a signal window would reach past the dates Python and the stores represent.
+    """
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
             f"invalid as-of date {text!r}; write it as YYYY-MM-DD or 2024-03-20T00:00:00Z"
         ) from None
+    outside = ValueError(
+        f"as-of date {text!r} is outside the accepted years {FIRST_YEAR} to {LAST_YEAR} (UTC); "
+        "choose a date in that range"
+    )
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise outside from None
+    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
+        raise outside
     return parsed

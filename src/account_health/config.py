@@ -315,7 +315,8 @@ class TrainingSettings(_Section):
     window_months: int = Field(18, ge=1, le=120)
     snapshot_every_days: int = Field(30, ge=1, le=365)
     horizon_days: int = Field(90, ge=1, le=730)
-    end: date | None = None
+    # The years 1900 to 2199, as for --end and every ingested timestamp.
+    end: Annotated[date, Field(ge=date(1900, 1, 1), le=date(2199, 12, 31))] | None = None
     holdout_fraction: float = Field(0.25, gt=0.0, lt=1.0)
     min_churn_events: int = Field(100, ge=1)
     bootstrap_samples: int = Field(500, ge=50, le=10000)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -54,6 +56,27 @@ def test_bad_as_of_is_a_usage_error(tmp_path: Path):
     assert "invalid --as-of date 'yesterday'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("command", "value"),
+    [
+        (["signals", "--as-of"], "0001-01-01"),
+        (["signals", "--as-of"], "0001-01-01T00:00:00+05:00"),
+        (["score", "--as-of"], "2200-01-01"),
+        (["explain", "A0001", "--as-of"], "1899-12-31"),
+        (["run", "--as-of"], "9999-12-31"),
+        (["tasks", "--as-of"], "2199-12-31T23:00:00-02:00"),
+        (["train", "--end"], "0001-01-01"),
+    ],
+)
+def test_as_of_outside_range_rejected(tmp_path: Path, command: list[str], value: str):
+    (tmp_path / "account-health.toml").write_text("", encoding="utf-8")
+    result = runner.invoke(app, ["-w", str(tmp_path), *command, value])
+    message = " ".join(result.output.replace("│", " ").split())
+    assert result.exit_code == 2, result.output
+    assert f"{command[-1]} date '{value}' is outside the accepted years 1900 to 2199 (UTC)" in message
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 @pytest.fixture(scope="module")
 def scored_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = write_company(tmp_path_factory.mktemp("company"))
@@ -102,3 +125,25 @@ def test_signals_command_formats(scored_workspace: Path, output_format: str):
     assert result.returncode == 0, result.stderr
     assert "A0002" in result.stdout
     assert "support_load" in result.stdout
+
+
+def test_signals_csv_escapes_formula_account_ids(tmp_path: Path):
+    # The ingest trims leading tabs and carriage returns from ids, so those starts cannot reach here.
+    ids = ["=1+1", "@SUM(A1)", "+plus", "-minus", "A-1"]
+    (tmp_path / "account-health.toml").write_text(
+        '[workspace]\nanalytical_store = "analytical.duckdb"\noperational_store = "sqlite:///operational.sqlite"\n\n'
+        '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n',
+        encoding="utf-8",
+    )
+    rows = "".join(f'"{account_id}",UTC\n' for account_id in ids)
+    (tmp_path / "accounts.csv").write_text("account_id,timezone\n" + rows, encoding="utf-8", newline="")
+    ingested = runner.invoke(app, ["-w", str(tmp_path), "ingest"])
+    assert ingested.exit_code == 0, ingested.output
+
+    result = run_cli("-w", str(tmp_path), "signals", "--as-of", "2025-03-11", "--format", "csv")
+
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
+    escaped = {"'" + account_id for account_id in ids if account_id != "A-1"}
+    assert set(frame["account_id"]) == escaped | {"A-1"}
+    assert set(frame["usage_measure"]) == {""}

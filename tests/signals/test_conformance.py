@@ -116,6 +116,11 @@ loaded_at = "synced_at"
 table = "contacts"
 files = ["contacts.csv"]
 
+[sources.contact_moves]
+table = "contacts"
+files = ["contact_moves.csv"]
+loaded_at = "synced_at"
+
 [sources.changes]
 table = "contact_changes"
 files = ["changes.csv"]
@@ -260,6 +265,10 @@ def write_fixture(folder: Path) -> Workspace:
         ("T-KTM-1", "A-KTM", "2024-01-05T00:00:00Z", "2024-04-01T00:00:00Z", "low", "solved"),
         ("T-TW-1", "A-TWIN", "2024-02-05T12:00:00Z", None, "high", "open"),
         ("T-LA-1", "A-LATE", "2024-02-05T12:00:00Z", None, "high", "open"),
+        # Reopened with the date of an earlier solve kept; solved without a status; solved, then reopened.
+        ("T-GAP-1", "A-GAP", "2024-01-10T00:00:00Z", "2024-01-20T00:00:00Z", "normal", "open"),
+        ("T-GAP-2", "A-GAP", "2024-01-12T00:00:00Z", "2024-02-01T00:00:00Z", "high", None),
+        ("T-GAP-3", "A-GAP", "2024-01-15T00:00:00Z", "2024-02-10T00:00:00Z", "low", "solved"),
     ]
     _csv(folder / "tickets.csv", "ticket_id,account_id,created_at,solved_at,priority,status", tickets)
     _csv(
@@ -277,6 +286,15 @@ def write_fixture(folder: Path) -> Workspace:
             ),
             ("T-NY-5", "A-NY", "2024-02-10T00:00:00Z", None, None, "deleted", "2024-03-15T00:00:00Z"),
             ("T-LA-2", "A-LATE", "2024-03-05T00:00:00Z", None, "urgent", "open", synced),
+            (
+                "T-GAP-3",
+                "A-GAP",
+                "2024-01-15T00:00:00Z",
+                "2024-02-10T00:00:00Z",
+                "low",
+                "open",
+                "2024-03-15T00:00:00Z",
+            ),
         ],
     )
 
@@ -313,6 +331,17 @@ def write_fixture(folder: Path) -> Workspace:
             ("C4", "A-BER", "c4@kunde.test", "true"),
             ("C5", "A-KTM", "c5@ktm.test", "true"),
             ("C6", "A-GAP", "c6@gap.test", "false"),
+            ("C7", "A-GAP", "c7@gap.test", "true"),
+        ],
+    )
+    # The CRM moves C7 to A-BER before C7 leaves, and C4 to A-KTM after C4 left A-BER: each departure
+    # belongs to the account the contact was at when leaving.
+    _csv(
+        folder / "contact_moves.csv",
+        "contact_id,account_id,email,is_champion,synced_at",
+        [
+            ("C7", "A-BER", "c7@kunde.test", "true", "2024-02-01T00:00:00Z"),
+            ("C4", "A-KTM", "c4@ktm.test", "true", "2024-04-05T00:00:00Z"),
         ],
     )
     _csv(
@@ -324,6 +353,7 @@ def write_fixture(folder: Path) -> Workspace:
             ("C4", "2024-01-01T00:00:00Z", "title_change"),
             ("C4", "2024-03-31T01:00:00Z", "left_company"),
             ("C5", "2024-02-01T00:00:00Z", "email_bounced"),
+            ("C7", "2024-03-15T00:00:00Z", "left_company"),
         ],
     )
     _csv(
@@ -431,6 +461,29 @@ def test_every_signal_agrees(fixture: Fixture, spark_session: Any) -> None:
     empty = _rows(duck, "A-EMPTY")
     assert (empty["usage_trend"] == 0).all()
     assert empty["sentiment_score"].isna().all()
+    assert_departures_stay(duck)
+    assert_reopened_tickets_open(duck)
+
+
+def assert_departures_stay(frame: pd.DataFrame) -> None:
+    """C4 left A-BER on 03-31 and then moved to A-KTM; C7 moved from A-GAP to A-BER and then left."""
+    last = pd.Timestamp(AS_OF[-1])
+    berlin, kathmandu, gap = (_rows(frame, account).loc[last] for account in ("A-BER", "A-KTM", "A-GAP"))
+    assert berlin["champion_in_seat"] == 0
+    assert berlin["days_since_champion_departure"] == pytest.approx(
+        (last - pd.Timestamp(2024, 3, 31, 1)) / pd.Timedelta(days=1)
+    )
+    assert kathmandu["champions_in_seat"] == 2
+    assert kathmandu["champion_in_seat"] == 1
+    assert np.isnan(gap["champion_in_seat"])
+    assert _rows(frame, "A-GAP").loc[pd.Timestamp(AS_OF[0]), "champions_in_seat"] == 1
+
+
+def assert_reopened_tickets_open(frame: pd.DataFrame) -> None:
+    """T-GAP-1 keeps an old solved_at while open; T-GAP-2 has no status; T-GAP-3 reopens on 03-15."""
+    backlog = _rows(frame, "A-GAP")["support_open_backlog"]
+    assert backlog.loc[pd.Timestamp(2024, 2, 15)] == 1
+    assert backlog.loc[pd.Timestamp(AS_OF[-1])] == 2
 
 
 @pytest.mark.slow

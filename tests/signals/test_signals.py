@@ -14,6 +14,7 @@ import pytest
 
 from account_health.config import CONFIG_FILE, Workspace, load_workspace
 from account_health.signals import compute_signals
+from account_health.signals.backfill import backfill_signals
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import open_analytical_store
 from account_health.store.operational import now
@@ -260,6 +261,62 @@ def test_support_point_in_time_versions(tmp_path: Path, monkeypatch: pytest.Monk
     assert result.loc[("A2", after_later_load), "support_load"] == 0.0
 
 
+def test_support_backlog_counts_reopened_tickets(tmp_path: Path) -> None:
+    tickets = _csv(
+        "ticket_id,account_id,created_at,solved_at,priority,status",
+        [
+            # Reopened: the export keeps the date of the earlier solve.
+            ("K1", "A1", "2025-03-01", "2025-03-02", "high", "open"),
+            ("K2", "A1", "2025-03-01", "2025-03-02", "high", "Pending"),
+            ("K3", "A1", "2025-03-01", None, "high", "open"),
+            # Solved before the as-of instants, with or without a status.
+            ("K4", "A1", "2025-03-01", "2025-03-02", "high", "solved"),
+            ("K5", "A1", "2025-03-01", "2025-03-02", "high", None),
+            ("K6", "A1", "2025-03-01", "2025-03-02", "high", "resolved"),
+            ("K7", "A1", "2025-03-01", None, "high", "closed"),
+            # Solved between the two as-of instants: open at the first.
+            ("K8", "A1", "2025-03-01", "2025-03-07", "high", "solved"),
+            # Solved in the first load, reopened in a load synced on 03-06.
+            ("K9", "A1", "2025-03-01", "2025-03-02", "high", "solved"),
+        ],
+    )
+    reopened = _csv(
+        "ticket_id,account_id,created_at,solved_at,priority,status,synced_at",
+        [("K9", "A1", "2025-03-01", "2025-03-02", "high", "open", "2025-03-06")],
+    )
+    sources = ACCOUNTS_SOURCE + textwrap.dedent(
+        """\
+        [sources.tickets]
+        table = "tickets"
+        files = ["tickets.csv"]
+
+        [sources.reopened]
+        table = "tickets"
+        files = ["reopened.csv"]
+        loaded_at = "synced_at"
+        """
+    )
+    files = {"accounts.csv": "account_id\nA1\n", "tickets.csv": tickets, "reopened.csv": reopened}
+    workspace = _workspace(tmp_path, sources, files)
+    _ingest(workspace)
+    as_of = [datetime(2025, 3, 5), datetime(2025, 3, 10)]
+
+    result = _signals(workspace, as_of)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        backfill_signals(workspace, store, as_of)
+        backfilled = store.connection.execute(
+            "SELECT account_id, as_of, support_open_backlog FROM signal_backfill"
+        ).df()
+
+    # K1, K2, K3 and K8 on 03-05; K1, K2, K3 and the reopened K9 on 03-10.
+    assert result.loc[("A1", as_of[0]), "support_open_backlog"] == 4
+    assert result.loc[("A1", as_of[1]), "support_open_backlog"] == 4
+    by_instant = dict(
+        zip(pd.to_datetime(backfilled["as_of"]), backfilled["support_open_backlog"], strict=True)
+    )
+    assert by_instant == {pd.Timestamp(instant): 4.0 for instant in as_of}
+
+
 def test_sentiment_recency_weighted_mean(tmp_path: Path) -> None:
     as_of = datetime(2024, 6, 1)
 
@@ -387,6 +444,120 @@ def test_champion_in_seat_and_departure(tmp_path: Path) -> None:
     # No champion was ever tagged at A3: the signal is missing, not "no champion in seat".
     assert math.isnan(result.loc[("A3", as_of), "champion_in_seat"])
     assert math.isnan(result.loc[("A3", as_of), "days_since_champion_departure"])
+
+
+CHAMPION_SOURCES = ACCOUNTS_SOURCE + textwrap.dedent(
+    """\
+    [sources.contacts]
+    table = "contacts"
+    files = ["contacts.csv"]
+
+    [sources.changes]
+    table = "contact_changes"
+    files = ["changes.csv"]
+    """
+)
+CHAMPIONS_BEFORE_MOVE = _csv(
+    "contact_id,account_id,email,is_champion",
+    [("C1", "A1", "c1@a1.test", "true"), ("C2", "A2", "c2@a2.test", "true")],
+)
+# The CRM moves C1, who left A1, to A2: their new employer.
+CHAMPIONS_AFTER_MOVE = _csv(
+    "contact_id,account_id,email,is_champion",
+    [("C1", "A2", "c1@a2.test", "true"), ("C2", "A2", "c2@a2.test", "true")],
+)
+
+
+def _champion_columns(workspace: Workspace, as_of: Sequence[datetime]) -> dict[tuple[str, datetime], tuple]:
+    """Return (champion_in_seat, days_since_champion_departure, champions_in_seat) from compute_signals,
+    after checking that the daily backfill gives the same values."""
+    columns = ["champion_in_seat", "days_since_champion_departure", "champions_in_seat"]
+    result = _signals(workspace, as_of)[columns]
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        backfill_signals(workspace, store, as_of)
+        backfilled = store.connection.execute("SELECT * FROM signal_backfill").df()
+    backfilled = backfilled.set_index(["account_id", "as_of"]).loc[result.index, columns]
+    pd.testing.assert_frame_equal(backfilled, result, check_dtype=False, check_index_type=False)
+    return {key: tuple(row) for key, row in zip(result.index, result.itertuples(index=False), strict=True)}
+
+
+def test_champion_departure_stays_with_old_account(tmp_path: Path) -> None:
+    changes = _csv("contact_id,changed_at,change", [("C1", "2025-03-01", "left_company")])
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\n",
+        "contacts.csv": CHAMPIONS_BEFORE_MOVE,
+        "changes.csv": changes,
+    }
+    workspace = _workspace(tmp_path, CHAMPION_SOURCES, files)
+    _ingest(workspace)
+    (tmp_path / "contacts.csv").write_text(CHAMPIONS_AFTER_MOVE, encoding="utf-8")
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store, backfill=True)
+    as_of = [datetime(2025, 2, 20), datetime(2025, 3, 11)]
+
+    values = _champion_columns(workspace, as_of)
+
+    # The backfill makes both versions of C1 available from 1970, so before the departure C1 counts at
+    # A2 only. Only the load order shows that the move came after the departure, which the first
+    # load recorded against A1.
+    assert all(math.isnan(value) for value in values[("A1", as_of[0])])
+    assert values[("A2", as_of[0])] == (1.0, 365.0, 2)
+    assert values[("A1", as_of[1])] == (0.0, 10.0, 0)
+    assert values[("A2", as_of[1])] == (1.0, 365.0, 2)
+
+
+def test_champion_move_seen_from_its_load(tmp_path: Path) -> None:
+    today = datetime.combine(now().date(), datetime.min.time())
+    left_at = today - timedelta(days=10)
+    changes = _csv("contact_id,changed_at,change", [("C1", left_at.date().isoformat(), "left_company")])
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\n",
+        "contacts.csv": CHAMPIONS_BEFORE_MOVE,
+        "changes.csv": changes,
+    }
+    workspace = _workspace(tmp_path, CHAMPION_SOURCES, files)
+    _ingest(workspace)
+    (tmp_path / "contacts.csv").write_text(CHAMPIONS_AFTER_MOVE, encoding="utf-8")
+    _ingest(workspace)
+    before_move_load = today - timedelta(days=2)
+    after_move_load = today + timedelta(days=2)
+
+    values = _champion_columns(workspace, [before_move_load, after_move_load])
+
+    # Until the second load C1 is A1's champion who left; from then on also a champion in seat at A2.
+    assert values[("A1", before_move_load)] == (0.0, 8.0, 0)
+    assert values[("A2", before_move_load)] == (1.0, 365.0, 1)
+    assert values[("A1", after_move_load)] == (0.0, 12.0, 0)
+    assert values[("A2", after_move_load)] == (1.0, 365.0, 2)
+
+
+def test_champion_departure_needs_a_champion(tmp_path: Path) -> None:
+    contacts = _csv(
+        "contact_id,account_id,email,is_champion",
+        [("C1", "A1", "c1@a1.test", "false"), ("C2", "A2", "c2@a2.test", "true")],
+    )
+    untagged = _csv(
+        "contact_id,account_id,email,is_champion",
+        [("C1", "A1", "c1@a1.test", "false"), ("C2", "A2", "c2@a2.test", "false")],
+    )
+    changes = _csv(
+        "contact_id,changed_at,change",
+        [("C1", "2025-03-01", "left_company"), ("C2", "2025-03-01", "left_company")],
+    )
+    files = {"accounts.csv": "account_id\nA1\nA2\n", "contacts.csv": contacts, "changes.csv": changes}
+    workspace = _workspace(tmp_path, CHAMPION_SOURCES, files)
+    _ingest(workspace)
+    (tmp_path / "contacts.csv").write_text(untagged, encoding="utf-8")
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store, backfill=True)
+    as_of = datetime(2025, 3, 11)
+
+    values = _champion_columns(workspace, [as_of])
+
+    # C1 was no champion when leaving. The CRM untagged C2 after C2 left, which still counts as a
+    # champion's departure at A2.
+    assert all(math.isnan(value) for value in values[("A1", as_of)])
+    assert values[("A2", as_of)] == (0.0, 10.0, 0)
 
 
 def test_integrations_active_and_change(tmp_path: Path) -> None:

@@ -309,6 +309,7 @@ def signals(
     """Print each account's signal values and their details as of a date."""
     from rich.table import Table
 
+    from account_health.actions.export import spreadsheet_safe
     from account_health.signals import FEATURES, compute_signals
     from account_health.signals.aggregate import refresh_usage_aggregate
 
@@ -328,6 +329,9 @@ def signals(
                 f"account {account!r} is not known before {instant:%Y-%m-%d}; check the id"
             )
     if output_format == "csv":
+        # Account ids come straight from vendor exports, so a formula-like id is escaped as in `tasks`.
+        text_columns = frame.select_dtypes(include=["object", "string"]).columns
+        frame[text_columns] = frame[text_columns].map(spreadsheet_safe)
         frame.to_csv(sys.stdout, index=False)
         return
     if output_format == "json":

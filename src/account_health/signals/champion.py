@@ -8,6 +8,8 @@ from ibis import _
 from account_health.signals.context import SignalContext, days_between
 
 LEFT_COMPANY = "left_company"
+_ZERO = ibis.literal(0, "int64")
+_ONE = ibis.literal(1, "int64")
 
 
 def champion_signal(context: SignalContext) -> ibis.Table | None:
@@ -41,11 +43,15 @@ def champion_signal(context: SignalContext) -> ibis.Table | None:
 
 
 def champion_contacts(context: SignalContext) -> ibis.Table | None:
-    """Return (contact_id, account_id, as_of, left_at): each contact tagged champion before as_of.
+    """Return (contact_id, account_id, as_of, left_at): the champions of each account before as_of.
 
-    `left_at` is the latest left_company change before as_of, or null for a champion still in seat.
-    None when no source feeds the contacts table. The nightly run stores the champions in seat from
-    this same table, so a re-score after a job change starts from the list the signal counted.
+    A contact counts at an account when its version known at as_of tags it champion there, or when it
+    was the account's champion when it left (see `departures`). `left_at` is the latest left_company
+    change before as_of that belongs to that account, or null for a champion still in seat. So a
+    champion whom the CRM moves to a new employer after a departure counts as departed at the old
+    account and in seat at the new one. None when no source feeds the contacts table. The nightly run
+    stores the champions in seat from this same table, so a re-score after a job change starts from
+    the list the signal counted.
     """
     if not context.configured("contacts"):
         return None
@@ -55,12 +61,85 @@ def champion_contacts(context: SignalContext) -> ibis.Table | None:
     )
     if not context.configured("contact_changes"):
         return champions.mutate(left_at=ibis.null("timestamp"))
-    changes = context.known_at("contact_changes")
-    departures = (
-        changes.filter((changes.change == LEFT_COMPANY) & (changes.changed_at < changes.as_of))
-        .group_by(["contact_id", "as_of"])
-        .aggregate(left_at=_.changed_at.max())
+
+    seated = champions.select(
+        "contact_id",
+        "account_id",
+        "as_of",
+        _tagged_now=_ONE,
+        _tagged_when_left=_ZERO,
+        left_at=ibis.null("timestamp"),
     )
-    return champions.left_join(departures, ["contact_id", "as_of"]).select(
-        "contact_id", "account_id", "as_of", "left_at"
+    left = departures(context)
+    departed = left.select(
+        "contact_id",
+        "account_id",
+        "as_of",
+        _tagged_now=_ZERO,
+        _tagged_when_left=ibis.ifelse(left.is_champion.fill_null(False), _ONE, _ZERO),
+        left_at=left.changed_at.cast("timestamp"),
+    )
+    rows = (
+        seated.union(departed)
+        .group_by(["contact_id", "account_id", "as_of"])
+        .aggregate(
+            tagged_now=_._tagged_now.max(),
+            tagged_when_left=_._tagged_when_left.max(),
+            left_at=_.left_at.max(),
+        )
+    )
+    # A departure counts only where the contact was tagged champion when leaving or is tagged now.
+    rows = rows.filter((rows.tagged_now == 1) | (rows.tagged_when_left == 1))
+    return rows.select("contact_id", "account_id", "as_of", "left_at")
+
+
+def departures(context: SignalContext) -> ibis.Table:
+    """Return (contact_id, as_of, changed_at, account_id, is_champion) for each left_company change
+    known at as_of and before it, with the account and champion tag of the contact's version when it left.
+
+    That version is the latest one available strictly before changed_at, so it is known at as_of too
+    and later versions (the CRM moving the contact to a new employer) do not change it. Versions
+    that a backfill makes available at the same instant are ordered by load, except that a version
+    stored by the load that stored the change comes before one stored later: the change was recorded
+    against it. A contact with no version before changed_at left the account of its earliest version
+    known at as_of.
+    """
+    changes = context.known_at("contact_changes")
+    left = changes.filter((changes.change == LEFT_COMPANY) & (changes.changed_at < changes.as_of)).select(
+        "contact_id", "changed_at", "as_of", _change_load=changes._load_id
+    )
+    by_contact = ibis.window(
+        group_by="contact_id", order_by=["_available_at", "_load_id", "_row_number", "_source"]
+    )
+    by_availability = ibis.window(group_by="contact_id", order_by="_available_at")
+    stored = context.store.table("contacts")
+    versions = stored.select(
+        "contact_id",
+        "account_id",
+        "is_champion",
+        "_available_at",
+        "_load_id",
+        _version=ibis.row_number().over(by_contact),
+        _moment=ibis.dense_rank().over(by_availability),
+    )
+    joined = left.join(
+        versions,
+        [left.contact_id == versions.contact_id, versions._available_at < left.as_of],
+    )
+    before = joined._available_at < joined.changed_at
+    # Latest first among versions before the change, earliest first among the others.
+    direction = ibis.ifelse(before, _ONE, -_ONE)
+    preference = ibis.window(
+        group_by=[joined.contact_id, joined.changed_at, joined.as_of],
+        order_by=[
+            ibis.desc(ibis.ifelse(before, _ONE, _ZERO)),
+            ibis.desc(joined._moment * direction),
+            ibis.desc(ibis.ifelse(joined._load_id <= joined._change_load, _ONE, _ZERO)),
+            ibis.desc(joined._version * direction),
+        ],
+    )
+    ranked = joined.mutate(_rank=ibis.row_number().over(preference))
+    chosen = ranked.filter(ranked._rank == 0)
+    return chosen.select(
+        chosen.contact_id, chosen.as_of, chosen.changed_at, chosen.account_id, chosen.is_champion
     )

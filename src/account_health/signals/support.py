@@ -8,6 +8,10 @@ from account_health.errors import ConfigError
 from account_health.signals.context import NEVER, SignalContext
 
 CLOSED_STATUSES = ("solved", "closed")
+# Statuses of a ticket that is still being worked on (Zendesk's new, open, pending and hold, Intercom's
+# open and snoozed). A ticket in one of them is open whatever its solved_at, because Intercom's
+# statistics.last_close_at and Zendesk's metric set keep the date of an earlier solve after a reopen.
+OPEN_STATUSES = ("new", "open", "pending", "hold", "snoozed", "reopened")
 DELETED_STATUS = "deleted"
 
 
@@ -15,7 +19,9 @@ def support_signal(context: SignalContext, active_users: ibis.Table | None) -> i
     """Return (account_id, as_of, support_load, support_tickets, support_open_backlog).
 
     Each ticket counts once, in its latest version available before as_of; deleted tickets do not
-    count. With `support_normalisation = "per_active_user"` the load is divided by the account's
+    count. A ticket is in the open backlog unless that version is closed at as_of: solved_at lies
+    before as_of and the status is not one of OPEN_STATUSES, or the status is solved or closed
+    without a solved_at. With `support_normalisation = "per_active_user"` the load is divided by the account's
     distinct active users over the usage window (at least one).
     """
     if not context.configured("tickets"):
@@ -31,7 +37,7 @@ def support_signal(context: SignalContext, active_users: ibis.Table | None) -> i
     recent = tickets.created_at >= tickets.as_of - ibis.interval(days=settings.support_window_days)
     solved_before = tickets.solved_at.notnull() & (tickets.solved_at < tickets.as_of)
     closed_without_date = tickets.solved_at.isnull() & status.isin(CLOSED_STATUSES)
-    still_open = ~(solved_before | closed_without_date)
+    still_open = status.isin(OPEN_STATUSES) | ~(solved_before | closed_without_date)
 
     load = tickets.group_by(["account_id", "as_of"]).aggregate(
         weighted=weight.sum(where=recent),
@@ -63,7 +69,8 @@ def support_series(context: SignalContext) -> ibis.Table | None:
 
     A ticket version counts at the instants where it is the latest version (`_available_at < as_of <=
     _valid_until`) and was created before as_of; it is recent while `as_of <= created_at + window` and
-    open while `as_of <= solved_at`. Each of those is an interval of as_of, so it adds +1 at its start
+    open while `as_of <= solved_at`, or for as long as it is the latest version when its status is one
+    of OPEN_STATUSES. Each of those is an interval of as_of, so it adds +1 at its start
     and -1 at its end. The load is a sum over the severity weights of weight times the number of
     recent tickets with that weight, counted in integers so an empty window gives exactly zero.
     """
@@ -87,7 +94,8 @@ def support_series(context: SignalContext) -> ibis.Table | None:
         rows._valid_until, rows.created_at + ibis.interval(days=settings.support_window_days)
     )
     closed_without_date = rows.solved_at.isnull() & status.isin(CLOSED_STATUSES)
-    open_end = ibis.least(rows._valid_until, rows.solved_at.fill_null(NEVER))
+    solved_end = ibis.ifelse(status.isin(OPEN_STATUSES), NEVER, rows.solved_at.fill_null(NEVER))
+    open_end = ibis.least(rows._valid_until, solved_end)
 
     zero = ibis.literal(0, "int64")
     one = ibis.literal(1, "int64")
