@@ -55,7 +55,12 @@ class Batch:
 
 
 def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
-    """Resolve file patterns against `base`; a pattern that matches nothing, or a folder, is an error."""
+    """Resolve file patterns against `base`; a pattern that matches nothing, or a folder, is an error.
+
+    Files come in pattern order, and the files of one pattern in natural order, with digit runs
+    compared as numbers (tickets-9.csv before tickets-10.csv). A file that several patterns match, or
+    that two paths name (exports/../exports/usage.csv), is listed once, where it first appears.
+    """
     if not patterns:
         raise SourceError(
             f"source {source!r} names no file; set [sources.{source}] files or ACCOUNT_HEALTH_SOURCE_{source.upper()}_FILES"
@@ -65,7 +70,7 @@ def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
         candidate = Path(pattern).expanduser()
         if not candidate.is_absolute():
             candidate = base / candidate
-        matches = sorted(Path(match) for match in glob(str(candidate)))
+        matches = sorted((Path(match) for match in glob(str(candidate))), key=natural_key)
         if not matches:
             raise SourceError(
                 f"source {source!r}: no file matches {str(candidate)!r}; fix [sources.{source}] files "
@@ -78,7 +83,24 @@ def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
                 f"{str(folders[0] / '*.csv')!r}"
             )
         files.extend(matches)
-    return files
+    return _distinct_files(files)
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that compares the digit runs of a path as numbers, so file-2 sorts before file-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def _distinct_files(paths: list[Path]) -> list[Path]:
+    """Return `paths` without the later entries that name a file already listed (by its resolved path)."""
+    seen: set[Path] = set()
+    distinct = []
+    for path in paths:
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            distinct.append(path)
+    return distinct
 
 
 def file_format(path: Path, config: SourceConfig) -> str:
