@@ -27,6 +27,8 @@ from account_health.config import SourceConfig
 from account_health.errors import SourceError
 
 BATCH_BYTES = 8 << 20
+# Share of NUL characters in the first 64 KiB above which a file reads as UTF-16 decoded with the wrong codec.
+_UTF16_NUL_SHARE = 0.1
 BOM = "\ufeff"
 # Excel's delimiter line, such as sep=; as the first line of a CSV file, optionally quoted.
 _SEP_LINE = re.compile('"?sep=(.)"?', re.IGNORECASE)
@@ -180,7 +182,9 @@ def _check_text(path: Path, encoding: str) -> None:
             f"{path}: is not {encoding} text ({exc.reason} at byte {exc.start}); set the source's "
             "csv.encoding (utf-16 and latin-1 are common), or check that the file is a CSV export"
         ) from None
-    if "\x00" in text:
+    # Read as a single-byte or UTF-8 codec, UTF-16 text has a NUL beside most ASCII characters. A few
+    # NULs are bad cells instead, which the quarantine checks reject row by row.
+    if text.count("\x00") > len(text) * _UTF16_NUL_SHARE:
         raise SourceError(
             f"{path}: contains NUL characters, so it is not {encoding} CSV text; set the source's csv.encoding "
             "(UTF-16 files look like this), or check that the file is a CSV export"
@@ -371,9 +375,46 @@ def _guarded(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.Record
         except StopIteration:
             return
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if "straddl" in str(exc):
+                raise _record_too_long(path) from None
             raise SourceError(
                 f"{path}: cannot be read as CSV ({exc}); check the source's csv.encoding"
             ) from None
+
+
+def _record_too_long(path: Path) -> SourceError:
+    """Return the error for a record longer than pyarrow's CSV reader takes, naming its line when one is that long.
+
+    pyarrow raises "straddling object straddles two block boundaries" when a record does not fit in
+    two of its blocks (BATCH_BYTES each). Measured with pyarrow 26.0.1 and 8 MB blocks: 9 MB records
+    loaded wherever they started, 12 and 15 MB ones only at some offsets, and 17 MB ones at none.
+    """
+    line, size = _first_long_line(path, BATCH_BYTES)
+    limit = f"{2 * BATCH_BYTES >> 20} MB"
+    where = f"the record on line {line} is {size / (1 << 20):.1f} MB long" if line else "a record is too long"
+    return SourceError(
+        f"{path}: cannot be read as CSV because {where}, and the CSV reader takes records of up to "
+        f"{BATCH_BYTES >> 20} MB (up to {limit} depending on where the record starts); shorten or remove "
+        "that value in the export"
+    )
+
+
+def _first_long_line(path: Path, limit: int) -> tuple[int | None, int]:
+    """Return the 1-based number and byte length of the file's first line longer than `limit` bytes, or (None, 0)."""
+    line = 1
+    length = 0
+    with open_bytes(path) as handle:
+        while block := handle.read(BATCH_BYTES):
+            start = 0
+            while (end := block.find(b"\n", start)) >= 0:
+                length += end - start
+                if length > limit:
+                    return line, length
+                line += 1
+                length = 0
+                start = end + 1
+            length += len(block) - start
+    return (line, length) if length > limit else (None, 0)
 
 
 def _csv_reader(
@@ -418,6 +459,8 @@ def _csv_reader(
     try:
         return pacsv.open_csv(handle, read_options, parse_options, convert_options)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddl" in str(exc):
+            raise _record_too_long(path) from None
         raise SourceError(
             f"{path}: cannot be read as CSV ({exc}); check the source's csv.delimiter and csv.encoding"
         ) from None
