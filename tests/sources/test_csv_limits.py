@@ -1,4 +1,4 @@
-"""CSV files with one bad cell: a NUL byte, or a field larger than the reader takes."""
+"""CSV files with one bad cell: a NUL byte, or a field larger than the reader's blocks or a column's limit."""
 
 from __future__ import annotations
 
@@ -50,8 +50,33 @@ def test_utf16_file_read_as_utf8_rejected(tmp_path: Path) -> None:
     assert "UTF-16" in str(raised.value)
 
 
-def test_field_over_reader_limit_names_line(tmp_path: Path) -> None:
+def test_field_over_block_size_quarantined(tmp_path: Path) -> None:
     huge = b"x" * (20 << 20)
+    filler = b"".join(b"F%d,Filler\n" % number for number in range(300_000))
+    accounts = b"account_id,name\nA1,Acme\n" + filler + b"A2," + huge + b"\nA3,Initech\n"
+    workspace = _workspace(tmp_path, accounts)
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = ingest(workspace, store).sources[0]
+        quarantined = store.connection.execute(
+            f'SELECT file, row_number, "column", length(value), reason FROM {QUARANTINE_TABLE}'
+        ).fetchall()
+        stored = store.connection.execute(
+            "SELECT count(*), count(*) FILTER (WHERE account_id IN ('A1', 'A3')) FROM accounts"
+        ).fetchall()
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (300_003, 300_002, 1)
+    assert stored == [(300_002, 2)]
+    assert len(quarantined) == 1
+    file, row_number, column, preview_length, reason = quarantined[0]
+    assert (file, row_number, column) == ("accounts.csv", 300_002, "name")
+    assert preview_length < 100
+    assert "20.0 MB" in reason
+    assert "16 MB" in reason
+
+
+def test_record_over_largest_block_names_line(tmp_path: Path) -> None:
+    huge = b"x" * (300 << 20)
     workspace = _workspace(tmp_path, b"account_id,name\nA1,Acme\nA2," + huge + b"\nA3,Initech\n")
 
     with (
@@ -63,6 +88,5 @@ def test_field_over_reader_limit_names_line(tmp_path: Path) -> None:
     message = str(raised.value)
     assert "accounts.csv" in message
     assert "line 3" in message
-    assert "16 MB" in message
     assert "straddl" not in message
     assert "csv.delimiter" not in message
