@@ -12,10 +12,17 @@ from rich.table import Table
 from account_health.sources.ingest import IngestReport
 from account_health.sources.status import COUNT_NAMES, SourceStatus
 
+# The last load's counts that `sources` shows. Its unattributed count is left out, because the table
+# shows how many stored rows are unattributed, which a re-ingest of unchanged files does not reset.
+LAST_LOAD_COUNTS = tuple(name for name in COUNT_NAMES if name != "unattributed")
+
 
 def sources_table(statuses: list[SourceStatus]) -> Table:
     table = Table(
-        title="Sources: row counts of the last ingest, and the UTC days of the oldest and newest stored event",
+        title=(
+            "Sources: row counts of the last ingest, then the rows stored, how many of them are unattributed, "
+            "and the UTC days of the oldest and newest stored event"
+        ),
         title_justify="left",
     )
     for column in (
@@ -23,17 +30,18 @@ def sources_table(statuses: list[SourceStatus]) -> Table:
         "table",
         "format",
         "last ingest (UTC)",
-        *[name.replace("_", " ") for name in COUNT_NAMES],
+        *[name.replace("_", " ") for name in LAST_LOAD_COUNTS],
     ):
         table.add_column(
             column,
             justify="left" if column in ("source", "table", "format", "last ingest (UTC)") else "right",
         )
     table.add_column("stored rows", justify="right")
+    table.add_column("unattributed", justify="right")
     table.add_column("oldest event")
     table.add_column("newest event")
     for status in statuses:
-        counts = [f"{status.counts[name]:,}" if status.counts else "-" for name in COUNT_NAMES]
+        counts = [f"{status.counts[name]:,}" if status.counts else "-" for name in LAST_LOAD_COUNTS]
         table.add_row(
             escape(status.source),
             status.table,
@@ -41,6 +49,7 @@ def sources_table(statuses: list[SourceStatus]) -> Table:
             _when(status.last_ingest) if status.last_ingest else "never",
             *counts,
             f"{status.stored_rows:,}",
+            f"{status.stored_unattributed:,}",
             _day(status.oldest_event),
             _day(status.newest_event),
         )

@@ -19,6 +19,10 @@ _OPEN_ENDS = {
 _NUL_REASON = (
     "contains a NUL character, which no text column can store; fix the export, or check its csv.encoding"
 )
+# Maximum size, in UTF-8 bytes, of a value that a column may store: 16 MiB, the record limit of JSON exports.
+MAX_VALUE_BYTES = 16 << 20
+# Characters of an over-long value that its quarantine row keeps.
+_LONG_VALUE_SHOWN = 40
 
 
 # The text of an NPS score: a whole number in decimal digits, with an optional decimal part of zeros.
@@ -46,6 +50,22 @@ class Check:
     reason: str
 
 
+def _text_check(column: str, raw: str) -> Check:
+    """Check that rejects a value containing NUL, or longer than MAX_VALUE_BYTES (quarantined with its start only).
+
+    One check covers both, because each check is a pass over the staged rows.
+    """
+    too_long = f"strlen({raw}) > {MAX_VALUE_BYTES}"
+    size = f"round(strlen({raw}) / {1 << 20}, 1)"
+    long_reason = (
+        f"'value is ' || {size} || ' MB long, longer than the {MAX_VALUE_BYTES >> 20} MB a column may store; "
+        "shorten or remove it in the export'"
+    )
+    value = f"CASE WHEN {too_long} THEN left({raw}, {_LONG_VALUE_SHOWN}) || '...' ELSE {raw} END"
+    reason = f"CASE WHEN {too_long} THEN {long_reason} ELSE {literal(_NUL_REASON)} END"
+    return Check(column, f"contains({raw}, chr(0)) OR {too_long}", value, reason)
+
+
 def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Check]:
     """Every check a staged row of this source must pass to be stored."""
     checks: list[Check] = []
@@ -59,7 +79,7 @@ def quarantine_checks(source: str, spec: TableSpec, config: SourceConfig) -> lis
         checks.append(Check(column.name, f"{raw} IS NOT NULL AND {name} IS NULL", raw, reason))
         # PostgreSQL text cannot hold NUL, so such a value would fail every nightly run that copies it
         # to a PostgreSQL operational store.
-        checks.append(Check(column.name, f"contains({raw}, chr(0))", raw, literal(_NUL_REASON)))
+        checks.append(_text_check(column.name, raw))
 
         is_account_link = column.name == spec.account_column
         if column.name in config.resolve:

@@ -27,6 +27,10 @@ from account_health.config import SourceConfig
 from account_health.errors import SourceError
 
 BATCH_BYTES = 8 << 20
+# Block size of the second read of a CSV file that has a record too long for BATCH_BYTES blocks.
+LONG_RECORD_BLOCK_BYTES = 64 << 20
+# Share of NUL characters in the first 64 KiB above which a file reads as UTF-16 decoded with the wrong codec.
+_UTF16_NUL_SHARE = 0.1
 BOM = "\ufeff"
 # Excel's delimiter line, such as sep=; as the first line of a CSV file, optionally quoted.
 _SEP_LINE = re.compile('"?sep=(.)"?', re.IGNORECASE)
@@ -55,7 +59,12 @@ class Batch:
 
 
 def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
-    """Resolve file patterns against `base`; a pattern that matches nothing, or a folder, is an error."""
+    """Resolve file patterns against `base`; a pattern that matches nothing, or a folder, is an error.
+
+    Files come in pattern order, and the files of one pattern in natural order, with digit runs
+    compared as numbers (tickets-9.csv before tickets-10.csv). A file that several patterns match, or
+    that two paths name (exports/../exports/usage.csv), is listed once, where it first appears.
+    """
     if not patterns:
         raise SourceError(
             f"source {source!r} names no file; set [sources.{source}] files or ACCOUNT_HEALTH_SOURCE_{source.upper()}_FILES"
@@ -65,7 +74,7 @@ def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
         candidate = Path(pattern).expanduser()
         if not candidate.is_absolute():
             candidate = base / candidate
-        matches = sorted(Path(match) for match in glob(str(candidate)))
+        matches = sorted((Path(match) for match in glob(str(candidate))), key=natural_key)
         if not matches:
             raise SourceError(
                 f"source {source!r}: no file matches {str(candidate)!r}; fix [sources.{source}] files "
@@ -78,7 +87,24 @@ def expand_files(patterns: list[str], base: Path, source: str) -> list[Path]:
                 f"{str(folders[0] / '*.csv')!r}"
             )
         files.extend(matches)
-    return files
+    return _distinct_files(files)
+
+
+def natural_key(path: Path) -> list[Any]:
+    """Sort key that compares the digit runs of a path as numbers, so file-2 sorts before file-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def _distinct_files(paths: list[Path]) -> list[Path]:
+    """Return `paths` without the later entries that name a file already listed (by its resolved path)."""
+    seen: set[Path] = set()
+    distinct = []
+    for path in paths:
+        resolved = path.resolve()
+        if resolved not in seen:
+            seen.add(resolved)
+            distinct.append(path)
+    return distinct
 
 
 def file_format(path: Path, config: SourceConfig) -> str:
@@ -131,8 +157,7 @@ def read_header(path: Path, config: SourceConfig) -> list[str]:
     else:
         with _decompressing(path):
             _check_text(path, config.csv.encoding)
-            with open_bytes(path) as handle:
-                names = _csv_reader(handle, config, None, path).schema.names
+            names = _csv_names(path, config)
     cleaned = _clean_names(names)
     repeated = [name for name, count in Counter(cleaned).items() if count > 1]
     if repeated:
@@ -150,6 +175,17 @@ def _clean_names(names: list[str]) -> list[str]:
     """
     cleaned = [name.removeprefix(BOM).strip() for name in names]
     return [name or f"unnamed_{index}" for index, name in enumerate(cleaned, start=1)]
+
+
+def _csv_names(path: Path, config: SourceConfig) -> list[str]:
+    """Return the column names as pyarrow reads them, with larger blocks when a first record is too long."""
+    for block_size in (BATCH_BYTES, LONG_RECORD_BLOCK_BYTES):
+        try:
+            with open_bytes(path) as handle:
+                return list(_csv_reader(handle, config, None, path, block_size=block_size).schema.names)
+        except _RecordTooLong:
+            continue
+    raise _record_too_long(path)
 
 
 def _check_text(path: Path, encoding: str) -> None:
@@ -171,7 +207,9 @@ def _check_text(path: Path, encoding: str) -> None:
             f"{path}: is not {encoding} text ({exc.reason} at byte {exc.start}); set the source's "
             "csv.encoding (utf-16 and latin-1 are common), or check that the file is a CSV export"
         ) from None
-    if "\x00" in text:
+    # Read as a single-byte or UTF-8 codec, UTF-16 text has a NUL beside most ASCII characters. A few
+    # NULs are bad cells instead, which the quarantine checks reject row by row.
+    if text.count("\x00") > len(text) * _UTF16_NUL_SHARE:
         raise SourceError(
             f"{path}: contains NUL characters, so it is not {encoding} CSV text; set the source's csv.encoding "
             "(UTF-16 files look like this), or check that the file is a CSV export"
@@ -200,8 +238,7 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
             f"{path}: the quoted field that opens on line {line} never closes, so every later line would be "
             "read into that one value; close the quote in the export, or export the file again"
         )
-    with open_bytes(path) as handle:
-        raw_names = _csv_reader(handle, config, None, path).schema.names
+    raw_names = _csv_names(path, config)
     rejected: list[RejectedRow] = []
 
     def reject(row: Any) -> str:
@@ -219,19 +256,57 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
         rejected.append(RejectedRow(number, row.text, reason))
         return "skip"
 
+    # A record longer than a block stops pyarrow's reader. The file is then read again with larger
+    # blocks, and the rows already handed out are skipped.
+    handed_through = 0
+    for block_size in (BATCH_BYTES, LONG_RECORD_BLOCK_BYTES):
+        try:
+            for batch in _csv_pass(path, config, names, raw_names, reject, rejected, block_size, total):
+                kept = batch.row_numbers > handed_through
+                batch.rejected = [
+                    row for row in batch.rejected if row.row_number > handed_through or row.row_number < 0
+                ]
+                if not kept.all():
+                    batch.table = batch.table.filter(pa.array(kept))
+                    batch.row_numbers = batch.row_numbers[kept]
+                handed_through = max(
+                    [handed_through, *batch.row_numbers[-1:], *(row.row_number for row in batch.rejected)]
+                )
+                yield batch
+            return
+        except _RecordTooLong:
+            rejected.clear()
+    raise _record_too_long(path)
+
+
+class _RecordTooLong(Exception):
+    """pyarrow's CSV reader met a record that does not fit in its blocks."""
+
+
+def _csv_pass(
+    path: Path,
+    config: SourceConfig,
+    names: list[str],
+    raw_names: list[str],
+    reject: Any,
+    rejected: list[RejectedRow],
+    block_size: int,
+    total: int,
+) -> Iterator[Batch]:
+    """Read the file once with pyarrow blocks of `block_size`, numbering rows from the first."""
     next_row = 1
     compressed = is_gzipped(path)
     with path.open("rb") as raw:
         handle = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if compressed else raw
-        reader = _csv_reader(handle, config, raw_names, path, reject)
+        reader = _csv_reader(handle, config, raw_names, path, reject, block_size)
         for index, record_batch in enumerate(_guarded(reader, path)):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
             numbers = _row_numbers(next_row, table.num_rows, {row.row_number for row in rejected})
             next_row = int(numbers[-1]) + 1 if len(numbers) else next_row
-            # Each batch is parsed from one block of BATCH_BYTES; pyarrow reads the file ahead, so the
-            # handle's position cannot tell how far parsing got. Of a gzipped file, the compressed
-            # bytes read so far are the estimate, a little ahead of parsing.
-            done = raw.tell() if compressed else (index + 1) * BATCH_BYTES
+            # Each batch is parsed from one block; pyarrow reads the file ahead, so the handle's
+            # position cannot tell how far parsing got. Of a gzipped file, the compressed bytes read
+            # so far are the estimate, a little ahead of parsing.
+            done = raw.tell() if compressed else (index + 1) * block_size
             yield Batch(
                 table,
                 np.array(numbers, dtype="int64"),
@@ -246,8 +321,9 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
             np.array([], "int64"),
             total,
             total,
-            rejected,
+            list(rejected),
         )
+        rejected.clear()
 
 
 def csv_delimiter(path: Path, config: SourceConfig) -> str:
@@ -362,9 +438,44 @@ def _guarded(reader: pacsv.CSVStreamingReader, path: Path) -> Iterator[pa.Record
         except StopIteration:
             return
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if "straddl" in str(exc):
+                raise _RecordTooLong() from None
             raise SourceError(
                 f"{path}: cannot be read as CSV ({exc}); check the source's csv.encoding"
             ) from None
+
+
+def _record_too_long(path: Path) -> SourceError:
+    """Return the error for a record longer than pyarrow's CSV reader takes, naming its line when one is that long.
+
+    pyarrow raises "straddling object straddles two block boundaries" when a record does not fit in
+    two of its blocks. Measured with pyarrow 26.0.1 and 8 MB blocks: 9 MB records loaded wherever
+    they started, 12 and 15 MB ones only at some offsets, and 17 MB ones at none.
+    """
+    line, size = _first_long_line(path, LONG_RECORD_BLOCK_BYTES)
+    where = f"the record on line {line} is {size / (1 << 20):.1f} MB long" if line else "a record is too long"
+    return SourceError(
+        f"{path}: cannot be read as CSV because {where}, and the CSV reader takes records of up to "
+        f"{LONG_RECORD_BLOCK_BYTES >> 20} MB; shorten or remove that value in the export"
+    )
+
+
+def _first_long_line(path: Path, limit: int) -> tuple[int | None, int]:
+    """Return the 1-based number and byte length of the file's first line longer than `limit` bytes, or (None, 0)."""
+    line = 1
+    length = 0
+    with open_bytes(path) as handle:
+        while block := handle.read(BATCH_BYTES):
+            start = 0
+            while (end := block.find(b"\n", start)) >= 0:
+                length += end - start
+                if length > limit:
+                    return line, length
+                line += 1
+                length = 0
+                start = end + 1
+            length += len(block) - start
+    return (line, length) if length > limit else (None, 0)
 
 
 def _csv_reader(
@@ -373,6 +484,7 @@ def _csv_reader(
     string_columns: list[str] | None,
     path: Path,
     invalid_row_handler: Any = None,
+    block_size: int = BATCH_BYTES,
 ) -> pacsv.CSVStreamingReader:
     try:
         codecs.lookup(config.csv.encoding)
@@ -389,7 +501,7 @@ def _csv_reader(
     # A sep= first line sets the delimiter and is skipped, so the header is the line after it.
     declared = declared_delimiter(path, config.csv.encoding)
     read_options = pacsv.ReadOptions(
-        block_size=BATCH_BYTES,
+        block_size=block_size,
         encoding=config.csv.encoding,
         use_threads=False,
         skip_rows=1 if declared is not None else 0,
@@ -409,6 +521,8 @@ def _csv_reader(
     try:
         return pacsv.open_csv(handle, read_options, parse_options, convert_options)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddl" in str(exc):
+            raise _RecordTooLong() from None
         raise SourceError(
             f"{path}: cannot be read as CSV ({exc}); check the source's csv.delimiter and csv.encoding"
         ) from None

@@ -2,9 +2,9 @@
 
 One call of `ingest` is one DuckDB transaction over every source it loads, so a crash leaves the store
 as it was. Each row read ends up in exactly one of four counts. It is inserted when its key was never
-seen, a new version when its key is known with different content, and unchanged when its content is
-already stored. Otherwise it is quarantined: stored in the quarantine table with file, row, column,
-value and reason.
+seen, a new version when its content differs from the version before it, and unchanged when it repeats
+that version (see `_classify`). Otherwise it is quarantined: stored in the quarantine table with file,
+row, column, value and reason.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ _EMAIL_COLUMNS = ("email",)
 _MATCHES_SHOWN = 5
 # The quarantine's column name for a CSV record that could not be split into the header's columns.
 WHOLE_ROW = "(whole row)"
+# Tables whose signals count each key in its first stored version, not its newest: an event id counts
+# once. Their rows are kept as a set of distinct contents per key rather than as a sequence of states.
+_FIRST_VERSION_TABLES = ("usage_events",)
 
 ProgressCallback = Callable[[str, str, int, int], None]
 
@@ -390,7 +393,9 @@ def _load_source(
         identity.identify_accounts(store, workspace, plan.name, plan.config, plan.spec)
         identity.apply_champion_rule(store, plan.config, plan.spec)
         counts.quarantined = _quarantine(store, plan, load_id)
-        _classify(store, plan, folder, _hashed_sql(plan, _merged_sql(plan), ingested_at, counts.backfill))
+        _classify(
+            store, plan, folder, _hashed_sql(plan, _merged_sql(plan), ingested_at, counts.backfill), load_id
+        )
         _count_classified(store, plan, counts)
         _write(store, plan, load_id, ingested_at)
         _drop_staged(store, plan)
@@ -420,7 +425,7 @@ def _count_classified(store: AnalyticalStore, plan: _Plan, counts: SourceCounts)
     connection = store.connection
     _count_statuses(store, counts)
     unattributed = connection.execute(
-        "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
+        "SELECT coalesce(sum(_rows - _repeats), 0) FROM _classified WHERE _status <> 'unchanged' AND _unattributed"
     ).fetchall()
     counts.unattributed = int(unattributed[0][0])
     if counts.unattributed:
@@ -434,7 +439,7 @@ def _count_classified(store: AnalyticalStore, plan: _Plan, counts: SourceCounts)
         )
     if plan.spec.name == "sentiment_responses":
         dismissed = connection.execute(
-            "SELECT coalesce(sum(_rows), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
+            "SELECT coalesce(sum(_rows - _repeats), 0) FROM _classified WHERE _status <> 'unchanged' AND dismissed"
         ).fetchall()
         counts.dismissed = int(dismissed[0][0])
 
@@ -453,15 +458,16 @@ def _count_statuses(store: AnalyticalStore, counts: SourceCounts) -> None:
     """Count the rows read as inserted, new version or unchanged, including those merged into others.
 
     A staged row counts for `_rows` rows read, more than one when `duplicate_keys = "sum"` or
-    "latest" merged rows of one key. Only the first row of a key never seen before is inserted. The
-    others merged into it count as new versions of it, as they would if each were stored. Rows merged
-    into an unchanged row are unchanged, so loading the same export twice still changes nothing.
+    "latest", or the same-instant merge, merged rows of one key. Only the first row of a key never
+    seen before is inserted. The others merged into it count as new versions of it, as they would if
+    each were stored, except its `_repeats` (same content), which are unchanged. Rows merged into an
+    unchanged row are unchanged, so loading the same export twice still changes nothing.
     """
     row = store.connection.execute(
         """SELECT coalesce(sum(CASE WHEN _status = 'inserted' THEN 1 ELSE 0 END), 0),
-                  coalesce(sum(CASE WHEN _status = 'inserted' THEN _rows - 1
-                                    WHEN _status = 'new_version' THEN _rows ELSE 0 END), 0),
-                  coalesce(sum(CASE WHEN _status = 'unchanged' THEN _rows ELSE 0 END), 0)
+                  coalesce(sum(CASE WHEN _status = 'inserted' THEN _rows - 1 - _repeats
+                                    WHEN _status = 'new_version' THEN _rows - _repeats ELSE 0 END), 0),
+                  coalesce(sum(CASE WHEN _status = 'unchanged' THEN _rows ELSE _repeats END), 0)
            FROM _classified"""
     ).fetchall()[0]
     counts.inserted, counts.new_version, counts.unchanged = (int(value) for value in row)
@@ -968,8 +974,19 @@ def _hashed_sql(plan: _Plan, merged: str, ingested_at: datetime, backfill: bool)
                 FROM {rows})"""
 
 
-def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) -> None:
+def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str, load_id: int) -> None:
     """Mark each hashed row inserted, new_version or unchanged against the stored table, as the view _classified.
+
+    Rows of one key that become available at the same instant are merged first (see `_same_instant_sql`),
+    because a snapshot could only ever see the last of them. Each remaining row is then placed in its
+    key's sequence of versions, stored and incoming, ordered as snapshots order them (availability,
+    then load, then row). A row is unchanged when the version before it in that sequence has the same
+    content, or the version before it among those of this source does. The second rule keeps two
+    sources that disagree about a key from adding a version at every load. So a value that changes
+    back (A, B, then A again) is a new version, while re-reading an old export beside a newer one
+    changes nothing. Rows with an empty key column identify nothing, and usage events count in their
+    first version, so neither is a sequence of states: such a row is unchanged when the same content
+    is already stored for its key, or read earlier in this load.
 
     One statement computes every step and writes the rows, in file order, to a zstd Parquet file in
     `folder` that _classified reads. A temporary table would stay in DuckDB's temp folder until the
@@ -977,30 +994,101 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str) ->
     """
     spec = plan.spec
     table = identifier(spec.name)
-    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    source = literal(plan.name)
     keys = ", ".join(identifier(k) for k in spec.key)
-    latest = _latest_versions_sql(spec)
-    marked = f"""SELECT s.*,
-                   row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
-                       OR EXISTS (SELECT 1 FROM ({latest}) t WHERE {key_match} AND t._row_hash = s._row_hash)
-                       OR EXISTS (SELECT 1 FROM {table} t WHERE t._file = s._file
-                                  AND t._row_number = s._row_number AND t._row_hash = s._row_hash)
-                       AS _same,
-                   EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
-               FROM {hashed} s"""
+    unsequenced = _unsequenced_sql(spec)
+    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    in_order = (
+        f"PARTITION BY {keys} ORDER BY _available_at, _load_id, _incoming, _row_number, _source, _file_order"
+    )
     path = literal(str(folder / "classified.parquet"))
     store.connection.execute(
         f"""COPY (
+            WITH incoming AS MATERIALIZED ({_same_instant_sql(plan, hashed)}),
+            stored AS (
+                SELECT t.* FROM {table} t
+                SEMI JOIN (SELECT DISTINCT {keys} FROM incoming) s ON {key_match}
+            ),
+            versions AS (
+                SELECT {keys}, _available_at, _load_id, 0 AS _incoming, _row_number, _source,
+                       NULL::INTEGER AS _file_order, _row_hash
+                FROM stored
+                UNION ALL
+                SELECT {keys}, _available_at, {int(load_id)}, 1, _row_number, {source}, _file_order, _row_hash
+                FROM incoming WHERE NOT ({unsequenced})
+            ),
+            placed AS (
+                SELECT _file_order, _row_number, _incoming,
+                       lag(_row_hash) OVER sequence AS _previous_hash,
+                       last_value(CASE WHEN _source = {source} THEN _row_hash END IGNORE NULLS) OVER (
+                           sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS _previous_own_hash,
+                       bool_or(_incoming = 0) OVER (PARTITION BY {keys}) AS _known
+                FROM versions
+                WINDOW sequence AS ({in_order})
+            ),
+            keyed AS (
+                SELECT s.*, CASE
+                    WHEN s._row_hash = p._previous_hash OR s._row_hash = p._previous_own_hash THEN 'unchanged'
+                    WHEN p._known OR p._previous_hash IS NOT NULL THEN 'new_version'
+                    ELSE 'inserted' END AS _status
+                FROM incoming s JOIN (SELECT * FROM placed WHERE _incoming = 1) p
+                    USING (_file_order, _row_number)
+            ),
+            unsequenced AS (
                 SELECT * EXCLUDE (_same, _known), CASE
                     WHEN _same THEN 'unchanged'
                     WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
                         THEN 'new_version'
                     ELSE 'inserted' END AS _status
-                FROM ({marked})
-                ORDER BY _file_order, _row_number
-            ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
+                FROM (
+                    SELECT s.*,
+                           row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
+                               OR EXISTS (SELECT 1 FROM stored t WHERE {key_match} AND t._row_hash = s._row_hash)
+                               AS _same,
+                           EXISTS (SELECT 1 FROM stored t WHERE {key_match}) AS _known
+                    FROM incoming s WHERE {unsequenced}
+                )
+            )
+            SELECT * FROM keyed
+            UNION ALL BY NAME
+            SELECT * FROM unsequenced
+            ORDER BY _file_order, _row_number
+        ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
     )
     store.connection.execute(f"CREATE OR REPLACE TEMP VIEW _classified AS SELECT * FROM read_parquet({path})")
+
+
+def _same_instant_sql(plan: _Plan, hashed: str) -> str:
+    """SQL that keeps, of the hashed rows of one key that become available at the same instant, the newest.
+
+    The newest is the one with the greatest `latest_by` instant, then the greatest `updated_at` (for
+    tickets), then the last read, in file order. `_rows` counts the rows it replaces, and `_repeats`
+    those among them with the same content, which count as unchanged. Rows that `_unsequenced_sql`
+    selects are kept apart.
+    """
+    keys = ", ".join(identifier(k) for k in plan.spec.key)
+    apart = f"CASE WHEN {_unsequenced_sql(plan.spec)} THEN (_file_order, _row_number) END"
+    group = f"{keys}, _available_at, {apart}"
+    order = []
+    if plan.config.latest_by is not None:
+        order.append("_latest_at DESC NULLS LAST")
+    if "updated_at" in plan.spec.column_names:
+        order.append("updated_at DESC NULLS LAST")
+    order += ["_file_order DESC", "_row_number DESC"]
+    ranked = f"""(SELECT *, row_number() OVER newest AS _rank, first_value(_row_hash) OVER newest AS _newest_hash
+                  FROM {hashed} WINDOW newest AS (PARTITION BY {group} ORDER BY {", ".join(order)}))"""
+    return f"""SELECT * EXCLUDE (_rank, _newest_hash) REPLACE (sum(_rows) OVER same AS _rows),
+                      sum(CASE WHEN _rank > 1 AND _row_hash = _newest_hash THEN _rows ELSE 0 END) OVER same AS _repeats
+               FROM {ranked}
+               WINDOW same AS (PARTITION BY {group})
+               QUALIFY _rank = 1"""
+
+
+def _unsequenced_sql(spec: TableSpec) -> str:
+    """SQL condition for the rows that are not versions of a state: an empty key column, or a first-version table."""
+    if spec.name in _FIRST_VERSION_TABLES:
+        return "TRUE"
+    return " OR ".join(f"{identifier(k)} IS NULL" for k in spec.key)
 
 
 def _write(store: AnalyticalStore, plan: _Plan, load_id: int, ingested_at: datetime) -> None:
