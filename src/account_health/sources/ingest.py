@@ -1002,6 +1002,9 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str, lo
         f"PARTITION BY {keys} ORDER BY _available_at, _load_id, _incoming, _row_number, _source, _file_order"
     )
     path = literal(str(folder / "classified.parquet"))
+    if spec.name in _FIRST_VERSION_TABLES:
+        _classify_first_versions(store, plan, hashed, path)
+        return
     store.connection.execute(
         f"""COPY (
             WITH incoming AS MATERIALIZED ({_same_instant_sql(plan, hashed)}),
@@ -1052,6 +1055,39 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str, lo
             SELECT * FROM keyed
             UNION ALL BY NAME
             SELECT * FROM unsequenced
+            ORDER BY _file_order, _row_number
+        ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
+    )
+    store.connection.execute(f"CREATE OR REPLACE TEMP VIEW _classified AS SELECT * FROM read_parquet({path})")
+
+
+def _classify_first_versions(store: AnalyticalStore, plan: _Plan, hashed: str, path: str) -> None:
+    """Write the classified rows of a first-version table (usage events) to the Parquet file `path`.
+
+    Such a row is unchanged when the same content is already stored for its key or was read earlier in
+    this load. This is the unsequenced rule of `_classify` on its own, without the versions' windows
+    and the materialised input, which took gigabytes of memory at millions of events.
+    """
+    spec = plan.spec
+    table = identifier(spec.name)
+    keys = ", ".join(identifier(k) for k in spec.key)
+    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    store.connection.execute(
+        f"""COPY (
+            SELECT * EXCLUDE (_same, _known), CASE
+                WHEN _same THEN 'unchanged'
+                WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
+                    THEN 'new_version'
+                ELSE 'inserted' END AS _status,
+                CAST(0 AS HUGEINT) AS _repeats
+            FROM (
+                SELECT s.*,
+                       row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
+                           OR EXISTS (SELECT 1 FROM {table} t WHERE {key_match} AND t._row_hash = s._row_hash)
+                           AS _same,
+                       EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
+                FROM {hashed} s
+            )
             ORDER BY _file_order, _row_number
         ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
     )
