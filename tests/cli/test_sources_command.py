@@ -67,7 +67,7 @@ def test_sources_lists_counts_and_event_span(tmp_path: Path) -> None:
     )
     assert ingested.exit_code == 0, ingested.output
     assert "events: unattributed rows include account ids (no account id)" in ingested.output
-    assert "events: skipped records this table does not take: 1 group messages" in ingested.output
+    assert "events: skipped records this table does not take: group message (1)" in ingested.output
 
     result = runner.invoke(app, ["-w", str(tmp_path), "sources"])
 

@@ -6,6 +6,7 @@ proposes a config line, adds that line and ingests again to show that the line w
 
 from __future__ import annotations
 
+import gzip
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
@@ -298,6 +299,20 @@ def test_excel_sep_line_sets_delimiter(tmp_path: Path) -> None:
     assert stored == [("A1", "Acme", 10.0)]
     # Row numbers count data records after the header, as in a file without the sep= line.
     assert quarantined == [(2, "arr", "x"), (3, "(whole row)", "A3;Initech")]
+    assert_balanced(report)
+
+
+def test_excel_sep_line_in_gzipped_file(tmp_path: Path) -> None:
+    config = ACCOUNTS.replace('"accounts.csv"', '"accounts.csv.gz"')
+    text = "sep=;\naccount_id;name\nA1;Acme\n"
+    files: dict[str, str | bytes] = {"accounts.csv.gz": gzip.compress(text.encode())}
+    workspace = make_workspace(tmp_path, config, files)
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT account_id, name FROM accounts")
+
+    assert stored == [("A1", "Acme")]
     assert_balanced(report)
 
 

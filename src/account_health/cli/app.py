@@ -146,7 +146,8 @@ def ingest(
                 "column and reason:"
             )
             # On a line of its own and never wrapped, so that it can be copied and run as printed.
-            command = quarantine_command(report, state.workspace_dir)
+            # The absolute path, so that the command also runs from another folder.
+            command = quarantine_command(report, state.workspace_dir.resolve())
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
         if report.attributed:
             console.print(
@@ -263,7 +264,13 @@ def quarantine(
         sys.stdout.write(json.dumps(records, indent=2, default=_plain_cell) + "\n")
         return
     if not values:
-        console.print("no quarantined values" + ("" if load is None else f" for load {load}"))
+        if load is None:
+            console.print("no quarantined values")
+        else:
+            console.print(
+                f"no quarantined values for load {load}; a value that a later load rejected again is "
+                "listed under that later load"
+            )
         return
     table = Table(title="Quarantined values, newest load first", title_justify="left")
     for column in ("load", "source", "file", "row", "column", "value", "reason"):

@@ -70,7 +70,7 @@ def source_notes(statuses: list[SourceStatus] | IngestReport) -> list[str]:
                 "(neither detractors nor zeros)"
             )
         if entry.skipped:
-            kinds = ", ".join(f"{total:,} {kind}s" for kind, total in sorted(entry.skipped.items()))
+            kinds = ", ".join(f"{kind} ({total:,})" for kind, total in sorted(entry.skipped.items()))
             lines.append(f"{entry.source}: skipped records this table does not take: {kinds}")
     return lines
 

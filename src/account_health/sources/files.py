@@ -335,7 +335,7 @@ def csv_delimiter(path: Path, config: SourceConfig) -> str:
 
 def declared_delimiter(path: Path, encoding: str) -> str | None:
     """Return the delimiter that Excel's first line `sep=X` declares, or None when the file has no such line."""
-    with path.open("rb") as handle:
+    with _decompressing(path), open_bytes(path) as handle:
         head = handle.read(256)
     text = codecs.lookup(encoding).incrementaldecoder("replace").decode(head)
     first_line = text.removeprefix(BOM).split("\n", 1)[0].removesuffix("\r")

@@ -40,6 +40,11 @@ _ADDRESS = (
 )
 
 
+def email_address_sql(column: str) -> str:
+    """Return SQL for the address in the email cell `column` (an SQL expression), in lower case."""
+    return _ADDRESS.format(column=column)
+
+
 def extra_columns(config: SourceConfig, spec: TableSpec) -> list[str]:
     """Return the identity and champion columns this source stages besides the canonical ones."""
     columns = []

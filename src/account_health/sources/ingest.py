@@ -799,9 +799,10 @@ def _resolve(store: AnalyticalStore, plan: _Plan) -> None:
         value = identifier(resolution.value)
         source = f"_stage.{identifier('_from_' + target)}"
         if resolution.key in _EMAIL_COLUMNS:
-            # Emails match whatever their case and surrounding spaces, as the identity rules match them.
-            key = f"lower(trim({key}))"
-            source = f"lower(trim({source}))"
+            # Emails match by their address, whatever its case and surrounding spaces, and with or
+            # without a display name (`Jane Doe <jane@acme.com>`), as the identity rules match them.
+            key = identity.email_address_sql(key)
+            source = identity.email_address_sql(source)
         values = "list_sort(list(DISTINCT CAST(value AS VARCHAR)))"
         store.connection.execute(
             f"""UPDATE _stage SET {identifier(target)} = CASE WHEN lookup.matches = 1 THEN lookup.value END,

@@ -41,6 +41,22 @@ def test_email_matches_contact_whatever_its_case(tmp_path: Path) -> None:
     assert_balanced(report)
 
 
+def test_email_matches_with_display_name(tmp_path: Path) -> None:
+    contacts = CONTACTS + "c5,acme,Joe Bloggs <joe@acme.com>,CEO,true\n"
+    changes = [
+        {"email": "joe@acme.com", "event": "left", "timestamp": "2024-06-01T00:00:00Z"},
+        {"email": "J Doe <JANE@acme.com>", "event": "bounce", "timestamp": "2024-06-02T00:00:00Z"},
+    ]
+    report, store = run_ingest(_workspace(tmp_path, changes, contacts=contacts))
+    with store:
+        stored = rows(store, "SELECT contact_id, change FROM contact_changes ORDER BY 1")
+        quarantined = rows(store, "SELECT value, reason FROM quarantine")
+
+    assert stored == [("c1", "email_bounced"), ("c5", "left_company")]
+    assert quarantined == []
+    assert_balanced(report)
+
+
 def test_shared_email_is_quarantined_with_ids(tmp_path: Path) -> None:
     changes = [
         {"email": "team@acme.com", "event": "bounce", "timestamp": "2024-06-01T00:00:00Z"},
