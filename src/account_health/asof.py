@@ -63,9 +63,10 @@ def parse_as_of(text: str) -> datetime:
     """
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except ValueError as exc:
+        # Python names the part that is wrong, such as a day out of range for its month.
         raise ValueError(
-            f"invalid as-of date {text!r}; write it as YYYY-MM-DD or 2024-03-20T00:00:00Z"
+            f"invalid as-of date {text!r} ({exc}); write it as YYYY-MM-DD or 2024-03-20T00:00:00Z"
         ) from None
     outside = ValueError(
         f"as-of date {text!r} is outside the accepted years {FIRST_YEAR} to {LAST_YEAR} (UTC); "

@@ -105,3 +105,15 @@ def test_quarantine_formats_and_filters(tmp_path: Path) -> None:
     assert unknown.exit_code != 0
     assert "'nope' is not a configured source" in unknown.output
     assert missing.stdout.startswith("no quarantined values for load 99;")
+
+
+def test_quarantine_csv_escapes_nul(tmp_path: Path) -> None:
+    tickets = "ticket_id,account_id,created_at,status\nT1,A1,2025-01-01,op\x00en\n"
+    make_workspace(tmp_path, CONFIG, {"accounts.csv": ACCOUNTS, "tickets.csv": tickets})
+    assert runner.invoke(app, ["-w", str(tmp_path), "ingest"]).exit_code == 0
+
+    as_csv = runner.invoke(app, ["-w", str(tmp_path), "quarantine", "--format", "csv"])
+
+    assert as_csv.exit_code == 0, as_csv.output
+    assert "\x00" not in as_csv.stdout
+    assert "op\\x00en" in as_csv.stdout

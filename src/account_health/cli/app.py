@@ -256,7 +256,9 @@ def quarantine(
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(COLUMNS)
         for value in values:
-            writer.writerow([spreadsheet_safe(_plain_cell(value[column])) for column in COLUMNS])
+            # A rejected value may contain a NUL, which text tools read as the end of a string, so it is written as \x00.
+            cells = [_plain_cell(value[column]).replace("\x00", "\\x00") for column in COLUMNS]
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
         return
     if output_format == "json":
         # Numbers stay numbers, and instants become ISO text.
@@ -278,9 +280,9 @@ def quarantine(
     for value in values[:_QUARANTINE_ROWS_SHOWN]:
         text = "" if value["value"] is None else str(value["value"])
         shown = text if len(text) <= 60 else text[:57] + "..."
-        cells = (value["last_load_id"], value["source"], value["file"], value["row_number"], value["column"])
+        where = (value["last_load_id"], value["source"], value["file"], value["row_number"], value["column"])
         table.add_row(
-            *[escape(_plain_cell(cell)) for cell in cells], escape(shown), escape(str(value["reason"]))
+            *[escape(_plain_cell(cell)) for cell in where], escape(shown), escape(str(value["reason"]))
         )
     console.print(table)
     if len(values) > _QUARANTINE_ROWS_SHOWN:
