@@ -117,7 +117,7 @@ def test_backfill_numbered_files_natural_order(tmp_path: Path) -> None:
 
 
 def test_same_instant_versions_newest_updated_wins(tmp_path: Path) -> None:
-    # The file read last holds the older state; its updated_at says so.
+    # The file read last contains the older state, as its updated_at shows.
     files = {
         "accounts.csv": "account_id\nacme\n",
         "exports/tickets-1.csv": TICKET_HEADER + "t1,acme,2025-03-01,2025-03-10,solved\n",

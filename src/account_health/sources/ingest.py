@@ -1038,21 +1038,7 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str, lo
                 FROM incoming s JOIN (SELECT * FROM placed WHERE _incoming = 1) p
                     USING (_file_order, _row_number)
             ),
-            unsequenced AS (
-                SELECT * EXCLUDE (_same, _known), CASE
-                    WHEN _same THEN 'unchanged'
-                    WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
-                        THEN 'new_version'
-                    ELSE 'inserted' END AS _status
-                FROM (
-                    SELECT s.*,
-                           row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
-                               OR EXISTS (SELECT 1 FROM stored t WHERE {key_match} AND t._row_hash = s._row_hash)
-                               AS _same,
-                           EXISTS (SELECT 1 FROM stored t WHERE {key_match}) AS _known
-                    FROM incoming s WHERE {unsequenced}
-                )
-            )
+            unsequenced AS ({_set_status_sql(spec, f"(SELECT * FROM incoming WHERE {unsequenced})", "stored")})
             SELECT * FROM keyed
             UNION ALL BY NAME
             SELECT * FROM unsequenced
@@ -1065,34 +1051,41 @@ def _classify(store: AnalyticalStore, plan: _Plan, folder: Path, hashed: str, lo
 def _classify_first_versions(store: AnalyticalStore, plan: _Plan, hashed: str, path: str) -> None:
     """Write the classified rows of a first-version table (usage events) to the Parquet file `path`.
 
-    Such a row is unchanged when the same content is already stored for its key or was read earlier in
-    this load. This is the unsequenced rule of `_classify` on its own, without the versions' windows
-    and the materialised input, which took gigabytes of memory at millions of events.
+    Every row takes the set rule of `_set_status_sql`, without the versions' windows and the
+    materialised input of `_classify`, which took gigabytes of memory at millions of events.
     """
-    spec = plan.spec
-    table = identifier(spec.name)
-    keys = ", ".join(identifier(k) for k in spec.key)
-    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    statuses = _set_status_sql(plan.spec, hashed, identifier(plan.spec.name))
     store.connection.execute(
         f"""COPY (
-            SELECT * EXCLUDE (_same, _known), CASE
-                WHEN _same THEN 'unchanged'
-                WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
-                    THEN 'new_version'
-                ELSE 'inserted' END AS _status,
-                CAST(0 AS HUGEINT) AS _repeats
-            FROM (
-                SELECT s.*,
-                       row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
-                           OR EXISTS (SELECT 1 FROM {table} t WHERE {key_match} AND t._row_hash = s._row_hash)
-                           AS _same,
-                       EXISTS (SELECT 1 FROM {table} t WHERE {key_match}) AS _known
-                FROM {hashed} s
-            )
+            SELECT *, CAST(0 AS HUGEINT) AS _repeats FROM ({statuses})
             ORDER BY _file_order, _row_number
         ) TO {path} (FORMAT parquet, COMPRESSION zstd)"""
     )
     store.connection.execute(f"CREATE OR REPLACE TEMP VIEW _classified AS SELECT * FROM read_parquet({path})")
+
+
+def _set_status_sql(spec: TableSpec, rows: str, stored: str) -> str:
+    """SQL that gives each of `rows` (a parenthesised query) a `_status` by the set rule.
+
+    A row is unchanged when `stored` (a table or CTE name) contains the same content for its key, or a
+    row read earlier in this load has it. Otherwise it is a new version when its key is stored or was
+    read earlier, else inserted.
+    """
+    keys = ", ".join(identifier(k) for k in spec.key)
+    key_match = " AND ".join(f"s.{identifier(k)} IS NOT DISTINCT FROM t.{identifier(k)}" for k in spec.key)
+    return f"""SELECT * EXCLUDE (_same, _known), CASE
+                   WHEN _same THEN 'unchanged'
+                   WHEN _known OR row_number() OVER (PARTITION BY {keys}, _same ORDER BY _file_order, _row_number) > 1
+                       THEN 'new_version'
+                   ELSE 'inserted' END AS _status
+               FROM (
+                   SELECT s.*,
+                          row_number() OVER (PARTITION BY {keys}, s._row_hash ORDER BY s._file_order, s._row_number) > 1
+                              OR EXISTS (SELECT 1 FROM {stored} t WHERE {key_match} AND t._row_hash = s._row_hash)
+                              AS _same,
+                          EXISTS (SELECT 1 FROM {stored} t WHERE {key_match}) AS _known
+                   FROM {rows} s
+               )"""
 
 
 def _same_instant_sql(plan: _Plan, hashed: str) -> str:

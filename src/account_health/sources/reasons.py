@@ -162,7 +162,12 @@ def _number(declared: str, value: str, source: str, decimal_comma: bool) -> str:
     """SQL for why a number did not parse, naming thousands separators and csv.decimal where they are the cause."""
     kind = "invalid whole number " if declared == "int" else "invalid number "
     key = f"[sources.{source}.csv] decimal"
-    example = "1234" if declared == "int" else ("1234,5" if decimal_comma else "1234.5")
+    if declared == "int":
+        example = "1234"
+    elif decimal_comma:
+        example = "1234,5"
+    else:
+        example = "1234.5"
     generic = f"expected a {'whole' if declared == 'int' else 'finite'} number below 1e15 in magnitude, such as {example}"
     without_commas = f"replace({value}, ',', '')"
     if decimal_comma:
