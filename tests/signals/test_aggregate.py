@@ -17,6 +17,7 @@ import pytest
 
 from account_health.signals import compute_signals
 from account_health.signals.aggregate import refresh_usage_aggregate, stored_user_days
+from account_health.signals.backfill import backfill_signals
 from account_health.signals.user_days import superseded_versions
 from account_health.sources.ingest import ingest
 from account_health.store.analytical import open_analytical_store
@@ -96,6 +97,44 @@ def test_timezone_change_recomputes_that_account(tmp_path: Path) -> None:
     assert report.recomputed_accounts == 1
     pd.testing.assert_frame_equal(
         stored_days(workspace.analytical_store_path), rebuilt_copy(workspace, tmp_path)
+    )
+
+
+def test_old_snapshots_keep_the_zone_they_knew(tmp_path: Path) -> None:
+    """Recomputing an old snapshot after a timezone change gives the values it had before the change."""
+    workspace = usage_workspace(tmp_path)
+    ingest_loads(workspace, loads=3, seed=11)
+    as_of = [START + timedelta(days=day) for day in (20, 33, 47)]
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        before = compute_signals(workspace, store, as_of)
+
+    write_accounts(tmp_path, {**ZONES, "A1": "Pacific/Kiritimati"})
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store, sources=["accounts"])
+        refresh_usage_aggregate(workspace, store)
+        assert stored_user_days(store, "UTC") is not None
+        from_aggregate = compute_signals(workspace, store, as_of)
+        backfill_signals(workspace, store, as_of, table="after_change")
+        backfilled = store.connection.execute("SELECT * FROM after_change ORDER BY as_of, account_id").df()
+        store.connection.execute("DROP TABLE aggregate_state")
+        from_events = compute_signals(workspace, store, as_of)
+        # The stored days of A1 are cut in the new zone (UTC+14), so without the zone at as_of the
+        # usage values of A1 would change.
+        moved = store.connection.execute(
+            "SELECT count(*) FROM usage_zones WHERE account_id = 'A1' AND zone = 'Pacific/Kiritimati'"
+        ).fetchall()[0][0]
+
+    assert moved == 1
+    assert before.loc[before["account_id"] == "A1", "usage_level"].sum() > 0
+    pd.testing.assert_frame_equal(from_aggregate, before)
+    pd.testing.assert_frame_equal(from_events, before)
+    backfilled["as_of"] = pd.to_datetime(backfilled["as_of"]).astype("datetime64[us]")
+    columns = ["usage_trend", "usage_level", "usage_start", "usage_end"]
+    pd.testing.assert_frame_equal(
+        backfilled[["account_id", "as_of", *columns]].reset_index(drop=True),
+        before[["account_id", "as_of", *columns]].reset_index(drop=True),
+        check_dtype=False,
+        atol=1e-12,
     )
 
 

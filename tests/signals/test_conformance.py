@@ -45,7 +45,8 @@ ZONES = {
     "A-LATE": "America/New_York",
     "A-TWIN": "America/New_York",
 }
-# A-LATE gets everything A-TWIN gets, plus rows that only become available at LATE_AT.
+# A-LATE gets everything A-TWIN gets, plus rows that only become available at LATE_AT, among them a
+# move to another timezone.
 LATE_AT = datetime(2024, 3, 20, 12, 0)
 MICROSECOND = timedelta(microseconds=1)
 AS_OF = [
@@ -71,6 +72,11 @@ analytical_store = "analytical.duckdb"
 [sources.accounts]
 table = "accounts"
 files = ["accounts.csv"]
+
+[sources.late_accounts]
+table = "accounts"
+files = ["late_accounts.csv"]
+loaded_at = "synced_at"
 
 [sources.users]
 table = "users"
@@ -192,6 +198,12 @@ def write_fixture(folder: Path) -> Workspace:
     rng = np.random.default_rng(20240310)
     (folder / CONFIG_FILE).write_text(CONFIG.format(default_zone=DEFAULT_ZONE), encoding="utf-8")
     _csv(folder / "accounts.csv", "account_id,timezone", [(account, zone) for account, zone in ZONES.items()])
+    # A-LATE moves to Tokyo at LATE_AT: snapshots before it still cut A-LATE's days in New York, as A-TWIN's.
+    _csv(
+        folder / "late_accounts.csv",
+        "account_id,timezone,synced_at",
+        [("A-LATE", "Asia/Tokyo", _iso(LATE_AT))],
+    )
 
     # Internal users: a users-table flag, an email domain (any case), and the globs svc_* and bot-?.
     # svcXsync and bot-12 do not match the globs (a LIKE pattern with `_` would match svcXsync).

@@ -7,8 +7,9 @@ series per account instead: DAU/MAU on every active day from all stored user-day
 trailing range windows evaluated at each instant's end day (the slope is linear in the daily values).
 
 That series is exact for an (account, as-of) pair when every user-day in its lookback was already
-known at the as-of instant. A pair whose lookback contains a user-day that became known after it (a late
-load) is *dirty*: it is recomputed with `compute_signals`' own expressions for those pairs only. The
+known at the as-of instant, in the account's current timezone. A pair whose lookback contains a user-day
+that became known after it (a late load), or that knew the account in another timezone, is *dirty*: it
+is recomputed with `compute_signals`' own expressions for those pairs only. The
 other four signals and the per-active-user support load use the engine's expressions, one block of
 instants at a time to bound the join sizes.
 """
@@ -36,6 +37,7 @@ from account_health.signals.usage import (
     MAU_DAYS,
     active_user_days,
     active_users_in_window,
+    stale_zone_pairs,
     usage_signal,
 )
 from account_health.store.analytical import AnalyticalStore
@@ -177,7 +179,10 @@ def _usage_by_series(context: SignalContext) -> int:
 
     _daily_activity(store, user_days)
     _temp(store, "_usage", _series_usage(context, store.table("_daily"), spine))
-    _temp(store, "_dirty", _dirty_pairs(context, user_days, spine))
+    # A pair that knew its account in another timezone than today's cuts its days in that zone, which
+    # the series (cut in today's zone) does not: it is recomputed like a late one.
+    stale = stale_zone_pairs(context).select("account_id", "as_of")
+    _temp(store, "_dirty", _dirty_pairs(context, user_days, spine).union(stale, distinct=True))
     dirty = store.table("_dirty")
     count = int(store.connection.execute("SELECT count(*) FROM _dirty").fetchall()[0][0])
     if count:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import ibis
 from ibis import _
 
-from account_health.signals.aggregate import stored_user_days
+from account_health.signals.aggregate import SUPERSEDED_TABLE, stored_user_days
 from account_health.signals.context import SignalContext, glob_to_regex
 from account_health.signals.user_days import account_zones, superseded_versions, user_day_rows
 from account_health.store.analytical import AnalyticalStore
@@ -41,17 +41,54 @@ def usage_signal(context: SignalContext) -> ibis.Table | None:
 
 
 def active_user_days(context: SignalContext) -> ibis.Table:
-    """Distinct (account_id, user_id, day) of non-internal users, with the instant each became known.
+    """Distinct (account_id, user_id, day) of non-internal users, with the instant each became known
+    (`first_known`) and the `zone` their days were cut in: each account's current timezone.
 
     Reads the stored aggregate when it covers every load (`signals.aggregate`), else the events.
     """
+    rows, _superseded = _current_user_days(context)
+    return rows.filter(~_internal_user(context, rows))
+
+
+def _current_user_days(context: SignalContext) -> tuple[ibis.Table, ibis.Table]:
+    """Return every account's user-days in its current zone, with `zone`, and the superseded versions."""
     default = context.settings.default_timezone
+    zones = account_zones(context.store.table("accounts"), default)
     # The stored aggregate lives in the DuckDB store; Spark reads the exported events instead.
     rows = stored_user_days(context.store, default) if isinstance(context.store, AnalyticalStore) else None
-    if rows is None:
+    if rows is not None:
+        superseded = context.store.table(SUPERSEDED_TABLE)
+    else:
         events = context.store.table("usage_events")
-        zones = account_zones(context.store.table("accounts"), default)
-        rows = user_day_rows(events, superseded_versions(events), zones, default, context.store.ibis.name)
+        superseded = superseded_versions(events)
+        rows = user_day_rows(events, superseded, zones, default, context.store.ibis.name)
+    rows = rows.left_join(zones, "account_id")
+    rows = rows.select("account_id", "user_id", "day", "first_known", zone=rows.zone.fill_null(default))
+    return rows, superseded
+
+
+def stale_zone_pairs(context: SignalContext) -> ibis.Table:
+    """(account_id, as_of, timezone) of the context's snapshots that knew the account in a timezone other
+    than its current one, in which its stored days are cut."""
+    current = account_zones(context.store.table("accounts"), context.settings.default_timezone)
+    pairs = context.accounts.join(current, "account_id")
+    return pairs.filter(pairs.timezone != pairs.zone).select("account_id", "as_of", "timezone")
+
+
+def snapshot_user_days(context: SignalContext) -> ibis.Table:
+    """`active_user_days`, plus the days of each account cut in every other zone a snapshot knew it in.
+
+    A snapshot cuts days in the zone the account had at its as_of, so an old snapshot recomputed after a
+    timezone change gives the same values as before the change. Those days come from the account's
+    events; with no such snapshot (the usual case), the stored or current days alone are returned.
+    """
+    rows, superseded = _current_user_days(context)
+    stale = stale_zone_pairs(context).select("account_id", zone=_.timezone).distinct()
+    if int(stale.count().execute()) > 0:
+        events = context.store.table("usage_events").semi_join(stale, "account_id")
+        default = context.settings.default_timezone
+        other = user_day_rows(events, superseded, stale, default, context.store.ibis.name, by_zone=True)
+        rows = rows.union(other.select(*rows.columns))
     return rows.filter(~_internal_user(context, rows))
 
 
@@ -76,7 +113,8 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
 def _visible_user_days(
     user_days: ibis.Table, accounts: ibis.Table, days: int, earliest_as_of: datetime | None
 ) -> ibis.Table:
-    """Active user-days in the `days` local days up to each account's end day, known before as_of."""
+    """Active user-days in the `days` local days up to each account's end day, known before as_of, cut
+    in the account's zone at as_of."""
     if earliest_as_of is not None:
         # An end day is at least two days before its as_of (UTC-12 at the latest), so older days cannot
         # match; filtering them first spares the join a scan of the whole history.
@@ -86,6 +124,7 @@ def _visible_user_days(
         accounts,
         [
             user_days.account_id == accounts.account_id,
+            user_days.zone == accounts.timezone,
             user_days.day <= accounts.end_day,
             user_days.day > accounts.end_day - ibis.interval(days=days),
             user_days.first_known < accounts.as_of,
@@ -101,7 +140,7 @@ def _window_bounds(context: SignalContext) -> tuple[int, float]:
 
 def _from_events(context: SignalContext) -> ibis.Table:
     days, sum_of_squares = _window_bounds(context)
-    user_days = active_user_days(context)
+    user_days = snapshot_user_days(context)
     accounts = context.accounts
     lookback = days + MAU_DAYS - 1
 
@@ -267,7 +306,7 @@ def active_users_in_window(context: SignalContext) -> ibis.Table | None:
     if not context.configured("usage_events"):
         return None
     days = context.settings.usage_window_days
-    user_days = active_user_days(context)
+    user_days = snapshot_user_days(context)
     accounts = context.accounts
     visible = _visible_user_days(user_days, accounts, days, context.earliest_as_of)
     return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())

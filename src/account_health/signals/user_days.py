@@ -83,12 +83,15 @@ def user_day_rows(
     default_timezone: str,
     backend: str = "duckdb",
     boundaries: ibis.Table | None = None,
+    by_zone: bool = False,
 ) -> ibis.Table:
     """(account_id, user_id, day, first_known) of `events`, leaving out superseded versions.
 
     `backend` names the Ibis engine the expression runs on, which picks its local-day function. With
     `boundaries` (from `day_boundaries`, DuckDB only), events on a day without an offset switch take
-    their local day from a join instead of converting each timestamp: the same days, faster.
+    their local day from a join instead of converting each timestamp: the same days, faster. With
+    `by_zone`, `zones` may hold several zones of one account: each event is cut in each of them, and
+    the rows carry their `zone`.
     """
     events = events.anti_join(superseded, list(VERSION_KEY))
     events = events.left_join(zones, "account_id")
@@ -107,4 +110,5 @@ def user_day_rows(
                 events._boundary.isnull(), local_day(events.occurred_at, events.zone, backend), by_boundary
             )
         )
-    return events.group_by(["account_id", "user_id", "day"]).aggregate(first_known=_._available_at.min())
+    keys = ["account_id", "zone", "user_id", "day"] if by_zone else ["account_id", "user_id", "day"]
+    return events.group_by(keys).aggregate(first_known=_._available_at.min())
