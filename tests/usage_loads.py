@@ -34,8 +34,12 @@ ZONES = {"A1": "UTC", "A2": "America/New_York", "A3": "Asia/Kolkata"}
 START = datetime(2024, 1, 1)
 
 
-def usage_workspace(folder: Path) -> Workspace:
-    (folder / CONFIG_FILE).write_text(SOURCES, encoding="utf-8")
+def usage_workspace(folder: Path, knowledge_lag_hours: float | None = None) -> Workspace:
+    """The usage workspace in `folder`; `knowledge_lag_hours` sets that [signals] key (else the default)."""
+    config = SOURCES
+    if knowledge_lag_hours is not None:
+        config = config.replace("[signals]\n", f"[signals]\nknowledge_lag_hours = {knowledge_lag_hours}\n")
+    (folder / CONFIG_FILE).write_text(config, encoding="utf-8")
     write_accounts(folder, ZONES)
     return load_workspace(folder)
 

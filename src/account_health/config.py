@@ -11,7 +11,7 @@ import json
 import os
 import re
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -70,6 +70,8 @@ VENDOR_FORMATS = (
     "intercom",
 )
 FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
+# The largest `[signals] knowledge_lag_hours`: two days of loads after the as-of instant.
+MAX_KNOWLEDGE_LAG_HOURS = 48.0
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -246,6 +248,25 @@ class SignalSettings(_Section):
     )
     champion_departure_cap_days: int = Field(365, ge=1)
     integrations_change_days: int = Field(90, ge=1)
+    # The knowledge cut-off of a snapshot as of T is T plus this many hours: it sees the row versions
+    # available before then, while every event-time window still ends at T.
+    knowledge_lag_hours: float = 6.0
+
+    @field_validator("knowledge_lag_hours")
+    @classmethod
+    def _lag_in_range(cls, value: float) -> float:
+        # NaN fails both comparisons, so it is rejected too.
+        if not 0 <= value <= MAX_KNOWLEDGE_LAG_HOURS:
+            raise ValueError(
+                f"give hours from 0 to {MAX_KNOWLEDGE_LAG_HOURS:g}, such as 6 for a nightly run scheduled "
+                "before 06:00 UTC; 0 sees only rows available before the as-of instant"
+            )
+        return value
+
+    @property
+    def knowledge_lag(self) -> timedelta:
+        """`knowledge_lag_hours` as a duration, rounded to the microsecond."""
+        return timedelta(microseconds=round(self.knowledge_lag_hours * 3_600_000_000))
 
     @field_validator("severity_weights")
     @classmethod

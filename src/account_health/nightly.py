@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from account_health.actions.build import ActionPlan, build_actions
 from account_health.actions.facts import crm_ids
 from account_health.asof import days_past_data, default_as_of
-from account_health.config import Workspace
+from account_health.config import SignalSettings, Workspace
 from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
 from account_health.scoring.changes import tier_changes
 from account_health.scoring.score import (
@@ -42,11 +42,12 @@ from account_health.scoring.score import (
     warn_if_later_scores,
 )
 from account_health.signals.aggregate import refresh_usage_aggregate
+from account_health.sources.canonical import TABLES
 from account_health.sources.ingest import IngestReport, ingest
 from account_health.sources.received import ReceivedLoad, load_received_job_changes
 from account_health.store import actions as action_store
 from account_health.store import operational
-from account_health.store.analytical import AnalyticalStore
+from account_health.store.analytical import LOADS_TABLE, AnalyticalStore
 from account_health.store.parquet_export import (
     export_load_id,
     export_parquet,
@@ -58,6 +59,76 @@ from account_health.store.provisional import announced_changes
 log = logging.getLogger(__name__)
 
 STEPS = ("ingest", "signals", "score", "tier-changes", "actions", "write", "notify", "deliver")
+
+
+@dataclass(frozen=True)
+class HiddenLoad:
+    """The newest load, when it stored rows of events before the as-of instant that became available
+    at or after the knowledge cut-off (`known_until`), so the run's snapshot does not see them."""
+
+    load_id: int
+    ingested_at: datetime
+    rows: int
+    as_of: datetime
+    known_until: datetime
+    lag_hours: float
+
+    def message(self) -> str:
+        same_day = self.known_until.date() == self.as_of.date()
+        cut_off = f"{self.known_until:%H:%M}" if same_day else f"{self.known_until:%Y-%m-%d %H:%M}"
+        return (
+            f"load {self.load_id} (ingested {self.ingested_at:%Y-%m-%d %H:%M} UTC) stored {self.rows:,} rows "
+            f"of events before {self.as_of:%Y-%m-%d %H:%M} UTC that this as-of does not see: rows loaded "
+            f"after {cut_off} UTC are not seen by this as-of. Raise [signals] knowledge_lag_hours "
+            f"(now {self.lag_hours:g}) or run earlier"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "load_id": self.load_id,
+            "ingested_at": f"{self.ingested_at:%Y-%m-%dT%H:%M:%S}",
+            "rows": self.rows,
+            "known_until": f"{self.known_until:%Y-%m-%dT%H:%M:%S}",
+            "warning": self.message(),
+        }
+
+
+def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSettings) -> HiddenLoad | None:
+    """Return the newest load when some of its rows are of events before `as_of` but available only
+    from the knowledge cut-off on (`[signals] knowledge_lag_hours` after `as_of`), else None.
+
+    A backfill load makes rows available at their event time. So only a load after the first that was
+    ingested at or after the cut-off, or one whose `loaded_at` column is that late, has such rows.
+    Tables without an event time (accounts, contacts, users) are left out, because their rows carry
+    no date that tells yesterday's change from today's.
+    """
+    known_until = as_of + settings.knowledge_lag
+    newest = store.connection.execute(
+        f"SELECT load_id, min(started_at) FROM {LOADS_TABLE} GROUP BY load_id ORDER BY load_id DESC LIMIT 1"
+    ).fetchall()
+    if not newest:
+        return None
+    load_id, ingested_at = int(newest[0][0]), newest[0][1]
+    counts = []
+    for spec in TABLES.values():
+        if spec.event_time is not None:
+            event = f'"{spec.event_time}"'
+        elif spec.event_day is not None:
+            # As in the ingest: a day's row describes the whole day, so its event time is the day's end.
+            event = f'CAST("{spec.event_day}" AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND'
+        else:
+            continue
+        counts.append(
+            f'SELECT count(*) AS hidden FROM "{spec.name}" '
+            f"WHERE _load_id = $load AND _available_at >= $known_until AND {event} < $as_of"
+        )
+    rows = store.connection.execute(
+        f"SELECT sum(hidden) FROM ({' UNION ALL '.join(counts)})",
+        {"load": load_id, "known_until": known_until, "as_of": as_of},
+    ).fetchall()[0][0]
+    if not rows:
+        return None
+    return HiddenLoad(load_id, ingested_at, int(rows), as_of, known_until, settings.knowledge_lag_hours)
 
 
 class RunObserver:
@@ -88,6 +159,8 @@ class NightlyResult:
     abandoned_runs: list[int] = field(default_factory=list)
     # Days the as-of date lies after the day following the newest ingested data (0 when it does not).
     days_past_data: int = 0
+    # The newest load when the as-of instant's knowledge cut-off hides some of its rows.
+    hidden_load: HiddenLoad | None = None
     crm_ids: dict[str, str] = field(default_factory=dict)
     # Job changes received by the API that the signals step copied into the analytical store.
     received: ReceivedLoad | None = None
@@ -158,6 +231,9 @@ def _run(
     gap = days_past_data(store, as_of)
     if gap:
         log.warning("as of %s is %d days after the newest ingested data", f"{as_of:%Y-%m-%d}", gap)
+    hidden = hidden_load(store, as_of, workspace.config.signals)
+    if hidden is not None:
+        log.warning("%s", hidden.message())
     artifact = latest_artifact(engine)
     model_version = artifact["model_version"]
     validated = bool(artifact["validated"])
@@ -197,6 +273,7 @@ def _run(
         crm_ids=crm,
     )
     result.days_past_data = gap
+    result.hidden_load = hidden
     result.received = received
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
@@ -359,6 +436,7 @@ def run_summary(result: NightlyResult) -> dict[str, Any]:
         "validated": result.validated,
         "stale_model_days": result.stale_days,
         "days_past_data": result.days_past_data,
+        "hidden_load": result.hidden_load.summary() if result.hidden_load is not None else None,
         "abandoned_runs": result.abandoned_runs,
         "ingest": _ingest_summary(result.ingest),
         "accounts_scored": len(result.scores),

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from account_health.config import load_workspace
 from account_health.signals import DETAILS, FEATURES, compute_signals
@@ -30,11 +31,12 @@ def test_backfill_equals_compute_signals_at_uneven_hours(tmp_path: Path) -> None
     _assert_backfill_equals_compute_signals(tmp_path, as_of)
 
 
-def test_backfill_sees_days_known_just_after_midnight(tmp_path: Path) -> None:
-    # A user-day first known 30 minutes after the local midnight that ends it is invisible at the
-    # instant of that midnight, the closest a late day can come to its first as_of. One known 30
-    # minutes before is visible.
-    workspace = usage_workspace(tmp_path)
+@pytest.mark.parametrize("lag_hours", [0, 6])
+def test_backfill_late_days_at_cut_off(tmp_path: Path, lag_hours: int) -> None:
+    # The cut-off of the local midnight that ends a user-day is that midnight plus the lag. A user-day
+    # first known 30 minutes after it is invisible at the instant of that midnight, the closest a late
+    # day can come to its first as_of. One known 30 minutes before the cut-off is visible.
+    workspace = usage_workspace(tmp_path, knowledge_lag_hours=lag_hours)
     rows: list[tuple[str, str, str, datetime, datetime | None]] = []
     for account, zone in ZONES.items():
         for day in range(40):
@@ -48,7 +50,7 @@ def test_backfill_sees_days_known_just_after_midnight(tmp_path: Path) -> None:
                 local_day + timedelta(days=1), datetime.min.time(), ZoneInfo(zone)
             )
             known = next_midnight.astimezone(ZoneInfo("UTC")).replace(tzinfo=None) + timedelta(
-                minutes=minutes
+                hours=lag_hours, minutes=minutes
             )
             rows.append((f"{account}-late{day}", account, f"{account}-u2", occurred, known))
     write_events(workspace.root, rows)

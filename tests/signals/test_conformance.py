@@ -65,6 +65,22 @@ AS_OF = [
     datetime(2024, 4, 6, 15),  # Lord Howe falls back half an hour
     datetime(2024, 4, 22),
 ]
+LAG = timedelta(hours=6)
+# The edge instants, with those around LATE_AT moved back by the lag, and instants between the two.
+LAG_AS_OF = sorted(
+    {
+        *AS_OF,
+        LATE_AT - LAG - MICROSECOND,
+        LATE_AT - LAG,
+        LATE_AT - LAG + MICROSECOND,
+        LATE_AT - timedelta(hours=3),
+        # Tickets of A-NY change in versions available from 03-15 00:00: seen after 03-14 18:00.
+        datetime(2024, 3, 14, 18),
+        datetime(2024, 3, 14, 18) + MICROSECOND,
+    }
+)
+
+
 CONFIG = """\
 [workspace]
 analytical_store = "analytical.duckdb"
@@ -136,6 +152,8 @@ table = "integrations"
 files = ["integrations.csv"]
 
 [signals]
+# The edge instants below test the strict rule; test_knowledge_lag_agrees sets a lag of 6 hours.
+knowledge_lag_hours = 0
 default_timezone = "{default_zone}"
 internal_user_patterns = ["svc_*", "bot-?"]
 internal_email_domains = ["ourco.test"]
@@ -413,22 +431,28 @@ def _variant(workspace: Workspace, **signals: Any) -> Workspace:
     return Workspace(config, workspace.root)
 
 
-def _both(fixture: Fixture, workspace: Workspace, spark_session: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _both(
+    fixture: Fixture, workspace: Workspace, spark_session: Any, as_of: list[datetime] = AS_OF
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every signal and detail at every instant, from DuckDB and from Spark."""
-    duck = compute_signals(workspace, fixture.store, AS_OF)
+    duck = compute_signals(workspace, fixture.store, as_of)
     tables = SparkTables(spark_session, str(fixture.parquet))
     try:
-        spark = compute_signals(workspace, fixture.store, AS_OF, tables)
+        spark = compute_signals(workspace, fixture.store, as_of, tables)
     finally:
         tables.close()
     return duck, spark
 
 
 def _one_signal_on_both(
-    fixture: Fixture, workspace: Workspace, spark_session: Any, build: Callable[[SignalContext], ibis.Table]
+    fixture: Fixture,
+    workspace: Workspace,
+    spark_session: Any,
+    build: Callable[[SignalContext], ibis.Table],
+    as_of: list[datetime] = AS_OF,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """One signal's expression at every instant, from DuckDB and from Spark, numbers as float64."""
-    snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(AS_OF)}))
+    snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(as_of)}))
     tables = SparkTables(spark_session, str(fixture.parquet))
     frames = []
     try:
@@ -449,12 +473,13 @@ def _rows(frame: pd.DataFrame, account: str) -> pd.DataFrame:
     return frame[frame["account_id"] == account].set_index("as_of").drop(columns="account_id")
 
 
-def assert_late_rows_wait(frame: pd.DataFrame) -> None:
-    """A-LATE equals its twin at every instant up to LATE_AT, and differs once its late rows are visible."""
+def assert_late_rows_wait(frame: pd.DataFrame, lag: timedelta = timedelta(0)) -> None:
+    """A-LATE equals its twin at every instant up to LATE_AT - lag, and differs once its late rows are
+    visible (once the knowledge cut-off, as_of + lag, lies after LATE_AT)."""
     late, twin = _rows(frame, "A-LATE"), _rows(frame, "A-TWIN")
-    before = late.index <= pd.Timestamp(LATE_AT)
+    before = late.index <= pd.Timestamp(LATE_AT - lag)
     pd.testing.assert_frame_equal(late[before], twin[before])
-    after = pd.Timestamp(LATE_AT + MICROSECOND)
+    after = pd.Timestamp(LATE_AT - lag + MICROSECOND)
     assert not late.loc[after].equals(twin.loc[after])
 
 
@@ -499,6 +524,38 @@ def assert_reopened_tickets_open(frame: pd.DataFrame) -> None:
 
 
 @pytest.mark.slow
+def test_knowledge_lag_agrees(fixture: Fixture, spark_session: Any) -> None:
+    """With a 6-hour knowledge lag both engines, and the backfill, see the late rows 6 hours earlier."""
+    workspace = _variant(fixture.workspace, knowledge_lag_hours=6.0)
+    duck, spark = _both(fixture, workspace, spark_session, LAG_AS_OF)
+
+    assert_same(duck, spark)
+    for frame in (duck, spark):
+        assert_late_rows_wait(frame, LAG)
+    strict = compute_signals(fixture.workspace, fixture.store, LAG_AS_OF)
+    # The updates synced on 03-15 00:00, T-NY-1 solved on 03-14 and T-NY-5 deleted, take both tickets
+    # out of the open backlog 6 hours earlier.
+    backlog = {
+        name: _rows(frame, "A-NY")["support_open_backlog"]
+        for name, frame in (("lag", duck), ("strict", strict))
+    }
+    solved_seen = pd.Timestamp(datetime(2024, 3, 14, 18) + MICROSECOND)
+    assert backlog["lag"].loc[solved_seen] == backlog["strict"].loc[solved_seen] - 2
+    assert (
+        backlog["lag"].loc[pd.Timestamp(2024, 3, 14, 18)]
+        == backlog["strict"].loc[pd.Timestamp(2024, 3, 14, 18)]
+    )
+
+    report = backfill_signals(workspace, fixture.store, LAG_AS_OF, table="lag_backfill", block_instants=5)
+    backfilled = fixture.store.connection.execute("SELECT * FROM lag_backfill").df()
+    fixture.store.connection.execute("DROP TABLE lag_backfill")
+    assert report.dirty_pairs > 0
+    backfilled = backfilled.sort_values(["as_of", "account_id"]).reset_index(drop=True)
+    backfilled["as_of"] = pd.to_datetime(backfilled["as_of"]).astype("datetime64[us]")
+    assert_same(duck, backfilled[list(duck.columns)])
+
+
+@pytest.mark.slow
 def test_backfill_agrees_with_compute_signals(fixture: Fixture) -> None:
     """The backfill's own paths (usage series, interval sums, blocks of instants) give compute_signals' values."""
     report = backfill_signals(
@@ -522,13 +579,17 @@ def test_backfill_agrees_with_compute_signals(fixture: Fixture) -> None:
     ],
     ids=["support", "integrations"],
 )
+@pytest.mark.parametrize("lag_hours", [0.0, 6.0])
 def test_interval_sums_agree(
     fixture: Fixture,
     spark_session: Any,
     series: Callable[[SignalContext], ibis.Table | None],
     signal: Callable[[SignalContext], ibis.Table | None],
+    lag_hours: float,
 ) -> None:
-    """The backfill's running sums over intervals of as_of give the per-instant signal, on both engines."""
+    """The backfill's running sums over intervals of as_of give the per-instant signal, on both engines,
+    with and without a knowledge lag."""
+    workspace = _variant(fixture.workspace, knowledge_lag_hours=lag_hours)
 
     def build(
         function: Callable[[SignalContext], ibis.Table | None],
@@ -540,8 +601,8 @@ def test_interval_sums_agree(
 
         return expression
 
-    duck, spark = _one_signal_on_both(fixture, fixture.workspace, spark_session, build(series))
-    per_instant, _ = _one_signal_on_both(fixture, fixture.workspace, spark_session, build(signal))
+    duck, spark = _one_signal_on_both(fixture, workspace, spark_session, build(series), LAG_AS_OF)
+    per_instant, _ = _one_signal_on_both(fixture, workspace, spark_session, build(signal), LAG_AS_OF)
     assert_same(duck, spark)
     assert_same(per_instant, duck[list(per_instant.columns)])
     assert (per_instant.drop(columns=["account_id", "as_of"]).fillna(0) != 0).any().all()

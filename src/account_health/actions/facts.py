@@ -1,7 +1,8 @@
 """Account facts the playbook needs, read point-in-time from the analytical store through Ibis.
 
-Every read uses the latest row version available strictly before the as-of instant, like the signals,
-so re-running a date after later loads gives the same facts.
+Every read uses the latest row version available strictly before the as-of instant's knowledge
+cut-off (as-of plus `[signals] knowledge_lag_hours`), like the signals, so re-running a date after
+later loads gives the same facts. Activity windows end at the as-of instant itself.
 """
 
 from __future__ import annotations
@@ -111,8 +112,13 @@ def contact_candidates(
         return pd.DataFrame(columns=CANDIDATE_COLUMNS)
 
     start = as_of - timedelta(days=window_days)
-    frame = frame.merge(_product_activity(workspace, store, frame, start, as_of), on="contact_id", how="left")
-    frame = frame.merge(_crm_activity(workspace, store, frame, start, as_of), on="contact_id", how="left")
+    known = as_of + workspace.config.signals.knowledge_lag
+    frame = frame.merge(
+        _product_activity(workspace, store, frame, start, as_of, known), on="contact_id", how="left"
+    )
+    frame = frame.merge(
+        _crm_activity(workspace, store, frame, start, as_of, known), on="contact_id", how="left"
+    )
     for column in ("product_events", "active_days", "crm_product_events", "emails", "meetings"):
         if column not in frame.columns:
             frame[column] = 0.0
@@ -122,9 +128,15 @@ def contact_candidates(
 
 
 def _product_activity(
-    workspace: Workspace, store: AnalyticalStore, contacts: pd.DataFrame, start: datetime, end: datetime
+    workspace: Workspace,
+    store: AnalyticalStore,
+    contacts: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    known: datetime,
 ) -> pd.DataFrame:
-    """Events and distinct UTC days of the product users whose email matches a contact's."""
+    """Events in [start, end) and their distinct UTC days of the product users whose email matches a
+    contact's, from rows available before `known`."""
     empty = pd.DataFrame(columns=["contact_id", "product_events", "active_days"])
     if not (_fed(workspace, store, "usage_events") and _fed(workspace, store, "users")):
         return empty
@@ -137,13 +149,13 @@ def _product_activity(
         )
     )
     users = store.table("users")
-    users = users.filter(users._available_at < end)
+    users = users.filter(users._available_at < known)
     newest = ibis.window(group_by="user_id", order_by=[ibis.desc("_available_at"), ibis.desc("_load_id")])
     users = users.mutate(_rank=ibis.row_number().over(newest)).filter(_._rank == 0)
     users = users.select("user_id", email_key=users.email.strip().lower())
     events = store.table("usage_events")
     events = events.filter(
-        (events._available_at < end) & (events.occurred_at >= start) & (events.occurred_at < end)
+        (events._available_at < known) & (events.occurred_at >= start) & (events.occurred_at < end)
     )
     events = events.select("event_id", "user_id", "occurred_at").distinct(on="event_id", keep="first")
     matched = events.join(users, "user_id").join(emails, "email_key")
@@ -154,15 +166,21 @@ def _product_activity(
 
 
 def _crm_activity(
-    workspace: Workspace, store: AnalyticalStore, contacts: pd.DataFrame, start: datetime, end: datetime
+    workspace: Workspace,
+    store: AnalyticalStore,
+    contacts: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    known: datetime,
 ) -> pd.DataFrame:
-    """Emails, meetings and product events per contact from contact_activity, when it is fed."""
+    """Emails, meetings and product events per contact from contact_activity on the days of [start,
+    end), when it is fed, from rows available before `known`."""
     if not _fed(workspace, store, "contact_activity"):
         return pd.DataFrame(columns=["contact_id", "emails", "meetings", "crm_product_events"])
     ids = contacts["contact_id"].tolist()
     activity = store.table("contact_activity")
     activity = activity.filter(
-        (activity._available_at < end)
+        (activity._available_at < known)
         & (activity.day >= start.date())
         & (activity.day < end.date())
         & activity.contact_id.isin(ids)

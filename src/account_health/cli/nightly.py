@@ -52,6 +52,9 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
             f"[yellow]warning:[/yellow] as of {summary['as_of'][:10]} is {summary['days_past_data']} days after "
             "the newest ingested data: usage looks as if activity stopped. Check that the exports are fresh."
         )
+    hidden = summary.get("hidden_load")
+    if hidden:
+        console.print(f"[yellow]warning:[/yellow] {escape(hidden['warning'])}")
     tiers = ", ".join(f"{tier} {count:,}" for tier, count in summary["tiers"].items())
     console.print(f"tiers: {tiers}", markup=False)
     changes = summary["tier_changes"]

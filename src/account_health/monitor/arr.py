@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import ibis
 import numpy as np
@@ -131,7 +131,8 @@ def account_arr(workspace: Workspace, store: AnalyticalStore, instants: Sequence
     if not instants:
         return pd.DataFrame(columns=columns)
     snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(sorted(set(instants)))}))
-    accounts = build_context(workspace, store, snapshots).known_at("accounts")
+    # No knowledge lag: an update loaded soon after a churn (often ARR set to 0) must not count.
+    accounts = build_context(workspace, store, snapshots, lag=timedelta(0)).known_at("accounts")
     return store.ibis.execute(accounts.select(*columns))
 
 

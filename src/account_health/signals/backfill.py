@@ -7,11 +7,12 @@ series per account instead: DAU/MAU on every active day from all stored user-day
 trailing range windows evaluated at each instant's end day (the slope is linear in the daily values).
 
 That series is exact for an (account, as-of) pair when every user-day in its lookback was already
-known at the as-of instant, in the account's current timezone. A pair whose lookback contains a user-day
-that became known after it (a late load), or that knew the account in another timezone, is *dirty*: it
-is recomputed with `compute_signals`' own expressions for those pairs only. The
-other four signals and the per-active-user support load use the engine's expressions, one block of
-instants at a time to bound the join sizes.
+known at the pair's knowledge cut-off (as-of plus `[signals] knowledge_lag_hours`), in the account's
+current timezone. A pair whose lookback contains a user-day that became known at or after the cut-off
+(a late load), or that knew the account in another timezone, is *dirty*: it is recomputed with
+`compute_signals`' own expressions for those pairs only. The other four signals and the
+per-active-user support load use the engine's expressions, one block of instants at a time to bound
+the join sizes.
 """
 
 from __future__ import annotations
@@ -304,33 +305,37 @@ def _series_usage(context: SignalContext, daily: ibis.Table, spine: ibis.Table) 
 
 
 def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Table) -> ibis.Table:
-    """Return the (account_id, as_of) pairs whose usage lookback contains a user-day not yet known at as_of."""
+    """Return the (account_id, as_of) pairs whose usage lookback contains a user-day not yet known at
+    the pair's knowledge cut-off (`SignalContext.known_until`)."""
     lookback = context.settings.usage_window_days + MAU_DAYS - 1
-    first_instant = spine.group_by(["account_id", "end_day"]).aggregate(first_as_of=_.as_of.min())
+    # Every comparison with first_known uses the cut-off, as_of plus the knowledge lag.
+    spine = spine.mutate(_known_until=context.known_until(spine.as_of))
+    first_instant = spine.group_by(["account_id", "end_day"]).aggregate(first_cut_off=_._known_until.min())
     bounds = spine.group_by("account_id").aggregate(
         first_end_day=_.end_day.min(),
         last_end_day=_.end_day.max(),
-        first_as_of=_.as_of.min(),
-        min_lag=_.as_of.delta(_.end_day.cast("timestamp"), unit="microsecond").min(),
+        first_cut_off=_._known_until.min(),
+        min_gap=_._known_until.delta(_.end_day.cast("timestamp"), unit="microsecond").min(),
     )
 
     rows = user_days.join(bounds, "account_id")
-    # A user-day on day d makes pairs only with end days from d on, whose as_of is at least d + min_lag
-    # (the account's smallest gap from end day to as_of), and only when as_of <= first_known. Rows that
-    # fail this test therefore make no pairs, in any timezone. They are nearly all rows, because a day
-    # first known before its first as_of is not late, so the join below reads few.
+    # A user-day on day d makes pairs only with end days from d on, whose cut-off is at least
+    # d + min_gap (the account's smallest gap from end day to cut-off). It makes them only when the
+    # cut-off is at or before first_known. Rows that fail this test therefore make no pairs, in any
+    # timezone. They are nearly all rows, because a day first known before its first cut-off is not
+    # late, so the join below reads few.
     rows = rows.filter(
         (rows.day <= rows.last_end_day)
-        & (rows.first_known >= rows.day.cast("timestamp") + rows.min_lag.as_interval("us"))
+        & (rows.first_known >= rows.day.cast("timestamp") + rows.min_gap.as_interval("us"))
     )
     rows = rows.left_join(
         first_instant,
         [rows.account_id == first_instant.account_id, rows.day == first_instant.end_day],
     )
     late = ibis.cases(
-        (rows.day < rows.first_end_day, rows.first_known >= rows.first_as_of),
-        (rows.first_as_of_right.isnull(), ibis.literal(True)),
-        else_=rows.first_known >= rows.first_as_of_right,
+        (rows.day < rows.first_end_day, rows.first_known >= rows.first_cut_off),
+        (rows.first_cut_off_right.isnull(), ibis.literal(True)),
+        else_=rows.first_known >= rows.first_cut_off_right,
     )
     late_rows = rows.filter(late).select("account_id", "day", "first_known")
     pairs = late_rows.join(
@@ -339,7 +344,7 @@ def _dirty_pairs(context: SignalContext, user_days: ibis.Table, spine: ibis.Tabl
             late_rows.account_id == spine.account_id,
             spine.end_day >= late_rows.day,
             spine.end_day < late_rows.day + ibis.interval(days=lookback),
-            spine.as_of <= late_rows.first_known,
+            spine._known_until <= late_rows.first_known,
         ],
     )
     return pairs.select(spine.account_id, spine.as_of).distinct()

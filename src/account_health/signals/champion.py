@@ -98,7 +98,7 @@ def departures(context: SignalContext) -> ibis.Table:
     known at as_of and before it, with the account and champion tag of the contact's version when it left.
 
     That version is the latest one available strictly before changed_at, so it is known at as_of too
-    and later versions (the CRM moving the contact to a new employer) do not change it. Versions
+    (changed_at lies before as_of, and so before its knowledge cut-off) and later versions (the CRM moving the contact to a new employer) do not change it. Versions
     that a backfill makes available at the same instant are ordered by load, except that a version
     stored by the load that stored the change comes before one stored later: the change was recorded
     against it. A contact with no version before changed_at left the account of its earliest version
@@ -124,7 +124,7 @@ def departures(context: SignalContext) -> ibis.Table:
     )
     joined = left.join(
         versions,
-        [left.contact_id == versions.contact_id, versions._available_at < left.as_of],
+        [left.contact_id == versions.contact_id, versions._available_at < context.known_until(left.as_of)],
     )
     before = joined._available_at < joined.changed_at
     # Latest first among versions before the change, earliest first among the others.

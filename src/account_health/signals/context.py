@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import ibis
@@ -16,6 +16,7 @@ from account_health.config import SignalSettings, Workspace
 from account_health.sources.canonical import TABLES
 
 MICROSECONDS_PER_DAY = 86_400_000_000.0
+MICROSECOND = timedelta(microseconds=1)
 # Tables that the API fills besides the configured sources: job changes received by
 # `POST /v1/job-changes` are copied into contact_changes (see `sources.received`).
 API_FED_TABLES = ("contact_changes",)
@@ -78,9 +79,9 @@ def utc_to_local(timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis
 class SignalContext:
     """Inputs shared by the signal computations of one call.
 
-    `accounts` has one row per (account_id, as_of) for every account known before `as_of`, with the
-    account's timezone (the default where it has none) and `end_day`, the last complete local day
-    before `as_of`.
+    `accounts` has one row per (account_id, as_of) for every account known at the knowledge cut-off of
+    `as_of` (see `known_until`), with the account's timezone (the default where it has none) and
+    `end_day`, the last complete local day before `as_of`.
     """
 
     store: TableSource
@@ -89,10 +90,32 @@ class SignalContext:
     accounts: ibis.Table
     # The earliest as_of among the snapshots, when known, so that scans of dated rows can skip older days.
     earliest_as_of: datetime | None = None
+    # How long after as_of rows loaded still count; None takes `[signals] knowledge_lag_hours`.
+    lag: timedelta | None = None
 
     @property
     def settings(self) -> SignalSettings:
         return self.workspace.config.signals
+
+    @property
+    def knowledge_lag(self) -> timedelta:
+        return self.settings.knowledge_lag if self.lag is None else self.lag
+
+    def known_until(self, as_of: ibis.TimestampValue) -> ibis.TimestampValue:
+        """Return the knowledge cut-off of a snapshot at `as_of`: as_of plus the knowledge lag.
+
+        The snapshot sees the row versions available before the cut-off, so a run shortly after as_of
+        sees its own load. Event-time windows still end at as_of, and only availability instants are
+        compared with the cut-off.
+        """
+        lag = self.knowledge_lag
+        return as_of + ibis.interval(lag // MICROSECOND, unit="us") if lag else as_of
+
+    def known_from(self, available_at: ibis.TimestampValue) -> ibis.TimestampValue:
+        """Return `available_at` minus the knowledge lag: a row available at `available_at` is known at
+        every as_of strictly after the result, because then `available_at < known_until(as_of)`."""
+        lag = self.knowledge_lag
+        return available_at - ibis.interval(lag // MICROSECOND, unit="us") if lag else available_at
 
     def local_day(self, timestamp: ibis.TimestampValue, zone: ibis.StringValue) -> ibis.DateValue:
         """Return the calendar day of a naive-UTC `timestamp` in `zone`, on this context's engine."""
@@ -103,26 +126,27 @@ class SignalContext:
         return table_fed(self.workspace, self.store, table)
 
     def known_at(self, table: str) -> ibis.Table:
-        """Each row of `table` in its latest version available strictly before each snapshot's as_of.
+        """Each row of `table` in its latest version available strictly before each snapshot's
+        knowledge cut-off (`known_until`), with the snapshot's as_of.
 
         Each version is valid from its `_available_at` until the next version of its key becomes
         available, so a version is joined only to the instants inside that interval: a version is the
-        latest one at as_of when it is available before as_of and the next one is not. This is the same
-        choice as ranking every version known at each instant, without the ranking's sort over the join.
+        latest one at as_of when it is available before the cut-off and the next one is not. This is
+        the same choice as ranking every version known at each instant, without the ranking's sort over
+        the join. Event-time filters on the result compare with as_of itself.
         """
         # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
         # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
         rows = self.versions(table)
         snapshots = self.snapshots
-        joined = rows.join(
-            snapshots, [rows._available_at < snapshots.as_of, rows._valid_until >= snapshots.as_of]
-        )
+        cut_off = self.known_until(snapshots.as_of)
+        joined = rows.join(snapshots, [rows._available_at < cut_off, rows._valid_until >= cut_off])
         return joined.drop("_valid_until")
 
     def versions(self, table: str) -> ibis.Table:
         """Every stored version of `table`'s rows with `_valid_until`, when the next version of its key
         became available (far in the future for the newest): the version is the latest one at every
-        as_of with `_available_at < as_of <= _valid_until`."""
+        as_of with `_available_at < known_until(as_of) <= _valid_until`."""
         # Two sources of one table can store the same key at the same row number in one load; the source
         # name breaks that tie, so both engines order the versions alike.
         in_order = ibis.window(
@@ -135,8 +159,10 @@ class SignalContext:
         """Running sums of `changes` at every (account_id, as_of) of `accounts`.
 
         `changes` has account_id, `_at` and the numeric `columns`: a change at `_at` counts at every
-        as_of strictly after it. One running sum per account over the changes and the instants in time
-        order replaces joining every row to every instant it counts at.
+        as_of strictly after it. An `_at` that comes from an availability instant must be passed
+        through `known_from` first, so that it counts from the snapshots whose cut-off lies after it.
+        One running sum per account over the changes and the instants in time order replaces joining
+        every row to every instant it counts at.
         """
         zero = ibis.literal(0, "int64")
         # Timestamp columns of different precisions do not union, so every `_at` is cast alike.
@@ -201,9 +227,15 @@ def build_context(
     store: TableSource,
     snapshots: ibis.Table,
     earliest_as_of: datetime | None = None,
+    lag: timedelta | None = None,
 ) -> SignalContext:
+    """Return the context of `snapshots` (a table with an `as_of` column).
+
+    `lag` overrides `[signals] knowledge_lag_hours`, for reads that must see only what was available
+    before as_of itself.
+    """
     settings = workspace.config.signals
-    partial = SignalContext(store, workspace, snapshots, snapshots)
+    partial = SignalContext(store, workspace, snapshots, snapshots, lag=lag)
     accounts = partial.known_at("accounts")
     zone = accounts.timezone.fill_null(settings.default_timezone)
     accounts = accounts.select(
@@ -212,4 +244,4 @@ def build_context(
         timezone=zone,
         end_day=local_day(accounts.as_of, zone, store.ibis.name) - ibis.interval(days=1),
     )
-    return SignalContext(store, workspace, snapshots, accounts, earliest_as_of)
+    return SignalContext(store, workspace, snapshots, accounts, earliest_as_of, lag)

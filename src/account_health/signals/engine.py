@@ -37,7 +37,8 @@ def compute_signals(
     store
         The analytical store holding the canonical tables.
     as_of
-        Naive-UTC instants. A feature as of T uses only row versions available strictly before T.
+        Naive-UTC instants. A feature as of T uses only row versions available strictly before T
+        plus ``[signals] knowledge_lag_hours``, and only events that occurred before T.
     tables
         Where the expressions run. By default, the store itself, or with ``[signals] engine = "spark"``
         the same tables on Spark (``store.spark.open_spark_tables``).

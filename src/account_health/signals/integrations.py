@@ -10,7 +10,9 @@ from account_health.signals.context import NEVER, SignalContext
 def integrations_signal(context: SignalContext) -> ibis.Table | None:
     """Return (account_id, as_of, integrations_active, integrations_change_90d).
 
-    Both counts use what was known at as_of, so a disconnection recorded later does not reach back.
+    Both counts use what was known at the knowledge cut-off of as_of, so a disconnection recorded
+    later does not reach back. Connections and disconnections count only when they occurred before
+    as_of (or before as_of minus the window).
     """
     if not context.configured("integrations"):
         return None
@@ -36,7 +38,8 @@ def integrations_series(context: SignalContext) -> ibis.Table | None:
     """`integrations_signal` at every (account_id, as_of) of the context, from running sums (the daily
     backfill's path).
 
-    A version that is the latest at as_of (`_available_at < as_of <= _valid_until`) counts as active
+    A version that is the latest at as_of (`_available_at < known_until(as_of) <= _valid_until`, so
+    as_of lies between the two shifted back by the knowledge lag) counts as active
     while `connected_at < as_of <= disconnected_at`, and as active a window earlier while
     `connected_at + window < as_of <= disconnected_at + window`: two intervals of as_of, each a +1 at
     its start and a -1 at its end.
@@ -49,9 +52,13 @@ def integrations_series(context: SignalContext) -> ibis.Table | None:
     zero = ibis.literal(0, "int64")
     one = ibis.literal(1, "int64")
 
+    # Availability instants are shifted back by the knowledge lag; event times are not.
+    known_from = context.known_from(rows._available_at)
+    known_to = context.known_from(rows._valid_until)
+
     def interval(start: ibis.TimestampValue, end: ibis.TimestampValue, now: bool) -> ibis.Table:
-        start = ibis.greatest(rows._available_at, start)
-        end = ibis.least(rows._valid_until, end)
+        start = ibis.greatest(known_from, start)
+        end = ibis.least(known_to, end)
         counted = rows.filter(end > start)
         opened = counted.select(
             "account_id", _at=start.cast("timestamp"), _now=one if now else zero, _before=zero if now else one

@@ -18,10 +18,10 @@ DELETED_STATUS = "deleted"
 def support_signal(context: SignalContext, active_users: ibis.Table | None) -> ibis.Table | None:
     """Return (account_id, as_of, support_load, support_tickets, support_open_backlog).
 
-    Each ticket counts once, in its latest version available before as_of; deleted tickets do not
-    count. A ticket is in the open backlog unless that version is closed at as_of: solved_at lies
-    before as_of and the status is not one of OPEN_STATUSES, or the status is solved or closed
-    without a solved_at. With `support_normalisation = "per_active_user"` the load is divided by the account's
+    Each ticket created before as_of counts once, in its latest version available before the
+    knowledge cut-off (`SignalContext.known_until`); deleted tickets do not count. A ticket is in the
+    open backlog unless that version is closed at as_of: solved_at lies before as_of and the status
+    is not one of OPEN_STATUSES, or the status is solved or closed without a solved_at. With `support_normalisation = "per_active_user"` the load is divided by the account's
     distinct active users over the usage window (at least one).
     """
     if not context.configured("tickets"):
@@ -67,10 +67,11 @@ def support_series(context: SignalContext) -> ibis.Table | None:
     """`support_signal` with absolute normalisation at every (account_id, as_of) of the context, from
     running sums instead of joining each ticket version to every instant (the daily backfill's path).
 
-    A ticket version counts at the instants where it is the latest version (`_available_at < as_of <=
-    _valid_until`) and was created before as_of; it is recent while `as_of <= created_at + window` and
-    open while `as_of <= solved_at`, or for as long as it is the latest version when its status is one
-    of OPEN_STATUSES. Each of those is an interval of as_of, so it adds +1 at its start
+    A ticket version counts at the instants where it is the latest version (`_available_at <
+    known_until(as_of) <= _valid_until`, so as_of lies between the two shifted back by the knowledge
+    lag) and was created before as_of; it is recent while `as_of <= created_at + window` and open while
+    `as_of <= solved_at`, or for as long as it is the latest version when its status is one of
+    OPEN_STATUSES. Each of those is an interval of as_of, so it adds +1 at its start
     and -1 at its end. The load is a sum over the severity weights of weight times the number of
     recent tickets with that weight, counted in integers so an empty window gives exactly zero.
     """
@@ -89,13 +90,14 @@ def support_series(context: SignalContext) -> ibis.Table | None:
     levels = sorted({*weights.values(), default_weight})
     counted = {f"_weight_{number}": weight == level for number, level in enumerate(levels)}
 
-    start = ibis.greatest(rows._available_at, rows.created_at)
-    recent_end = ibis.least(
-        rows._valid_until, rows.created_at + ibis.interval(days=settings.support_window_days)
-    )
+    # Availability instants are shifted back by the knowledge lag; event times are not.
+    known_from = context.known_from(rows._available_at)
+    known_to = context.known_from(rows._valid_until)
+    start = ibis.greatest(known_from, rows.created_at)
+    recent_end = ibis.least(known_to, rows.created_at + ibis.interval(days=settings.support_window_days))
     closed_without_date = rows.solved_at.isnull() & status.isin(CLOSED_STATUSES)
     solved_end = ibis.ifelse(status.isin(OPEN_STATUSES), NEVER, rows.solved_at.fill_null(NEVER))
-    open_end = ibis.least(rows._valid_until, solved_end)
+    open_end = ibis.least(known_to, solved_end)
 
     zero = ibis.literal(0, "int64")
     one = ibis.literal(1, "int64")

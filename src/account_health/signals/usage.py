@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import ibis
 from ibis import _
@@ -110,11 +110,10 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
     return excluded
 
 
-def _visible_user_days(
-    user_days: ibis.Table, accounts: ibis.Table, days: int, earliest_as_of: datetime | None
-) -> ibis.Table:
-    """Active user-days in the `days` local days up to each account's end day, known before as_of, cut
-    in the account's zone at as_of."""
+def _visible_user_days(context: SignalContext, user_days: ibis.Table, days: int) -> ibis.Table:
+    """Active user-days in the `days` local days up to each account's end day, known before the
+    knowledge cut-off of as_of, cut in the account's zone at as_of."""
+    accounts, earliest_as_of = context.accounts, context.earliest_as_of
     if earliest_as_of is not None:
         # An end day is at least two days before its as_of (UTC-12 at the latest), so older days cannot
         # match; filtering them first spares the join a scan of the whole history.
@@ -127,7 +126,7 @@ def _visible_user_days(
             user_days.zone == accounts.timezone,
             user_days.day <= accounts.end_day,
             user_days.day > accounts.end_day - ibis.interval(days=days),
-            user_days.first_known < accounts.as_of,
+            user_days.first_known < context.known_until(accounts.as_of),
         ],
     )
 
@@ -144,7 +143,7 @@ def _from_events(context: SignalContext) -> ibis.Table:
     accounts = context.accounts
     lookback = days + MAU_DAYS - 1
 
-    visible = _visible_user_days(user_days, accounts, lookback, context.earliest_as_of).select(
+    visible = _visible_user_days(context, user_days, lookback).select(
         "account_id", "as_of", "end_day", "user_id", "day"
     )
 
@@ -307,6 +306,5 @@ def active_users_in_window(context: SignalContext) -> ibis.Table | None:
         return None
     days = context.settings.usage_window_days
     user_days = snapshot_user_days(context)
-    accounts = context.accounts
-    visible = _visible_user_days(user_days, accounts, days, context.earliest_as_of)
+    visible = _visible_user_days(context, user_days, days)
     return visible.group_by(["account_id", "as_of"]).aggregate(active_users=_.user_id.nunique())
