@@ -19,8 +19,8 @@ def at_risk_accounts(workspace: Workspace, store: AnalyticalStore, as_of: Sequen
     """Return (account_id, as_of) of accounts that could churn at each instant.
 
     With a contracts source, an account is at risk while a contract known at the knowledge cut-off of
-    as_of (as the signals read it) is active (start_at < as_of <= end_at, or no end). Without one, every known account that has not churned
-    before as_of is at risk.
+    as_of (as the signals read it) is active (start_at < as_of <= end_at, or no end). Without one,
+    every known account that has not churned before as_of is at risk.
     """
     snapshots = ibis.memtable(pd.DataFrame({"as_of": pd.to_datetime(list(as_of))}))
     context = build_context(workspace, store, snapshots)
