@@ -92,21 +92,52 @@ def test_run_sees_own_load_after_midnight(template: Path, tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_run_warns_of_hidden_load(template: Path, tmp_path: Path) -> None:
     workspace = copy_workspace(template, tmp_path / "company")
-    accounts = _add_late_usage(workspace, SECOND + timedelta(hours=7))
+    synced = SECOND + timedelta(hours=7)
+    accounts = _add_late_usage(workspace, synced)
+    # A late correction of an event two weeks old is left out of the warning: no lag reaches it.
+    late = workspace.root / "exports" / "late_usage.csv"
+    old = pd.DataFrame(
+        {
+            "event_id": ["OLD-1"],
+            "account_id": [accounts[0]],
+            "user_id": ["OLD-USER"],
+            "occurred_at": [(SECOND - timedelta(days=15)).isoformat()],
+            "synced_at": [synced.isoformat()],
+        }
+    )
+    old.to_csv(late, mode="a", header=False, index=False)
 
     runner = CliRunner()
     text = runner.invoke(app, ["-w", str(workspace.root), "run", "--as-of", "2025-12-01"])
     assert text.exit_code == 0, text.output
     words = " ".join(text.stdout.split())
-    assert f"stored {len(accounts)} rows of events before 2025-12-01 00:00 UTC" in words
-    assert "rows loaded after 06:00 UTC are not seen by this as-of" in words
-    assert "Raise [signals] knowledge_lag_hours (now 6) or run earlier" in words
-
-    again = runner.invoke(
-        app, ["-w", str(workspace.root), "run", "--as-of", "2025-12-01", "--no-ingest", "--json"]
+    assert (
+        f"{len(accounts)} rows of events in the 48 hours before 2025-12-01 00:00 UTC, from 1 load," in words
     )
+    assert (
+        "at or after the knowledge cut-off 2025-12-01 06:00 UTC (the earliest at 2025-12-01 07:00 UTC)"
+        in words
+    )
+    assert "Raise [signals] knowledge_lag_hours above 7.0 (now 6) or ingest earlier" in words
+
+    # A retry ingests nothing new, and the rows are still left out, so it warns again.
+    again = runner.invoke(app, ["-w", str(workspace.root), "run", "--as-of", "2025-12-01", "--json"])
     assert again.exit_code == 0, again.output
     hidden = json.loads(again.stdout)["hidden_load"]
-    # Without an ingest, the newest load is still the first run's.
     assert hidden["rows"] == len(accounts)
+    assert hidden["loads"] == 1
     assert hidden["known_until"] == "2025-12-01T06:00:00"
+
+    # With a lag that reaches the load, nothing is left out.
+    config = workspace.root / "account-health.toml"
+    settings = config.read_text(encoding="utf-8")
+    if "[signals]" in settings:
+        settings = settings.replace("[signals]", "[signals]\nknowledge_lag_hours = 8", 1)
+    else:
+        settings += "\n[signals]\nknowledge_lag_hours = 8\n"
+    config.write_text(settings, encoding="utf-8")
+    reached = runner.invoke(
+        app, ["-w", str(workspace.root), "run", "--as-of", "2025-12-01", "--no-ingest", "--json"]
+    )
+    assert reached.exit_code == 0, reached.output
+    assert json.loads(reached.stdout)["hidden_load"] is None

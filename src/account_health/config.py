@@ -252,6 +252,17 @@ class SignalSettings(_Section):
     # available before then, while every event-time window still ends at T.
     knowledge_lag_hours: float = 6.0
 
+    @field_validator("knowledge_lag_hours", mode="before")
+    @classmethod
+    def _lag_is_a_number(cls, value: Any) -> Any:
+        # pydantic reads true as 1 and "6" as 6; a number of hours is asked for, so both are refused.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"{value!r} is not a number of hours: give a number without quotes from 0 to "
+                f"{MAX_KNOWLEDGE_LAG_HOURS:g}, such as 6"
+            )
+        return value
+
     @field_validator("knowledge_lag_hours")
     @classmethod
     def _lag_in_range(cls, value: float) -> float:

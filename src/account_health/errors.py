@@ -57,6 +57,10 @@ class SeparationWarning(AccountHealthWarning):
     """A feature separates churned from retained accounts perfectly, or features are collinear."""
 
 
+class SignalSettingsWarning(AccountHealthWarning):
+    """The [signals] settings differ from those the model was trained with."""
+
+
 class HistoryOrderWarning(AccountHealthWarning):
     """A date was scored before later dates that already have scores, whose tiers are not recomputed."""
 

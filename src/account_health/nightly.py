@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from account_health.actions.build import ActionPlan, build_actions
 from account_health.actions.facts import crm_ids
 from account_health.asof import days_past_data, default_as_of
-from account_health.config import SignalSettings, Workspace
+from account_health.config import MAX_KNOWLEDGE_LAG_HOURS, SignalSettings, Workspace
 from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enqueue, write_crm_csv
 from account_health.scoring.changes import tier_changes
 from account_health.scoring.score import (
@@ -47,7 +47,7 @@ from account_health.sources.ingest import IngestReport, ingest
 from account_health.sources.received import ReceivedLoad, load_received_job_changes
 from account_health.store import actions as action_store
 from account_health.store import operational
-from account_health.store.analytical import LOADS_TABLE, AnalyticalStore
+from account_health.store.analytical import AnalyticalStore
 from account_health.store.parquet_export import (
     export_load_id,
     export_parquet,
@@ -61,55 +61,65 @@ log = logging.getLogger(__name__)
 STEPS = ("ingest", "signals", "score", "tier-changes", "actions", "write", "notify", "deliver")
 
 
+# How far before the as-of instant an event may lie for its late load to be reported: the last local
+# day before as_of ends up to 14 hours before it (UTC+14) and is one or two UTC days long.
+HIDDEN_EVENT_HOURS = 48
+
+
 @dataclass(frozen=True)
 class HiddenLoad:
-    """The newest load, when it stored rows of events before the as-of instant that became available
-    at or after the knowledge cut-off (`known_until`), so the run's snapshot does not see them."""
+    """Rows of events in the `HIDDEN_EVENT_HOURS` before the as-of instant that became available only at
+    or after its knowledge cut-off (`known_until`), so the run's snapshot does not see them."""
 
-    load_id: int
-    ingested_at: datetime
     rows: int
+    loads: int
+    first_available: datetime
     as_of: datetime
     known_until: datetime
     lag_hours: float
 
     def message(self) -> str:
-        same_day = self.known_until.date() == self.as_of.date()
-        cut_off = f"{self.known_until:%H:%M}" if same_day else f"{self.known_until:%Y-%m-%d %H:%M}"
+        rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}"
+        loads = f"{self.loads} load{'s' if self.loads != 1 else ''}"
+        late = (self.first_available - self.as_of).total_seconds() / 3600
+        if late <= MAX_KNOWLEDGE_LAG_HOURS:
+            fix = f"Raise [signals] knowledge_lag_hours above {late:.1f} (now {self.lag_hours:g}) or ingest earlier"
+        else:
+            fix = (
+                f"They arrived {late:.0f} hours after the as-of instant, later than any knowledge lag reaches, "
+                "so only an earlier ingest would have let this as-of see them"
+            )
         return (
-            f"load {self.load_id} (ingested {self.ingested_at:%Y-%m-%d %H:%M} UTC) stored {self.rows:,} rows "
-            f"of events before {self.as_of:%Y-%m-%d %H:%M} UTC that this as-of does not see: rows loaded "
-            f"after {cut_off} UTC are not seen by this as-of. Raise [signals] knowledge_lag_hours "
-            f"(now {self.lag_hours:g}) or run earlier"
+            f"{rows} of events in the {HIDDEN_EVENT_HOURS} hours before {self.as_of:%Y-%m-%d %H:%M} UTC, from "
+            f"{loads}, became available at or after the knowledge cut-off {self.known_until:%Y-%m-%d %H:%M} UTC "
+            f"(the earliest at {self.first_available:%Y-%m-%d %H:%M} UTC), so the signals as of this date leave "
+            f"them out. {fix}"
         )
 
     def summary(self) -> dict[str, Any]:
         return {
-            "load_id": self.load_id,
-            "ingested_at": f"{self.ingested_at:%Y-%m-%dT%H:%M:%S}",
             "rows": self.rows,
+            "loads": self.loads,
+            "first_available": f"{self.first_available:%Y-%m-%dT%H:%M:%S}",
             "known_until": f"{self.known_until:%Y-%m-%dT%H:%M:%S}",
             "warning": self.message(),
         }
 
 
 def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSettings) -> HiddenLoad | None:
-    """Return the newest load when some of its rows are of events before `as_of` but available only
-    from the knowledge cut-off on (`[signals] knowledge_lag_hours` after `as_of`), else None.
+    """Return the rows of events in the `HIDDEN_EVENT_HOURS` before `as_of` that became available at or
+    after the knowledge cut-off (`[signals] knowledge_lag_hours` after `as_of`), whichever load stored
+    them, else None.
 
-    A backfill load makes rows available at their event time. So only a load after the first that was
-    ingested at or after the cut-off, or one whose `loaded_at` column is that late, has such rows.
-    Tables without an event time (accounts, contacts, users) are left out, because their rows carry
-    no date that tells yesterday's change from today's.
+    Those are the rows of the last local days that a run scheduled after the cut-off, or retried after
+    it, leaves out. A backfill load makes rows available at their event time, so it has none. Tables
+    without an event time (accounts, contacts, users) are left out, because their rows carry no date
+    that tells yesterday's change from today's. Older events that arrive late, such as a correction
+    of last month, are left out too: no lag could reach them, and point-in-time snapshots exclude them
+    by design.
     """
     known_until = as_of + settings.knowledge_lag
-    newest = store.connection.execute(
-        f"SELECT load_id, min(started_at) FROM {LOADS_TABLE} GROUP BY load_id ORDER BY load_id DESC LIMIT 1"
-    ).fetchall()
-    if not newest:
-        return None
-    load_id, ingested_at = int(newest[0][0]), newest[0][1]
-    counts = []
+    parts = []
     for spec in TABLES.values():
         if spec.event_time is not None:
             event = f'"{spec.event_time}"'
@@ -118,17 +128,19 @@ def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSetting
             event = f'CAST("{spec.event_day}" AS TIMESTAMP) + INTERVAL 1 DAY - INTERVAL 1 MICROSECOND'
         else:
             continue
-        counts.append(
-            f'SELECT count(*) AS hidden FROM "{spec.name}" '
-            f"WHERE _load_id = $load AND _available_at >= $known_until AND {event} < $as_of"
+        parts.append(
+            f'SELECT _load_id, _available_at FROM "{spec.name}" WHERE _available_at >= $known_until '
+            f"AND {event} < $as_of AND {event} >= $as_of - INTERVAL {HIDDEN_EVENT_HOURS} HOUR"
         )
-    rows = store.connection.execute(
-        f"SELECT sum(hidden) FROM ({' UNION ALL '.join(counts)})",
-        {"load": load_id, "known_until": known_until, "as_of": as_of},
-    ).fetchall()[0][0]
-    if not rows:
+    found = store.connection.execute(
+        f"SELECT count(*), count(DISTINCT _load_id), min(_available_at) FROM ({' UNION ALL '.join(parts)})",
+        {"known_until": known_until, "as_of": as_of},
+    ).fetchall()[0]
+    if not found[0]:
         return None
-    return HiddenLoad(load_id, ingested_at, int(rows), as_of, known_until, settings.knowledge_lag_hours)
+    return HiddenLoad(
+        int(found[0]), int(found[1]), found[2], as_of, known_until, settings.knowledge_lag_hours
+    )
 
 
 class RunObserver:
@@ -159,7 +171,7 @@ class NightlyResult:
     abandoned_runs: list[int] = field(default_factory=list)
     # Days the as-of date lies after the day following the newest ingested data (0 when it does not).
     days_past_data: int = 0
-    # The newest load when the as-of instant's knowledge cut-off hides some of its rows.
+    # Recent rows that became available only after the as-of instant's knowledge cut-off.
     hidden_load: HiddenLoad | None = None
     crm_ids: dict[str, str] = field(default_factory=dict)
     # Job changes received by the API that the signals step copied into the analytical store.

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from account_health.config import TierSettings, load_workspace
-from account_health.errors import NoDataError, StaleModelWarning
+from account_health.config import TierSettings, Workspace, load_workspace
+from account_health.errors import NoDataError, SignalSettingsWarning, StaleModelWarning
 from account_health.scoring.explain import explain
 from account_health.scoring.score import score
 from account_health.sources.ingest import ingest
@@ -97,6 +97,22 @@ def test_stale_model_warns(workspace):
     with open_stores(workspace) as (store, engine), pytest.warns(StaleModelWarning, match="retrain"):
         result = score(workspace, store, engine, datetime(2026, 6, 1))
     assert result.stale_days is not None and result.stale_days > 90
+
+
+def test_other_signal_settings_warn(workspace):
+    signals = workspace.config.signals.model_copy(update={"knowledge_lag_hours": 12.0})
+    changed = Workspace(workspace.config.model_copy(update={"signals": signals}), workspace.root)
+    with open_stores(changed) as (store, engine), pytest.warns(SignalSettingsWarning) as caught:
+        score(changed, store, engine, datetime(2025, 11, 1))
+    message = next(str(item.message) for item in caught if item.category is SignalSettingsWarning)
+    assert "knowledge_lag_hours: 6.0 in the model, 12.0 now" in message
+    assert "Retrain with `account-health train`" in message
+
+
+def test_same_signal_settings_do_not_warn(workspace):
+    with open_stores(workspace) as (store, engine), warnings.catch_warnings():
+        warnings.simplefilter("error", SignalSettingsWarning)
+        score(workspace, store, engine, datetime(2025, 11, 1))
 
 
 def test_explain_orders_reasons_by_size_in_words(workspace):

@@ -22,6 +22,7 @@ from account_health.errors import (
     HistoryOrderWarning,
     ModelArtifactError,
     NoDataError,
+    SignalSettingsWarning,
     StaleModelWarning,
 )
 from account_health.scoring.hysteresis import declared_tiers, previous_in_order
@@ -147,7 +148,38 @@ def apply_model(
     previous_tiers: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Add probability, raw and declared tier and contributions to a `signal_frame`, riskiest first."""
+    warn_if_other_signal_settings(workspace, artifact)
     return score_signals(frame, artifact, workspace.config.tiers.hysteresis_margin, previous_tiers)
+
+
+# Settings that choose where the signals are computed, not what they are.
+_SETTINGS_WITHOUT_EFFECT = ("engine",)
+
+
+def warn_if_other_signal_settings(workspace: Workspace, artifact: dict[str, Any]) -> None:
+    """Warn when a [signals] setting the model was trained with has another value in the workspace.
+
+    The model's weights fit features computed with its own settings, such as the knowledge lag or the
+    usage window. A setting the model's file does not record, from a version before it existed, is
+    not compared.
+    """
+    trained = artifact.get("signal_settings") or {}
+    current = workspace.config.signals.model_dump()
+    changed = sorted(
+        key
+        for key in current.keys() & trained.keys()
+        if key not in _SETTINGS_WITHOUT_EFFECT and current[key] != trained[key]
+    )
+    if not changed:
+        return
+    values = "; ".join(f"{key}: {trained[key]!r} in the model, {current[key]!r} now" for key in changed)
+    warnings.warn(
+        f"[signals] settings differ from those model {artifact.get('model_version', '?')} was trained with "
+        f"({values}), so its weights apply to features computed another way. Retrain with "
+        "`account-health train`, or set them back",
+        SignalSettingsWarning,
+        stacklevel=3,
+    )
 
 
 def score_signals(
