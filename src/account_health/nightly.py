@@ -17,10 +17,11 @@ same scores, tier changes, tasks (with the same task ids) and account actions, u
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -34,6 +35,7 @@ from account_health.notify import TierChangeNotice, crm_csv_path, deliver, enque
 from account_health.scoring.changes import tier_changes
 from account_health.scoring.score import (
     apply_model,
+    changed_signal_settings,
     latest_artifact,
     score_rows,
     signal_frame,
@@ -64,63 +66,75 @@ STEPS = ("ingest", "signals", "score", "tier-changes", "actions", "write", "noti
 # How far before the as-of instant an event may lie for its late load to be reported: the last local
 # day before as_of ends up to 14 hours before it (UTC+14) and is one or two UTC days long.
 HIDDEN_EVENT_HOURS = 48
+# The tables the signals read that date their rows by an event time or day.
+_SIGNAL_EVENT_TABLES = (
+    "usage_events",
+    "usage_daily",
+    "sentiment_responses",
+    "tickets",
+    "contact_changes",
+    "integrations",
+)
+# The share of those recent rows left out from which a run warns. A feed that always delivers a few
+# events late (a tracking SDK's retries) stays below it, while a load the cut-off hides exceeds it.
+HIDDEN_SHARE = 0.01
 
 
 @dataclass(frozen=True)
 class HiddenLoad:
-    """Rows of events in the `HIDDEN_EVENT_HOURS` before the as-of instant that became available only at
-    or after its knowledge cut-off (`known_until`), so the run's snapshot does not see them."""
+    """Rows of recent events that the knowledge cut-off (`known_until`) leaves out but a lag of at most
+    `MAX_KNOWLEDGE_LAG_HOURS` would let in."""
 
     rows: int
-    loads: int
-    first_available: datetime
+    recent: int
+    latest_available: datetime
     as_of: datetime
     known_until: datetime
     lag_hours: float
 
+    def needed_lag(self) -> float:
+        """Return the smallest tenth of an hour of lag that lets every counted row in (the cut-off is strict)."""
+        late = (self.latest_available - self.as_of).total_seconds() / 3600
+        return min(MAX_KNOWLEDGE_LAG_HOURS, math.floor(late * 10 + 1e-9) / 10 + 0.1)
+
     def message(self) -> str:
-        rows = f"{self.rows:,} row{'s' if self.rows != 1 else ''}"
-        loads = f"{self.loads} load{'s' if self.loads != 1 else ''}"
-        late = (self.first_available - self.as_of).total_seconds() / 3600
-        if late <= MAX_KNOWLEDGE_LAG_HOURS:
-            fix = f"Raise [signals] knowledge_lag_hours above {late:.1f} (now {self.lag_hours:g}) or ingest earlier"
-        else:
-            fix = (
-                f"They arrived {late:.0f} hours after the as-of instant, later than any knowledge lag reaches, "
-                "so only an earlier ingest would have let this as-of see them"
-            )
+        them = "them" if self.rows != 1 else "it"
         return (
-            f"{rows} of events in the {HIDDEN_EVENT_HOURS} hours before {self.as_of:%Y-%m-%d %H:%M} UTC, from "
-            f"{loads}, became available at or after the knowledge cut-off {self.known_until:%Y-%m-%d %H:%M} UTC "
-            f"(the earliest at {self.first_available:%Y-%m-%d %H:%M} UTC), so the signals as of this date leave "
-            f"them out. {fix}"
+            f"{self.rows:,} of the {self.recent:,} rows of events in the {HIDDEN_EVENT_HOURS} hours before "
+            f"{self.as_of:%Y-%m-%d %H:%M} UTC became available at or after the knowledge cut-off "
+            f"{self.known_until:%Y-%m-%d %H:%M} UTC, the latest at {self.latest_available:%Y-%m-%d %H:%M} UTC, "
+            f"so the signals as of this date leave {them} out. Set [signals] knowledge_lag_hours to at least "
+            f"{self.needed_lag():.1f} (now {self.lag_hours + 0.0:g}) and retrain, or load such rows before "
+            "the cut-off."
         )
 
     def summary(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
-            "loads": self.loads,
-            "first_available": f"{self.first_available:%Y-%m-%dT%H:%M:%S}",
+            "recent_rows": self.recent,
+            "latest_available": f"{self.latest_available:%Y-%m-%dT%H:%M:%S}",
             "known_until": f"{self.known_until:%Y-%m-%dT%H:%M:%S}",
+            "needed_lag_hours": self.needed_lag(),
             "warning": self.message(),
         }
 
 
 def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSettings) -> HiddenLoad | None:
-    """Return the rows of events in the `HIDDEN_EVENT_HOURS` before `as_of` that became available at or
-    after the knowledge cut-off (`[signals] knowledge_lag_hours` after `as_of`), whichever load stored
-    them, else None.
+    """Return the rows of events in the `HIDDEN_EVENT_HOURS` before `as_of` that became available at
+    or after the knowledge cut-off but before the largest lag, whichever load stored them, when they
+    are at least `HIDDEN_SHARE` of that period's rows; else None.
 
     Those are the rows of the last local days that a run scheduled after the cut-off, or retried after
-    it, leaves out. A backfill load makes rows available at their event time, so it has none. Tables
-    without an event time (accounts, contacts, users) are left out, because their rows carry no date
-    that tells yesterday's change from today's. Older events that arrive late, such as a correction
-    of last month, are left out too: no lag could reach them, and point-in-time snapshots exclude them
-    by design.
+    it, leaves out. A row available at its event time (a backfill load without a `loaded_at` column)
+    is never among them. Only the tables the signals read with an event time count: accounts, contacts
+    and users carry no date that tells yesterday's change from today's. Rows no lag could let in,
+    such as a correction of last month or an event that reached its source days late, are left out.
     """
     known_until = as_of + settings.knowledge_lag
+    reach = as_of + timedelta(hours=MAX_KNOWLEDGE_LAG_HOURS)
     parts = []
-    for spec in TABLES.values():
+    for name in _SIGNAL_EVENT_TABLES:
+        spec = TABLES[name]
         if spec.event_time is not None:
             event = f'"{spec.event_time}"'
         elif spec.event_day is not None:
@@ -129,18 +143,20 @@ def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSetting
         else:
             continue
         parts.append(
-            f'SELECT _load_id, _available_at FROM "{spec.name}" WHERE _available_at >= $known_until '
-            f"AND {event} < $as_of AND {event} >= $as_of - INTERVAL {HIDDEN_EVENT_HOURS} HOUR"
+            f'SELECT _available_at FROM "{spec.name}" '
+            f"WHERE {event} < $as_of AND {event} >= $as_of - INTERVAL {HIDDEN_EVENT_HOURS} HOUR"
         )
     found = store.connection.execute(
-        f"SELECT count(*), count(DISTINCT _load_id), min(_available_at) FROM ({' UNION ALL '.join(parts)})",
-        {"known_until": known_until, "as_of": as_of},
+        f"""SELECT count(*) FILTER (WHERE _available_at >= $known_until AND _available_at < $reach),
+                   count(*) FILTER (WHERE _available_at < $reach),
+                   max(_available_at) FILTER (WHERE _available_at >= $known_until AND _available_at < $reach)
+            FROM ({" UNION ALL ".join(parts)})""",
+        {"known_until": known_until, "reach": reach, "as_of": as_of},
     ).fetchall()[0]
-    if not found[0]:
+    hidden, recent, latest = int(found[0]), int(found[1]), found[2]
+    if not hidden or hidden < HIDDEN_SHARE * recent:
         return None
-    return HiddenLoad(
-        int(found[0]), int(found[1]), found[2], as_of, known_until, settings.knowledge_lag_hours
-    )
+    return HiddenLoad(hidden, recent, latest, as_of, known_until, settings.knowledge_lag_hours)
 
 
 class RunObserver:
@@ -171,6 +187,8 @@ class NightlyResult:
     abandoned_runs: list[int] = field(default_factory=list)
     # Days the as-of date lies after the day following the newest ingested data (0 when it does not).
     days_past_data: int = 0
+    # The [signals] settings whose workspace value differs from the one the model was trained with.
+    signal_settings_changed: list[str] = field(default_factory=list)
     # Recent rows that became available only after the as-of instant's knowledge cut-off.
     hidden_load: HiddenLoad | None = None
     crm_ids: dict[str, str] = field(default_factory=dict)
@@ -286,6 +304,7 @@ def _run(
     )
     result.days_past_data = gap
     result.hidden_load = hidden
+    result.signal_settings_changed = changed_signal_settings(workspace, artifact)
     result.received = received
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
@@ -449,6 +468,7 @@ def run_summary(result: NightlyResult) -> dict[str, Any]:
         "stale_model_days": result.stale_days,
         "days_past_data": result.days_past_data,
         "hidden_load": result.hidden_load.summary() if result.hidden_load is not None else None,
+        "signal_settings_changed": result.signal_settings_changed,
         "abandoned_runs": result.abandoned_runs,
         "ingest": _ingest_summary(result.ingest),
         "accounts_scored": len(result.scores),

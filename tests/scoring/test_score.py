@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from account_health.config import TierSettings, Workspace, load_workspace
 from account_health.errors import NoDataError, SignalSettingsWarning, StaleModelWarning
 from account_health.scoring.explain import explain
-from account_health.scoring.score import score
+from account_health.scoring.score import changed_signal_settings, latest_artifact, score
 from account_health.sources.ingest import ingest
 from account_health.store import operational
 from account_health.training.evaluate import tier_of
@@ -105,7 +105,7 @@ def test_other_signal_settings_warn(workspace):
     with open_stores(changed) as (store, engine), pytest.warns(SignalSettingsWarning) as caught:
         score(changed, store, engine, datetime(2025, 11, 1))
     message = next(str(item.message) for item in caught if item.category is SignalSettingsWarning)
-    assert "knowledge_lag_hours: 6.0 in the model, 12.0 now" in message
+    assert "knowledge_lag_hours = 6.0 in the model, 12.0 now" in message
     assert "Retrain with `account-health train`" in message
 
 
@@ -113,6 +113,23 @@ def test_same_signal_settings_do_not_warn(workspace):
     with open_stores(workspace) as (store, engine), warnings.catch_warnings():
         warnings.simplefilter("error", SignalSettingsWarning)
         score(workspace, store, engine, datetime(2025, 11, 1))
+
+
+def test_settings_without_effect_compare_equal(workspace):
+    with open_stores(workspace) as (_store, engine):
+        artifact = latest_artifact(engine)
+    trained = artifact["signal_settings"]
+    signals = workspace.config.signals.model_copy(
+        update={
+            "engine": "spark" if trained["engine"] == "duckdb" else "duckdb",
+            "internal_user_patterns": [
+                *reversed(trained["internal_user_patterns"]),
+                *trained["internal_user_patterns"],
+            ],
+        }
+    )
+    changed = Workspace(workspace.config.model_copy(update={"signals": signals}), workspace.root)
+    assert changed_signal_settings(changed, artifact) == []
 
 
 def test_explain_orders_reasons_by_size_in_words(workspace):

@@ -156,23 +156,40 @@ def apply_model(
 _SETTINGS_WITHOUT_EFFECT = ("engine",)
 
 
+def changed_signal_settings(workspace: Workspace, artifact: dict[str, Any]) -> list[str]:
+    """Return the [signals] settings whose value in the workspace differs from the model's, by name.
+
+    A setting the model's file does not record, from a version before it existed, is not compared.
+    Lists (internal user patterns and email domains) are compared as sets, since their order and
+    repeats change nothing.
+    """
+    trained = artifact.get("signal_settings") or {}
+    current = workspace.config.signals.model_dump()
+
+    def comparable(value: Any) -> Any:
+        return frozenset(value) if isinstance(value, list) else value
+
+    return sorted(
+        key
+        for key in current.keys() & trained.keys()
+        if key not in _SETTINGS_WITHOUT_EFFECT and comparable(current[key]) != comparable(trained[key])
+    )
+
+
 def warn_if_other_signal_settings(workspace: Workspace, artifact: dict[str, Any]) -> None:
     """Warn when a [signals] setting the model was trained with has another value in the workspace.
 
     The model's weights fit features computed with its own settings, such as the knowledge lag or the
-    usage window. A setting the model's file does not record, from a version before it existed, is
-    not compared.
+    usage window.
     """
-    trained = artifact.get("signal_settings") or {}
-    current = workspace.config.signals.model_dump()
-    changed = sorted(
-        key
-        for key in current.keys() & trained.keys()
-        if key not in _SETTINGS_WITHOUT_EFFECT and current[key] != trained[key]
-    )
+    changed = changed_signal_settings(workspace, artifact)
     if not changed:
         return
-    values = "; ".join(f"{key}: {trained[key]!r} in the model, {current[key]!r} now" for key in changed)
+    trained = artifact["signal_settings"]
+    current = workspace.config.signals.model_dump()
+    values = "; ".join(
+        f"{key} = {json.dumps(trained[key])} in the model, {json.dumps(current[key])} now" for key in changed
+    )
     warnings.warn(
         f"[signals] settings differ from those model {artifact.get('model_version', '?')} was trained with "
         f"({values}), so its weights apply to features computed another way. Retrain with "
@@ -280,6 +297,7 @@ def tier_distribution(scores: pd.DataFrame) -> list[tuple[str, int, float]]:
 __all__ = [
     "ScoringResult",
     "apply_model",
+    "changed_signal_settings",
     "latest_artifact",
     "score",
     "score_frame",
