@@ -1,4 +1,4 @@
-"""The nightly run sees its own load of yesterday's events through `[signals] knowledge_lag_hours`."""
+"""The nightly run reads its own load of yesterday's events through `[signals] knowledge_lag_hours`."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_run_sees_own_load_after_midnight(template: Path, tmp_path: Path) -> Non
     scored = [account for account in accounts if account in scores.index]
     assert scored
     for account in scored:
-        # The late user is active on the last day: the run sees the load it ingested after midnight,
+        # The late user is active on the last day: the run reads the load it ingested after midnight,
         # a snapshot with lag 0 does not.
         assert scores.loc[account, "usage_end"] > strict.loc[account, "usage_end"], account
     # Apart from usage, what the late source adds, the run's signals are those of a lag-0 snapshot.
@@ -147,7 +147,7 @@ def test_run_warns_of_hidden_load(template: Path, tmp_path: Path) -> None:
     assert reached.exit_code == 0, reached.output
     summary = json.loads(reached.stdout)
     assert summary["hidden_load"] is None
-    # The model was trained with a lag of 6, so the run says that the setting differs.
+    # The model was trained with a lag of 6, so the run reports that the setting differs.
     assert summary["signal_settings_changed"] == ["knowledge_lag_hours"]
 
 

@@ -248,14 +248,14 @@ class SignalSettings(_Section):
     )
     champion_departure_cap_days: int = Field(365, ge=1)
     integrations_change_days: int = Field(90, ge=1)
-    # The knowledge cut-off of a snapshot as of T is T plus this many hours: it sees the row versions
+    # The knowledge cut-off of a snapshot as of T is T plus this many hours: it reads the row versions
     # available before then, while every event-time window still ends at T.
     knowledge_lag_hours: float = 6.0
 
     @field_validator("knowledge_lag_hours", mode="before")
     @classmethod
     def _lag_is_a_number(cls, value: Any) -> Any:
-        # pydantic reads true as 1 and "6" as 6; a number of hours is asked for, so both are refused.
+        # pydantic reads true as 1 and "6" as 6; a number of hours is expected, so both are rejected.
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(
                 f"{value!r} is not a number of hours: give a number without quotes from 0 to "

@@ -120,9 +120,11 @@ class HiddenLoad:
 
 
 def hidden_load(store: AnalyticalStore, as_of: datetime, settings: SignalSettings) -> HiddenLoad | None:
-    """Return the rows of events in the `HIDDEN_EVENT_HOURS` before `as_of` that became available at
-    or after the knowledge cut-off but before the largest lag, whichever load stored them, when they
-    are at least `HIDDEN_SHARE` of that period's rows; else None.
+    """Return the late rows of recent events that the knowledge cut-off leaves out, or None.
+
+    Counted are rows of events in the `HIDDEN_EVENT_HOURS` before `as_of`, from any load, that became
+    available at or after the cut-off but before the largest lag. None is returned when they are fewer
+    than `HIDDEN_SHARE` of that period's rows.
 
     Those are the rows of the last local days that a run scheduled after the cut-off, or retried after
     it, leaves out. A row available at its event time (a backfill load without a `loaded_at` column)

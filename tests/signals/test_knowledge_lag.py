@@ -1,4 +1,4 @@
-"""`[signals] knowledge_lag_hours`: a snapshot as of T sees rows available before T + lag, events before T."""
+"""`[signals] knowledge_lag_hours`: a snapshot as of T reads rows available before T + lag and events before T."""
 
 from __future__ import annotations
 

@@ -104,8 +104,8 @@ class SignalContext:
     def known_until(self, as_of: ibis.TimestampValue) -> ibis.TimestampValue:
         """Return the knowledge cut-off of a snapshot at `as_of`: as_of plus the knowledge lag.
 
-        The snapshot sees the row versions available before the cut-off, so a run shortly after as_of
-        sees its own load. Event-time windows still end at as_of, and only availability instants are
+        The snapshot reads the row versions available before the cut-off, so a run shortly after as_of
+        includes its own load. Event-time windows still end at as_of, and only availability instants are
         compared with the cut-off.
         """
         lag = self.knowledge_lag
