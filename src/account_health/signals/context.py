@@ -125,9 +125,12 @@ class SignalContext:
         """Return whether a source (or the API) feeds `table` and the store contains rows of it."""
         return table_fed(self.workspace, self.store, table)
 
-    def known_at(self, table: str) -> ibis.Table:
+    def known_at(self, table: str, versions: ibis.Table | None = None) -> ibis.Table:
         """Each row of `table` in its latest version available strictly before each snapshot's
         knowledge cut-off (`known_until`), with the snapshot's as_of.
+
+        `versions` replaces `self.versions(table)`, so that columns computed once per stored version
+        need not be computed again for each snapshot.
 
         Each version is valid from its `_available_at` until the next version of its key becomes
         available, so a version is joined only to the instants inside that interval: a version is the
@@ -137,7 +140,7 @@ class SignalContext:
         """
         # Rows of accounts that are not (yet) known drop out where signals join onto known accounts, so
         # the ingest's unattributed flag is not needed here and a later accounts load attributes them.
-        rows = self.versions(table)
+        rows = self.versions(table) if versions is None else versions
         snapshots = self.snapshots
         cut_off = self.known_until(snapshots.as_of)
         joined = rows.join(snapshots, [rows._available_at < cut_off, rows._valid_until >= cut_off])

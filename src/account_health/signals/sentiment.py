@@ -17,7 +17,11 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     if not context.configured("sentiment_responses"):
         return None
     settings = context.settings
-    rows = context.known_at("sentiment_responses")
+    # Responses at the same instant are ordered by id, so both engines pick the same latest NPS.
+    by_time = ibis.window(group_by="account_id", order_by=["responded_at", "response_id"])
+    versions = context.versions("sentiment_responses")
+    versions = versions.mutate(_order=ibis.dense_rank().over(by_time))
+    rows = context.known_at("sentiment_responses", versions)
     rows = rows.filter(
         (rows.responded_at < rows.as_of)
         & (rows.responded_at >= rows.as_of - ibis.interval(days=settings.sentiment_lookback_days))
@@ -43,14 +47,16 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     rows = rows.mutate(weight=(0.5 ** (_.age_days / settings.sentiment_half_life_days)))
     included = rows.normalised.notnull()
 
-    # Responses at the same instant are ordered by id, so both engines pick the same latest NPS.
-    newest_nps = ibis.window(
-        group_by=["account_id", "as_of"], order_by=[ibis.desc("responded_at"), ibis.desc("response_id")]
+    # The latest NPS response has the highest `_order`, and the previous one the highest below it. Two
+    # arg-max aggregates replace ranking the responses of every (account, as_of), a sort over the join.
+    nps = rows.filter(included & (rows.kind == "nps"))
+    latest = nps.group_by(["account_id", "as_of"]).aggregate(
+        _latest_order=nps._order.max(), nps_latest=nps.score.argmax(nps._order)
     )
-    nps = rows.filter(included & (rows.kind == "nps")).mutate(_rank=ibis.row_number().over(newest_nps))
-    nps = nps.group_by(["account_id", "as_of"]).aggregate(
-        nps_latest=nps.score.max(where=nps._rank == 0),
-        nps_previous=nps.score.max(where=nps._rank == 1),
+    earlier = nps.join(latest, ["account_id", "as_of"])
+    earlier = earlier.filter(earlier._order < earlier._latest_order)
+    previous = earlier.group_by(["account_id", "as_of"]).aggregate(
+        nps_previous=earlier.score.argmax(earlier._order)
     )
 
     scored = rows.group_by(["account_id", "as_of"]).aggregate(
@@ -60,7 +66,8 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
         sentiment_excluded=(~included).sum(),
     )
     result = context.accounts.select("account_id", "as_of")
-    result = result.left_join(scored, ["account_id", "as_of"]).left_join(nps, ["account_id", "as_of"])
+    result = result.left_join(scored, ["account_id", "as_of"]).left_join(latest, ["account_id", "as_of"])
+    result = result.left_join(previous, ["account_id", "as_of"])
     return result.select(
         "account_id",
         "as_of",
