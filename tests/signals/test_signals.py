@@ -127,6 +127,43 @@ def test_usage_daily_event_volume_slope(tmp_path: Path) -> None:
     assert result.loc[("A2", as_of), "usage_trend"] == 0.0
 
 
+def test_usage_daily_measure_is_chosen_per_account_and_snapshot(tmp_path: Path) -> None:
+    end_day = date(2024, 2, 29)
+    window = [end_day - timedelta(days=offset) for offset in range(WINDOW_DAYS - 1, -1, -1)]
+    counts = {day: float(60 - 2 * index) for index, day in enumerate(window)}
+    users = {day: float(3 + index % 4) for index, day in enumerate(window)}
+    later = date(2024, 5, 1)
+    rows = [("A1", day.isoformat(), None, counts[day]) for day in window]
+    rows += [("A2", day.isoformat(), users[day], None) for day in window]
+    rows += [("A3", day.isoformat(), None, counts[day]) for day in window]
+    # A3's feed gains active users after the first snapshot, which must not change what it saw.
+    rows.append(("A3", later.isoformat(), 5.0, 70.0))
+    sources = ACCOUNTS_SOURCE + '[sources.usage]\ntable = "usage_daily"\nfiles = ["usage.csv"]\n'
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\nA3\nA4\n",
+        "usage.csv": _csv("account_id,day,active_users,event_count", rows),
+    }
+    workspace = _workspace(tmp_path, sources, files)
+    _ingest(workspace)
+    first, second = datetime(2024, 3, 1), datetime(2024, 5, 2)
+
+    result = _signals(workspace, [first, second])
+
+    by_count = _slope([counts[day] for day in window])
+    assert result.loc[("A1", first), "usage_measure"] == "event_count"
+    assert result.loc[("A1", first), "usage_trend"] == pytest.approx(by_count, abs=1e-12)
+    assert result.loc[("A2", first), "usage_measure"] == "active_users"
+    assert result.loc[("A2", first), "usage_trend"] == pytest.approx(
+        _slope([users[d] for d in window]), abs=1e-12
+    )
+    assert result.loc[("A3", first), "usage_measure"] == "event_count"
+    assert result.loc[("A3", first), "usage_trend"] == pytest.approx(by_count, abs=1e-12)
+    assert result.loc[("A4", first), "usage_trend"] == 0.0
+    # In the later window A3 has active users on one day; its other days count as zero users.
+    assert result.loc[("A3", second), "usage_measure"] == "active_users"
+    assert result.loc[("A3", second), "usage_level"] == pytest.approx(5.0 / WINDOW_DAYS)
+
+
 def test_usage_local_day_in_new_york(tmp_path: Path) -> None:
     # 03:30 UTC on 1 March is 22:30 on 29 February in New York (EST, UTC-5).
     events = _csv(

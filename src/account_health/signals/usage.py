@@ -247,11 +247,15 @@ def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: i
 
 
 def _from_daily(context: SignalContext) -> ibis.Table:
+    """Fit daily active users where a snapshot's window has them, else daily events, per account.
+
+    The measure is chosen per (account_id, as_of) from the rows that snapshot sees, so a later load
+    (or another account's rows) cannot change it. In a window with active users, a day with only an
+    event count counts as zero active users.
+    """
     days, sum_of_squares = _window_bounds(context)
     accounts = context.accounts
     rows = context.known_at("usage_daily")
-    has_users = bool(context.store.table("usage_daily").active_users.notnull().any().execute())
-    measure = "active_users" if has_users else "event_count"
     rows = rows.join(
         accounts,
         [
@@ -261,34 +265,52 @@ def _from_daily(context: SignalContext) -> ibis.Table:
             rows.day > accounts.end_day - ibis.interval(days=days),
         ],
     )
+    rows = rows.select(
+        "account_id",
+        "as_of",
+        users=rows.active_users.cast("float64"),
+        events=rows.event_count.cast("float64"),
+        position=(days - 1) - rows.end_day.delta(rows.day, unit="day").cast("float64"),
+    )
+    with_users = rows.group_by(["account_id", "as_of"]).aggregate(_has_users=rows.users.notnull().any())
+    rows = rows.join(with_users, ["account_id", "as_of"])
     series = rows.select(
         "account_id",
         "as_of",
-        value=rows[measure].fill_null(0).cast("float64"),
-        position=(days - 1) - rows.end_day.delta(rows.day, unit="day").cast("float64"),
+        "position",
+        value=ibis.ifelse(rows._has_users, rows.users.fill_null(0.0), rows.events.fill_null(0.0)),
+        measure=ibis.ifelse(rows._has_users, ibis.literal("active_users"), ibis.literal("event_count")),
     )
-    return _slope(series, "value", days, sum_of_squares, accounts, measure)
+    return _slope(series, "value", days, sum_of_squares, accounts, "event_count")
 
 
 def _slope(
     series: ibis.Table, value: str, days: int, sum_of_squares: float, accounts: ibis.Table, measure: str
 ) -> ibis.Table:
+    """Fit `value` over `position` per (account_id, as_of). The series' own `measure` column, when it
+    has one, labels each account; `measure` labels the others."""
     centre = (days - 1) / 2.0
     week = min(7, days)
     first_week = series.position < week
     last_week = series.position >= days - week
+    labels = {"usage_measure": series.measure.max()} if "measure" in series.columns else {}
     fitted = series.group_by(["account_id", "as_of"]).aggregate(
         usage_trend=((series.position - centre) * series[value]).sum() / sum_of_squares,
         usage_level=series[value].sum() / days,
         usage_start=series[value].sum(where=first_week) / week,
         usage_end=series[value].sum(where=last_week) / week,
+        **labels,
     )
     return _for_every_account(fitted, accounts, measure)
 
 
 def _for_every_account(fitted: ibis.Table, accounts: ibis.Table, measure: str) -> ibis.Table:
-    """Join the fitted usage columns onto every (account_id, as_of), with zeros where an account had no usage."""
+    """Join the fitted usage columns onto every (account_id, as_of), with zeros where an account had no
+    usage, labelled `measure` unless `fitted` has its own `usage_measure`."""
     result = accounts.select("account_id", "as_of").left_join(fitted, ["account_id", "as_of"])
+    label = ibis.literal(measure)
+    if "usage_measure" in fitted.columns:
+        label = result.usage_measure.fill_null(measure)
     return result.select(
         "account_id",
         "as_of",
@@ -296,7 +318,7 @@ def _for_every_account(fitted: ibis.Table, accounts: ibis.Table, measure: str) -
         usage_level=result.usage_level.fill_null(0.0),
         usage_start=result.usage_start.fill_null(0.0),
         usage_end=result.usage_end.fill_null(0.0),
-        usage_measure=ibis.literal(measure),
+        usage_measure=label,
     )
 
 
