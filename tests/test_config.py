@@ -61,6 +61,11 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
             "'P1' is not a ticket priority; the keys are urgent, high, normal, low",
         ),
         ("{ low = -1.0 }", "the weight of 'low' is negative"),
+        ("{ urgent = nan }", "the weight of 'urgent' (nan) is not a finite number; use 0 or more"),
+        (
+            "{ urgent = nan, high = inf }",
+            "the weights of 'high' (inf), 'urgent' (nan) are not finite numbers",
+        ),
     ],
 )
 def test_severity_weights_are_checked(tmp_path: Path, weights: str, expected: str):

@@ -8,6 +8,7 @@ scheduled job.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tomllib
@@ -310,6 +311,13 @@ class SignalSettings(_Section):
         negative = sorted(name for name, weight in value.items() if weight < 0)
         if negative:
             raise ValueError(f"the weight of {', '.join(map(repr, negative))} is negative; use 0 or more")
+        # TOML writes nan and inf as bare words; an infinite or undefined weight makes the load so too.
+        unbounded = sorted(name for name, weight in value.items() if not math.isfinite(weight))
+        if unbounded:
+            listed = ", ".join(f"{name!r} ({value[name]})" for name in unbounded)
+            subject = "the weight of" if len(unbounded) == 1 else "the weights of"
+            verb = "is not a finite number" if len(unbounded) == 1 else "are not finite numbers"
+            raise ValueError(f"{subject} {listed} {verb}; use 0 or more, such as 4")
         return weights
 
     @field_validator("default_timezone")
