@@ -223,7 +223,8 @@ def write_fixture(folder: Path) -> Workspace:
         [("A-LATE", "Asia/Tokyo", _iso(LATE_AT))],
     )
 
-    # Internal users: a users-table flag, an email domain (any case), and the globs svc_* and bot-?.
+    # Internal users: a users-table flag, an email domain (any case, after a display name), and the
+    # globs svc_* and bot-?.
     # svcXsync and bot-12 do not match the globs (a LIKE pattern with `_` would match svcXsync).
     users = ["n1", "n2", "n3", "n-staff", "n-vendor", "svc_sync", "svcXsync", "bot-1", "bot-12"]
     _csv(
@@ -233,7 +234,7 @@ def write_fixture(folder: Path) -> Workspace:
             ("n1", "A-NY", "n1@customer.test", "false"),
             ("n2", "A-NY", "n2@customer.test", None),
             ("n-staff", "A-NY", "staff@customer.test", "true"),
-            ("n-vendor", "A-NY", "Vendor@OurCo.TEST", "false"),
+            ("n-vendor", "A-NY", "Vendor Desk <Vendor@OurCo.TEST>", "false"),
             ("b1", "A-BER", "b1@kunde.test", "false"),
         ],
     )
