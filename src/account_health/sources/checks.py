@@ -240,7 +240,8 @@ def _sentiment_checks(source: str) -> list[Check]:
             f"kind = 'survey' AND score IS NOT NULL AND regexp_full_match(scale, {scale_pattern}) "
             f"AND (score < {scale_min} OR score > {scale_max})",
             "CAST(score AS VARCHAR)",
-            literal("survey score outside its scale"),
+            f"'survey score ' || CAST(score AS VARCHAR) || ' is outside its scale ' || {reasons.quoted('scale')} || "
+            f"{literal(f'; give the scale the survey used in its scale column or [sources.{source}.constants] scale')}",
         ),
         Check(
             "tag",

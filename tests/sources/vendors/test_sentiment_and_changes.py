@@ -145,7 +145,12 @@ def test_survey_scale_and_csv_labels(tmp_path: Path) -> None:
         reasons = rows(store, "SELECT reason FROM quarantine")
 
     assert stored == [("s1", 4.0, False), ("s2", None, True)]
-    assert reasons == [("survey score outside its scale",)]
+    assert reasons == [
+        (
+            "survey score 6.0 is outside its scale '1-5'; give the scale the survey used in its scale "
+            "column or [sources.csat.constants] scale",
+        )
+    ]
     assert_balanced(report)
 
 
