@@ -60,12 +60,18 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
             "{ urgent = 4.0, P1 = 8.0 }",
             "'P1' is not a ticket priority; the keys are urgent, high, normal, low",
         ),
-        ("{ low = -1.0 }", "the weight of 'low' is negative"),
-        ("{ urgent = nan }", "the weight of 'urgent' (nan) is not a finite number; use 0 or more"),
+        ("{ low = -1.0 }", "the weight of 'low' (-1) is outside 0 to 1,000,000; use a number in that range"),
+        ("{ urgent = nan }", "the weight of 'urgent' (nan) is outside 0 to 1,000,000"),
         (
-            "{ urgent = nan, high = inf }",
-            "the weights of 'high' (inf), 'urgent' (nan) are not finite numbers",
+            "{ urgent = nan, high = -inf }",
+            "the weights of 'high' (-inf), 'urgent' (nan) are outside 0 to 1,000,000",
         ),
+        ("{ urgent = 1e308 }", "the weight of 'urgent' (1e+308) is outside 0 to 1,000,000"),
+        (
+            "{ urgent = true }",
+            "the weight of 'urgent' is True, not a number; give one without quotes, such as 4",
+        ),
+        ('{ urgent = "4" }', "the weight of 'urgent' is '4', not a number"),
     ],
 )
 def test_severity_weights_are_checked(tmp_path: Path, weights: str, expected: str):

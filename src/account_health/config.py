@@ -73,6 +73,8 @@ VENDOR_FORMATS = (
 FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 # The largest `[signals] knowledge_lag_hours`: two days of loads after the as-of instant.
 MAX_KNOWLEDGE_LAG_HOURS = 48.0
+# A ticket weight above this is surely a typo, and far from overflowing a sum of weighted tickets.
+MAX_SEVERITY_WEIGHT = 1_000_000.0
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
@@ -280,6 +282,18 @@ class SignalSettings(_Section):
         """`knowledge_lag_hours` as a duration, rounded to the microsecond."""
         return timedelta(microseconds=round(self.knowledge_lag_hours * 3_600_000_000))
 
+    @field_validator("severity_weights", mode="before")
+    @classmethod
+    def _weights_are_numbers(cls, value: Any) -> Any:
+        # pydantic reads true as 1 and "4" as 4; a weight is expected as a number, so both are rejected.
+        if isinstance(value, dict):
+            for name, weight in value.items():
+                if isinstance(weight, bool) or not isinstance(weight, int | float):
+                    raise ValueError(
+                        f"the weight of {name!r} is {weight!r}, not a number; give one without quotes, such as 4"
+                    )
+        return value
+
     @field_validator("severity_weights")
     @classmethod
     def _known_priorities(cls, value: dict[str, float]) -> dict[str, float]:
@@ -308,16 +322,21 @@ class SignalSettings(_Section):
                 )
             written[priority] = name
             weights[priority] = weight
-        negative = sorted(name for name, weight in value.items() if weight < 0)
-        if negative:
-            raise ValueError(f"the weight of {', '.join(map(repr, negative))} is negative; use 0 or more")
-        # TOML writes nan and inf as bare words; an infinite or undefined weight makes the load so too.
-        unbounded = sorted(name for name, weight in value.items() if not math.isfinite(weight))
-        if unbounded:
-            listed = ", ".join(f"{name!r} ({value[name]})" for name in unbounded)
-            subject = "the weight of" if len(unbounded) == 1 else "the weights of"
-            verb = "is not a finite number" if len(unbounded) == 1 else "are not finite numbers"
-            raise ValueError(f"{subject} {listed} {verb}; use 0 or more, such as 4")
+        # TOML also reads nan and inf as floats. Such a weight, or one large enough to overflow a sum of
+        # weighted tickets, would make the support load infinite or undefined.
+        invalid = sorted(
+            name
+            for name, weight in value.items()
+            if not (math.isfinite(weight) and 0 <= weight <= MAX_SEVERITY_WEIGHT)
+        )
+        if invalid:
+            listed = ", ".join(f"{name!r} ({value[name]:g})" for name in invalid)
+            subject = "the weight of" if len(invalid) == 1 else "the weights of"
+            verb = "is" if len(invalid) == 1 else "are"
+            raise ValueError(
+                f"{subject} {listed} {verb} outside 0 to {MAX_SEVERITY_WEIGHT:,.0f}; use a number in that range, "
+                "such as 4"
+            )
         return weights
 
     @field_validator("default_timezone")

@@ -200,6 +200,7 @@ def test_active_users_exclude_internal_and_duplicates(tmp_path: Path) -> None:
             ("E4", "A1", "u-staff", "2024-02-22T10:00:00Z"),
             ("E5", "A1", "u-vendor", "2024-02-22T10:00:00Z"),
             ("E6", "A1", "u-named", "2024-02-23T10:00:00Z"),
+            ("E7", "A1", "u-unclosed", "2024-02-23T10:00:00Z"),
         ],
     )
     users = _csv(
@@ -211,6 +212,8 @@ def test_active_users_exclude_internal_and_duplicates(tmp_path: Path) -> None:
             ("u-vendor", "A1", "di@OurCo.test", "false"),
             # A display name around the address, as CRMs export it.
             ("u-named", "A1", '"Ed Ng <ed@ourco.test> "', "false"),
+            # Without the closing bracket the whole cell is the address, which still ends in the domain.
+            ("u-unclosed", "A1", "Fay <fay@ourco.test", "false"),
         ],
     )
     tickets = _csv("ticket_id,account_id,created_at,priority", [("T1", "A1", "2024-02-25", "urgent")])

@@ -103,8 +103,10 @@ def _internal_user(context: SignalContext, events: ibis.Table) -> ibis.ir.Boolea
         users = users.mutate(_rank=ibis.row_number().over(newest)).filter(_._rank == 0)
         internal = users.is_internal.fill_null(False)
         email = users.email.lower().fill_null("")
-        # An address may come with a display name, "Jane Doe <jane@acme.com>", as `resolve` reads it.
-        email = ibis.ifelse(email.contains("<"), email.re_extract(r"<([^<>]*)>", 1), email).strip()
+        # An address may come with a display name, "Jane Doe <jane@acme.com>": as `resolve` does, the part
+        # in angle brackets is read when an @ lies between a < and a later >, else the whole cell.
+        named = email.re_search("<.*@.*>")
+        email = ibis.ifelse(named, email.re_extract("<([^<>]*)>", 1), email).strip()
         for domain in settings.internal_email_domains:
             internal = internal | email.endswith("@" + domain.lower().lstrip("@"))
         internal_ids = users.filter(internal).select("user_id")
