@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from account_health.config import load_workspace
 from account_health.errors import NoDataError, StaleModelWarning
-from account_health.scoring.explain import explain, explain_change
+from account_health.scoring.explain import _feature_change, explain, explain_change
 from account_health.scoring.score import score
 from account_health.sources.ingest import ingest
 from account_health.store import operational
@@ -148,3 +148,19 @@ def test_cli_explain_since_prints_the_move(history):
     assert "2025-11-01 -> 2025-12-31" in output
     assert "log-odds" in output
     assert "points" in output
+
+
+def test_since_across_a_usage_measure_change_gives_both_units():
+    before = {"usage_trend": 3.5468, "usage_measure": "event_count"}
+    after = {"usage_trend": 0.5186, "usage_measure": "active_users"}
+
+    text = _feature_change("usage_trend", before, after)
+
+    # Event counts and active users are different units, so neither a rise nor a fall is claimed.
+    assert text == (
+        "usage trend: +3.5468 daily events per day (slope over 28 days) then, "
+        "+0.5186 daily active users per day (slope over 28 days) now"
+    )
+    # In one unit the move is still a rise or a fall.
+    same_unit = _feature_change("usage_trend", after | {"usage_trend": 0.9}, after)
+    assert same_unit.startswith("usage trend fell from +0.9000 to +0.5186 daily active users")
