@@ -147,3 +147,28 @@ def test_signals_csv_escapes_formula_account_ids(tmp_path: Path):
     escaped = {"'" + account_id for account_id in ids if account_id != "A-1"}
     assert set(frame["account_id"]) == escaped | {"A-1"}
     assert set(frame["usage_measure"]) == {""}
+
+
+def test_signals_table_names_mixed_usage_measures(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text(
+        '[workspace]\nanalytical_store = "analytical.duckdb"\noperational_store = "sqlite:///operational.sqlite"\n\n'
+        '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n\n'
+        '[sources.usage]\ntable = "usage_daily"\nfiles = ["usage.csv"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "accounts.csv").write_text("account_id\nU1\nE1\n", encoding="utf-8")
+    days = pd.date_range("2025-03-01", "2025-03-10").strftime("%Y-%m-%d")
+    rows = [f"U1,{day},{3 + index % 2},\n" for index, day in enumerate(days)]
+    rows += [f"E1,{day},,{40 + index}\n" for index, day in enumerate(days)]
+    (tmp_path / "usage.csv").write_text("account_id,day,active_users,event_count\n" + "".join(rows))
+    ingested = runner.invoke(app, ["-w", str(tmp_path), "ingest"])
+    assert ingested.exit_code == 0, ingested.output
+
+    result = runner.invoke(
+        app, ["-w", str(tmp_path), "signals", "--as-of", "2025-03-11"], env={"COLUMNS": "200"}
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "usage_measure" in result.output
+    assert "active_users" in result.output
+    assert "event_count" in result.output

@@ -356,6 +356,10 @@ def signals(
         console.print(table)
         return
     columns = ["account_id", *FEATURES]
+    # An aggregated usage feed may fit event counts for some accounts and active users for others, so
+    # the table then names each account's measure beside its trend.
+    if set(frame["usage_measure"].dropna()) - {"dau_mau"}:
+        columns.insert(columns.index("usage_trend") + 1, "usage_measure")
     table = Table(
         title=f"{title} (features only; --account ID or --format csv shows the details)", title_justify="left"
     )
