@@ -237,10 +237,11 @@ def _sentiment_checks(source: str) -> list[Check]:
         ),
         Check(
             "score",
+            # A reversed scale already has its own reason above, so its scores are not checked against it.
             f"kind = 'survey' AND score IS NOT NULL AND regexp_full_match(scale, {scale_pattern}) "
-            f"AND (score < {scale_min} OR score > {scale_max})",
-            "CAST(score AS VARCHAR)",
-            f"'survey score ' || CAST(score AS VARCHAR) || ' is outside its scale ' || {reasons.quoted('scale')} || "
+            f"AND {scale_min} < {scale_max} AND (score < {scale_min} OR score > {scale_max})",
+            "_raw_score",
+            f"'survey score ' || {reasons.quoted('trim(_raw_score)')} || ' is outside its scale ' || {reasons.quoted('scale')} || "
             f"{literal(f'; give the scale the survey used in its scale column or [sources.{source}.constants] scale')}",
         ),
         Check(

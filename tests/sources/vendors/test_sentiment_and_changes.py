@@ -147,7 +147,7 @@ def test_survey_scale_and_csv_labels(tmp_path: Path) -> None:
     assert stored == [("s1", 4.0, False), ("s2", None, True)]
     assert reasons == [
         (
-            "survey score 6.0 is outside its scale '1-5'; give the scale the survey used in its scale "
+            "survey score '6' is outside its scale '1-5'; give the scale the survey used in its scale "
             "column or [sources.csat.constants] scale",
         )
     ]
@@ -442,4 +442,24 @@ def test_nps_json_object_without_label(tmp_path: Path) -> None:
     assert stored == [("r2", 7.0, False)]
     assert [row for row, _ in quarantined] == [1]
     assert "no label" in quarantined[0][1]
+    assert_balanced(report)
+
+
+def test_reversed_survey_scale_has_one_reason(tmp_path: Path) -> None:
+    survey = "Response ID,Account,Submitted,Score\ns1,acme,2024-03-01,3\n"
+    config = BASE + (
+        '[sources.csat]\ntable = "sentiment_responses"\nformat = "nps"\nfiles = ["csat.csv"]\n'
+        'columns = { response_id = "Response ID", account_id = "Account", responded_at = "Submitted", '
+        'score = "Score" }\nconstants = { kind = "survey", scale = "5-1" }\n'
+    )
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "contacts.csv": CONTACTS, "csat.csv": survey}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        reasons = rows(store, "SELECT reason FROM quarantine")
+
+    # The score lies within 1 to 5, so only the scale is reported, not the score as outside it.
+    assert reasons == [("survey scale minimum is not below its maximum",)]
     assert_balanced(report)
