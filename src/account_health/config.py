@@ -73,7 +73,7 @@ VENDOR_FORMATS = (
 FILE_FORMATS = ("csv", "parquet", "auto", *VENDOR_FORMATS)
 # The largest `[signals] knowledge_lag_hours`: two days of loads after the as-of instant.
 MAX_KNOWLEDGE_LAG_HOURS = 48.0
-# A ticket weight above this is surely a typo, and far from overflowing a sum of weighted tickets.
+# A larger ticket weight is most likely a mistake, and this one is far from overflowing a sum of weights.
 MAX_SEVERITY_WEIGHT = 1_000_000.0
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -285,7 +285,7 @@ class SignalSettings(_Section):
     @field_validator("severity_weights", mode="before")
     @classmethod
     def _weights_are_numbers(cls, value: Any) -> Any:
-        # pydantic reads true as 1 and "4" as 4; a weight is expected as a number, so both are rejected.
+        # pydantic reads true as 1 and "4" as 4, but a weight must be a number, so both are rejected.
         if isinstance(value, dict):
             for name, weight in value.items():
                 if isinstance(weight, bool) or not isinstance(weight, int | float):

@@ -150,7 +150,7 @@ def test_cli_explain_since_prints_the_move(history):
     assert "points" in output
 
 
-def test_since_across_a_usage_measure_change_gives_both_units():
+def test_since_measure_change_gives_both_units():
     before = {"usage_trend": 3.5468, "usage_measure": "event_count"}
     after = {"usage_trend": 0.5186, "usage_measure": "active_users"}
 

@@ -127,7 +127,7 @@ def test_usage_daily_event_volume_slope(tmp_path: Path) -> None:
     assert result.loc[("A2", as_of), "usage_trend"] == 0.0
 
 
-def test_usage_daily_measure_is_chosen_per_account_and_snapshot(tmp_path: Path) -> None:
+def test_daily_measure_per_account_snapshot(tmp_path: Path) -> None:
     end_day = date(2024, 2, 29)
     window = [end_day - timedelta(days=offset) for offset in range(WINDOW_DAYS - 1, -1, -1)]
     counts = {day: float(60 - 2 * index) for index, day in enumerate(window)}

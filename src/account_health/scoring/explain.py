@@ -209,8 +209,8 @@ def _feature_change(feature: str, before: Mapping[str, Any], after: Mapping[str,
         return f"{label}: {number_format.format(old)}{unit} then, no data now"
     _label, _format, old_unit = _feature_wording(feature, before)
     if old_unit != unit:
-        # An aggregated feed can switch an account from event counts to active users: the two numbers
-        # are in different units, so they are given side by side instead of as a rise or fall.
+        # An aggregated feed can switch an account from event counts to active users. The two numbers
+        # then have different units, so both are given instead of a rise or a fall.
         return f"{label}: {number_format.format(old)}{old_unit} then, {number_format.format(new)}{unit} now"
     if number_format.format(old) == number_format.format(new):
         return f"{label} unchanged at {number_format.format(new)}{unit}"

@@ -48,7 +48,7 @@ def sentiment_signal(context: SignalContext) -> ibis.Table | None:
     included = rows.normalised.notnull()
 
     # The latest NPS response has the highest `_order`, and the previous one the highest below it. Two
-    # arg-max aggregates replace ranking the responses of every (account, as_of), a sort over the join.
+    # arg-max aggregates replace ranking the responses of every (account, as_of), which sorted the join.
     nps = rows.filter(included & (rows.kind == "nps"))
     latest = nps.group_by(["account_id", "as_of"]).aggregate(
         _latest_order=nps._order.max(), nps_latest=nps.score.argmax(nps._order)

@@ -253,7 +253,7 @@ def active_and_trailing(user_days: ibis.Table, keys: list[str], trailing_days: i
 def _from_daily(context: SignalContext) -> ibis.Table:
     """Fit daily active users where a snapshot's window has them, else daily events, per account.
 
-    The measure is chosen per (account_id, as_of) from the rows that snapshot sees, so a later load
+    The measure is chosen per (account_id, as_of) from the rows visible at that snapshot, so a later load
     (or another account's rows) cannot change it. In a window with active users, a day with only an
     event count counts as zero active users.
     """
