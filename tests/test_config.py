@@ -60,7 +60,10 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
             "{ urgent = 4.0, P1 = 8.0 }",
             "'P1' is not a ticket priority; the keys are urgent, high, normal, low",
         ),
-        ("{ low = -1.0 }", "the weight of 'low' (-1) is outside 0 to 1,000,000; use a number in that range"),
+        (
+            "{ low = -1.0 }",
+            "the weight of 'low' (-1.0) is outside 0 to 1,000,000; use a number in that range",
+        ),
         ("{ urgent = nan }", "the weight of 'urgent' (nan) is outside 0 to 1,000,000"),
         (
             "{ urgent = nan, high = -inf }",
@@ -69,9 +72,10 @@ def test_unknown_timezone_is_rejected(tmp_path: Path):
         ("{ urgent = 1e308 }", "the weight of 'urgent' (1e+308) is outside 0 to 1,000,000"),
         (
             "{ urgent = true }",
-            "the weight of 'urgent' is True, not a number; give one without quotes, such as 4",
+            "the weight of 'urgent' is true, not a number; give a number from 0 to 1,000,000, such as 4",
         ),
-        ('{ urgent = "4" }', "the weight of 'urgent' is '4', not a number"),
+        ('{ urgent = "4" }', "the weight of 'urgent' is \"4\", not a number; give a number without quotes"),
+        ("{ urgent = 1000000.5 }", "the weight of 'urgent' (1000000.5) is outside 0 to 1,000,000"),
     ],
 )
 def test_severity_weights_are_checked(tmp_path: Path, weights: str, expected: str):

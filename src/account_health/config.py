@@ -289,8 +289,11 @@ class SignalSettings(_Section):
         if isinstance(value, dict):
             for name, weight in value.items():
                 if isinstance(weight, bool) or not isinstance(weight, int | float):
+                    # Shown as TOML writes it: true, "4", 2025-01-01.
+                    shown = json.dumps(weight) if isinstance(weight, bool | str) else str(weight)
+                    hint = "without quotes" if isinstance(weight, str) else "from 0 to 1,000,000"
                     raise ValueError(
-                        f"the weight of {name!r} is {weight!r}, not a number; give one without quotes, such as 4"
+                        f"the weight of {name!r} is {shown}, not a number; give a number {hint}, such as 4"
                     )
         return value
 
@@ -330,7 +333,7 @@ class SignalSettings(_Section):
             if not (math.isfinite(weight) and 0 <= weight <= MAX_SEVERITY_WEIGHT)
         )
         if invalid:
-            listed = ", ".join(f"{name!r} ({value[name]:g})" for name in invalid)
+            listed = ", ".join(f"{name!r} ({value[name]!r})" for name in invalid)
             subject = "the weight of" if len(invalid) == 1 else "the weights of"
             verb = "is" if len(invalid) == 1 else "are"
             raise ValueError(

@@ -653,3 +653,28 @@ def test_unconfigured_signals_are_missing(tmp_path: Path) -> None:
         assert result[feature].isna().all(), feature
     assert result.loc[("A1", as_of), "support_load"] == 2.0
     assert result.loc[("A2", as_of), "support_load"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("weights", "expected"), [("{}", 3.0), ("{ urgent = 5.0 }", 7.0), ("{ normal = 2.0 }", 6.0)]
+)
+def test_support_weights_left_out(tmp_path: Path, weights: str, expected: float) -> None:
+    tickets = _csv(
+        "ticket_id,account_id,created_at,priority",
+        [
+            ("T1", "A1", "2024-02-20", "urgent"),
+            ("T2", "A1", "2024-02-21", "low"),
+            ("T3", "A1", "2024-02-22", ""),
+        ],
+    )
+    sources = ACCOUNTS_SOURCE + (
+        f'[sources.tickets]\ntable = "tickets"\nfiles = ["tickets.csv"]\n\n[signals]\nseverity_weights = {weights}\n'
+    )
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": "account_id\nA1\n", "tickets.csv": tickets})
+    _ingest(workspace)
+    as_of = datetime(2024, 3, 1)
+
+    result = _signals(workspace, [as_of])
+
+    # A priority left out weighs as normal, and normal as 1.0 when it is left out too.
+    assert result.loc[("A1", as_of), "support_load"] == pytest.approx(expected)

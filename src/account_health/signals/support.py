@@ -6,6 +6,7 @@ import ibis
 
 from account_health.errors import ConfigError
 from account_health.signals.context import NEVER, SignalContext
+from account_health.sources.canonical import PRIORITIES
 
 CLOSED_STATUSES = ("solved", "closed")
 # Statuses of a ticket that is still being worked on (Zendesk's new, open, pending and hold, Intercom's
@@ -31,8 +32,7 @@ def support_signal(context: SignalContext, active_users: ibis.Table | None) -> i
     status = tickets.status.lower().fill_null("")
     tickets = tickets.filter((status != DELETED_STATUS) & (tickets.created_at < tickets.as_of))
 
-    weights = settings.severity_weights
-    default_weight = weights.get("normal", 1.0)
+    weights, default_weight = _weights(settings.severity_weights)
     weight = tickets.priority.cases(*weights.items(), else_=default_weight).cast("float64")
     recent = tickets.created_at >= tickets.as_of - ibis.interval(days=settings.support_window_days)
     solved_before = tickets.solved_at.notnull() & (tickets.solved_at < tickets.as_of)
@@ -84,8 +84,7 @@ def support_series(context: SignalContext) -> ibis.Table | None:
     status = rows.status.lower().fill_null("")
     rows = rows.filter((status != DELETED_STATUS) & rows.created_at.notnull())
 
-    weights = settings.severity_weights
-    default_weight = weights.get("normal", 1.0)
+    weights, default_weight = _weights(settings.severity_weights)
     weight = rows.priority.cases(*weights.items(), else_=default_weight).cast("float64")
     levels = sorted({*weights.values(), default_weight})
     counted = {f"_weight_{number}": weight == level for number, level in enumerate(levels)}
@@ -134,3 +133,10 @@ def support_series(context: SignalContext) -> ibis.Table | None:
         support_tickets=tickets,
         support_open_backlog=sums._backlog,
     )
+
+
+def _weights(configured: dict[str, float]) -> tuple[dict[str, float], float]:
+    """Return the weight of each priority and of a ticket without one: a priority left out of
+    `configured` weighs as normal, and normal as 1.0 when it is left out too."""
+    default = configured.get("normal", 1.0)
+    return {priority: configured.get(priority, default) for priority in PRIORITIES}, default
