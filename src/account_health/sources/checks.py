@@ -199,8 +199,8 @@ def _sentiment_checks(source: str) -> list[Check]:
         Check(
             "score",
             "kind = 'nps' AND score IS NOT NULL AND (score < 0 OR score > 10)",
-            "CAST(score AS VARCHAR)",
-            literal("NPS score outside 0-10"),
+            "_raw_score",
+            f"'NPS score ' || {reasons.quoted('trim(_raw_score)')} || ' is outside 0-10'",
         ),
         # An NPS answer is one of the whole numbers 0 to 10, so a fraction (9.5) or another notation
         # (1e1, which DuckDB reads as 10) means the column is not an NPS answer. A decimal part of zeros

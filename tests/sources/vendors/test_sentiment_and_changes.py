@@ -116,7 +116,7 @@ def test_nps_score_counts_whatever_status(tmp_path: Path) -> None:
 
     assert stored == sorted((response, score, dismissed) for response, _, _, score, dismissed in cases)
     nps = counts(report, "nps")
-    assert quarantined == [(9, "score", "11.0", "NPS score outside 0-10")]
+    assert quarantined == [(9, "score", "11", "NPS score '11' is outside 0-10")]
     assert (nps.read, nps.inserted, nps.quarantined, nps.dismissed) == (9, 8, 1, 4)
     # The latest response, r7, is dismissed, so it is not a zero: the latest NPS stays r8's 10.
     assert signals.loc["acme", "nps_latest"] == 10.0
@@ -381,7 +381,8 @@ def test_nps_kind_column_score_whole_number(tmp_path: Path) -> None:
     assert "'1e1'" in quarantined[0][3]
     assert quarantined[1][2] == "9.5"
     assert "whole number from 0 to 10" in quarantined[1][3]
-    assert quarantined[2][3] == "NPS score outside 0-10"
+    assert quarantined[2][2] == "11"
+    assert quarantined[2][3] == "NPS score '11' is outside 0-10"
     assert_balanced(report)
 
 
