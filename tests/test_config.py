@@ -47,6 +47,19 @@ def test_tier_cutoffs_must_descend(tmp_path: Path):
         load_workspace(tmp_path)
 
 
+@pytest.mark.parametrize("domain", [" ourco.com ", "*.ourco.com", "jane@ourco.com", "<ourco.com>", "", "@"])
+def test_internal_email_domain_must_be_plain(tmp_path: Path, domain: str):
+    (tmp_path / "account-health.toml").write_text(f'[signals]\ninternal_email_domains = ["{domain}"]\n')
+    with pytest.raises(ConfigError) as error:
+        load_workspace(tmp_path)
+    assert f"{domain!r} is not an email domain" in str(error.value)
+
+
+def test_internal_email_domain_may_start_with_at(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text('[signals]\ninternal_email_domains = ["@OurCo.com"]\n')
+    assert load_workspace(tmp_path).config.signals.internal_email_domains == ["@OurCo.com"]
+
+
 def test_unknown_timezone_is_rejected(tmp_path: Path):
     (tmp_path / "account-health.toml").write_text('[signals]\ndefault_timezone = "Mars/Olympus"\n')
     with pytest.raises(ConfigError, match="'Mars/Olympus' is not an IANA timezone"):

@@ -282,6 +282,20 @@ class SignalSettings(_Section):
         """`knowledge_lag_hours` as a duration, rounded to the microsecond."""
         return timedelta(microseconds=round(self.knowledge_lag_hours * 3_600_000_000))
 
+    @field_validator("internal_email_domains")
+    @classmethod
+    def _plain_domains(cls, value: list[str]) -> list[str]:
+        # A domain is compared with the end of each address, so a pattern, an address or a space in it
+        # would silently match nobody.
+        for domain in value:
+            bare = domain.removeprefix("@")
+            if not bare or any(char.isspace() or char in "@<>*?" for char in bare):
+                raise ValueError(
+                    f'{domain!r} is not an email domain; give the part after the @, such as "ourco.com", '
+                    "and list subdomains separately, since a domain matches only addresses directly under it"
+                )
+        return value
+
     @field_validator("severity_weights", mode="before")
     @classmethod
     def _weights_are_numbers(cls, value: Any) -> Any:
