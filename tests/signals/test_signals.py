@@ -678,3 +678,50 @@ def test_support_weights_left_out(tmp_path: Path, weights: str, expected: float)
 
     # A priority left out weighs as normal, and normal as 1.0 when it is left out too.
     assert result.loc[("A1", as_of), "support_load"] == pytest.approx(expected)
+
+
+def test_events_fall_back_to_daily_feed(tmp_path: Path) -> None:
+    end_day = date(2024, 2, 29)
+    window = [end_day - timedelta(days=offset) for offset in range(WINDOW_DAYS - 1, -1, -1)]
+    counts = {day: float(60 - 2 * index) for index, day in enumerate(window)}
+    daily = [(account, day.isoformat(), None, counts[day]) for account in ("D1", "D2") for day in window]
+    # D1 moves to event tracking after the first snapshot; E1 only ever sends events.
+    events = [("X1", "D1", "u1", "2024-03-20T10:00:00Z"), ("X2", "E1", "u2", "2024-02-28T10:00:00Z")]
+    sources = ACCOUNTS_SOURCE + textwrap.dedent(
+        """\
+        [sources.usage]
+        table = "usage_daily"
+        files = ["usage.csv"]
+
+        [sources.events]
+        table = "usage_events"
+        files = ["events.csv"]
+        """
+    )
+    files = {
+        "accounts.csv": "account_id\nD1\nD2\nE1\n",
+        "usage.csv": _csv("account_id,day,active_users,event_count", daily),
+        "events.csv": _csv("event_id,account_id,user_id,occurred_at", events),
+    }
+    workspace = _workspace(tmp_path, sources, files)
+    _ingest(workspace)
+    first, later = datetime(2024, 3, 1), datetime(2024, 3, 22)
+
+    result = _signals(workspace, [first, later])
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        backfill_signals(workspace, store, [first, later])
+        backfilled = store.connection.execute("SELECT * FROM signal_backfill").df()
+
+    by_count = _slope([counts[day] for day in window])
+    # Before its first event, D1 keeps the feed's usage, as D2 does throughout.
+    assert result.loc[("D1", first), "usage_measure"] == "event_count"
+    assert result.loc[("D1", first), "usage_trend"] == pytest.approx(by_count, abs=1e-12)
+    assert result.loc[("D2", first), "usage_trend"] == pytest.approx(by_count, abs=1e-12)
+    assert result.loc[("E1", first), "usage_measure"] == "dau_mau"
+    assert result.loc[("E1", first), "usage_level"] > 0
+    # Once its window has an active user, D1's usage comes from its events.
+    assert result.loc[("D1", later), "usage_measure"] == "dau_mau"
+    assert result.loc[("D1", later), "usage_level"] == pytest.approx(1.0 / WINDOW_DAYS)
+    columns = ["usage_trend", "usage_level", "usage_measure"]
+    backfilled = backfilled.set_index(["account_id", "as_of"]).loc[result.index, columns]
+    pd.testing.assert_frame_equal(backfilled, result[columns], check_dtype=False, check_index_type=False)

@@ -36,10 +36,13 @@ from account_health.signals.sentiment import sentiment_signal
 from account_health.signals.support import support_series, support_signal
 from account_health.signals.usage import (
     MAU_DAYS,
+    USAGE_COLUMNS,
     active_user_days,
     active_users_in_window,
+    event_usage,
     stale_zone_pairs,
     usage_signal,
+    with_daily_fallback,
 )
 from account_health.store.analytical import AnalyticalStore
 
@@ -47,7 +50,6 @@ log = logging.getLogger(__name__)
 
 BACKFILL_TABLE = "signal_backfill"
 _BASE_DAY = date(2000, 1, 1)
-_USAGE_COLUMNS = ("usage_trend", "usage_level", "usage_start", "usage_end", "usage_measure")
 # Days per activity mask in `_daily_activity`: at least MAU_DAYS - 1, so that a day's MAU window reaches
 # back one chunk at most, and at most 64 - MAU_DAYS, so that a chunk with that history fits in a BIGINT.
 _CHUNK_DAYS = 32
@@ -189,9 +191,9 @@ def _usage_by_series(context: SignalContext) -> int:
     if count:
         instants = store.connection.execute("SELECT DISTINCT as_of FROM _dirty ORDER BY 1").fetchall()
         restricted = _restricted_context(context, [row[0] for row in instants], dirty)
-        recomputed = usage_signal(restricted)
+        recomputed = event_usage(restricted)
         assert recomputed is not None
-        columns = ", ".join(("account_id", "as_of", *_USAGE_COLUMNS))
+        columns = ", ".join(("account_id", "as_of", *USAGE_COLUMNS))
         store.connection.execute(
             "DELETE FROM _usage USING _dirty d WHERE _usage.account_id = d.account_id AND _usage.as_of = d.as_of"
         )
@@ -383,7 +385,9 @@ def _write_block(
         return ready[name].semi_join(snapshots, "as_of") if name in ready else compute()
 
     parts = [
-        usage.semi_join(snapshots, "as_of") if usage is not None else usage_signal(context),
+        with_daily_fallback(context, usage.semi_join(snapshots, "as_of"))
+        if usage is not None
+        else usage_signal(context),
         sentiment_signal(context),
         stored("_support", lambda: support_signal(context, active_users)),
         champion_signal(context),

@@ -31,13 +31,48 @@ MAU_DAYS = 28
 MASK_DAYS = 63
 
 
+USAGE_COLUMNS = ("usage_trend", "usage_level", "usage_start", "usage_end", "usage_measure")
+
+
 def usage_signal(context: SignalContext) -> ibis.Table | None:
-    """Return (account_id, as_of, usage_trend, usage_level, usage_start, usage_end, usage_measure)."""
-    if context.configured("usage_events"):
-        return _from_events(context)
+    """Return (account_id, as_of, usage_trend, usage_level, usage_start, usage_end, usage_measure).
+
+    With both an event-level and an aggregated source, see `with_daily_fallback`.
+    """
+    events = event_usage(context)
+    if events is not None:
+        return with_daily_fallback(context, events)
     if context.configured("usage_daily"):
         return _from_daily(context)
     return None
+
+
+def event_usage(context: SignalContext) -> ibis.Table | None:
+    """Return the usage columns from the usage events alone, or None when no source feeds them."""
+    return _from_events(context) if context.configured("usage_events") else None
+
+
+def with_daily_fallback(context: SignalContext, events: ibis.Table) -> ibis.Table:
+    """Return `events` (the usage columns from events) where a pair's window has an active user, and
+    the aggregated feed's columns elsewhere, when a source feeds one.
+
+    A company moving from a daily feed to event tracking keeps the feed's usage for the dates before
+    its first events, and both choices are per (account_id, as_of), so later loads change no snapshot.
+    """
+    if not context.configured("usage_daily"):
+        return events
+    daily = _from_daily(context).rename({f"_daily_{column}": column for column in USAGE_COLUMNS})
+    joined = events.join(daily, ["account_id", "as_of"])
+    # The level is the window's mean DAU/MAU, above zero exactly when some window day had an active user.
+    active = joined.usage_level > 0
+    return joined.select(
+        "account_id",
+        "as_of",
+        **{
+            column: ibis.ifelse(active, joined[column], joined[f"_daily_{column}"])
+            for column in USAGE_COLUMNS
+        },
+    )
 
 
 def active_user_days(context: SignalContext) -> ibis.Table:
