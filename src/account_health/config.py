@@ -76,6 +76,12 @@ MAX_KNOWLEDGE_LAG_HOURS = 48.0
 # A larger ticket weight is most likely a mistake, and this one is far from overflowing a sum of weights.
 MAX_SEVERITY_WEIGHT = 1_000_000.0
 
+
+def _is_number(value: Any) -> bool:
+    """Return whether a TOML value is an integer or a float (true and false are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
@@ -258,8 +264,8 @@ class SignalSettings(_Section):
     @field_validator("knowledge_lag_hours", mode="before")
     @classmethod
     def _lag_is_a_number(cls, value: Any) -> Any:
-        # pydantic reads true as 1 and "6" as 6; a number of hours is expected, so both are rejected.
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        # pydantic reads true as 1 and "6" as 6, but a number of hours is expected, so both are rejected.
+        if not _is_number(value):
             raise ValueError(
                 f"{value!r} is not a number of hours: give a number without quotes from 0 to "
                 f"{MAX_KNOWLEDGE_LAG_HOURS:g}, such as 6"
@@ -286,7 +292,7 @@ class SignalSettings(_Section):
     @classmethod
     def _plain_domains(cls, value: list[str]) -> list[str]:
         # A domain is compared with the end of each address, so a pattern, an address or a space in it
-        # would silently match nobody.
+        # would silently match no address.
         for domain in value:
             bare = domain.removeprefix("@")
             if not bare or any(char.isspace() or char in "@<>*?" for char in bare):
@@ -302,12 +308,16 @@ class SignalSettings(_Section):
         # pydantic reads true as 1 and "4" as 4, but a weight must be a number, so both are rejected.
         if isinstance(value, dict):
             for name, weight in value.items():
-                if isinstance(weight, bool) or not isinstance(weight, int | float):
-                    # Shown as TOML writes it: true, "4", 2025-01-01.
-                    shown = json.dumps(weight) if isinstance(weight, bool | str) else str(weight)
-                    hint = "without quotes" if isinstance(weight, str) else "from 0 to 1,000,000"
+                if not _is_number(weight):
+                    # The value as TOML writes it: true, "4", 2025-01-01.
+                    written = json.dumps(weight) if isinstance(weight, bool | str) else str(weight)
+                    hint = (
+                        "without quotes"
+                        if isinstance(weight, str)
+                        else f"from 0 to {MAX_SEVERITY_WEIGHT:,.0f}"
+                    )
                     raise ValueError(
-                        f"the weight of {name!r} is {shown}, not a number; give a number {hint}, such as 4"
+                        f"the weight of {name!r} is {written}, not a number; give a number {hint}, such as 4"
                     )
         return value
 

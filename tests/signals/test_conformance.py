@@ -492,7 +492,7 @@ def test_every_signal_agrees(fixture: Fixture, spark_session: Any) -> None:
     assert_same(duck, spark)
     for frame in (duck, spark):
         assert_late_rows_wait(frame)
-    # Where an account's window has no active user, the daily feed's usage stands in for the events'.
+    # Where an account's window has no active user, the daily feed's usage replaces the events'.
     assert "dau_mau" in set(duck["usage_measure"])
     assert set(duck["usage_measure"]) <= {"dau_mau", "active_users", "event_count"}
     # Every feature has non-zero values somewhere, so the comparison covers them all.

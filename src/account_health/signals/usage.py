@@ -53,8 +53,9 @@ def event_usage(context: SignalContext) -> ibis.Table | None:
 
 
 def with_daily_fallback(context: SignalContext, events: ibis.Table) -> ibis.Table:
-    """Return `events` (the usage columns from events) where a pair's window has an active user, and
-    the aggregated feed's columns elsewhere, when a source feeds one.
+    """Return the usage columns of `events` (computed from events) for each pair whose window has an
+    active user, and the aggregated feed's for the other pairs. Without a fed aggregated table, return
+    `events` as it is.
 
     A company moving from a daily feed to event tracking keeps the feed's usage for the dates before
     its first events, and both choices are per (account_id, as_of), so later loads change no snapshot.
@@ -327,7 +328,7 @@ def _slope(
     series: ibis.Table, value: str, days: int, sum_of_squares: float, accounts: ibis.Table, measure: str
 ) -> ibis.Table:
     """Fit `value` over `position` per (account_id, as_of). The series' own `measure` column, when it
-    has one, labels each account; `measure` labels the others."""
+    has one, labels each account, and `measure` labels the others."""
     centre = (days - 1) / 2.0
     week = min(7, days)
     first_week = series.position < week
