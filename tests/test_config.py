@@ -197,7 +197,7 @@ def test_section_check_names_section_not_its_values(tmp_path: Path):
     with pytest.raises(ConfigError) as error:
         load_workspace(tmp_path)
     message = str(error.value)
-    assert "notify.salesforce: Value error, base_url is required" in message
+    assert "notify.salesforce: base_url is required" in message
     assert "Health_Tier__c" not in message
 
 

@@ -906,13 +906,17 @@ def _describe_error(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"  {key}: unknown key; check its spelling against the commented template from `account-health init`"
     value = error.get("input")
+    message = error["msg"]
+    if error["type"] == "value_error":
+        # Our own validators' messages, without the "Value error, " that pydantic puts before them.
+        message = str(error["ctx"]["error"])
     if isinstance(value, dict):
         # A check across a section's keys gets the whole section as its input; the message names the keys.
-        return f"  {key}: {error['msg']}"
+        return f"  {key}: {message}"
     allowed = ""
     if error["type"] == "literal_error":
         allowed = f"; allowed: {error['ctx']['expected']}"
-    return f"  {key} = {value!r}: {error['msg']}{allowed}"
+    return f"  {key} = {value!r}: {message}{allowed}"
 
 
 def _absolute_sqlite_url(url: str, root: Path) -> str:

@@ -261,11 +261,12 @@ def _run(
             )
     as_of = requested or default_as_of(store)
     gap = days_past_data(store, as_of)
+    # Both warnings travel in the run's summary, which the CLI prints, so the log keeps them at info.
     if gap:
-        log.warning("as of %s is %d days after the newest ingested data", f"{as_of:%Y-%m-%d}", gap)
+        log.info("as of %s is %d days after the newest ingested data", f"{as_of:%Y-%m-%d}", gap)
     hidden = hidden_load(store, as_of, workspace.config.signals)
     if hidden is not None:
-        log.warning("%s", hidden.message())
+        log.info("%s", hidden.message())
     artifact = latest_artifact(engine)
     model_version = artifact["model_version"]
     validated = bool(artifact["validated"])

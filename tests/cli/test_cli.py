@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -125,6 +126,18 @@ def test_signals_command_formats(scored_workspace: Path, output_format: str):
     assert result.returncode == 0, result.stderr
     assert "A0002" in result.stdout
     assert "support_load" in result.stdout
+
+
+def test_account_ids_pasted_with_spaces_find_their_account(scored_workspace: Path):
+    signals = runner.invoke(
+        app, ["-w", str(scored_workspace), "signals", "--account", " A0002 ", "--format", "json"]
+    )
+    assert signals.exit_code == 0, signals.output
+    assert [row["account_id"] for row in json.loads(signals.stdout)] == ["A0002"]
+
+    explained = runner.invoke(app, ["-w", str(scored_workspace), "explain", "\tA0001  "])
+    assert explained.exit_code == 0, explained.output
+    assert explained.stdout.startswith("A0001:")
 
 
 def test_signals_csv_escapes_formula_account_ids(tmp_path: Path):

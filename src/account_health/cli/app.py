@@ -332,6 +332,8 @@ def signals(
             refresh_usage_aggregate(workspace, store, rebuild=rebuild)
         frame = compute_signals(workspace, store, [instant])
     if account is not None:
+        # Ingest trims ids, so a pasted id with spaces around it still finds its account.
+        account = account.strip()
         frame = frame[frame["account_id"] == account]
         if frame.empty:
             raise AccountHealthError(
@@ -484,6 +486,7 @@ def explain(
     from account_health.scoring.explain import explain as run_explain
     from account_health.scoring.explain import explain_change
 
+    account_id = account_id.strip()  # stored ids are trimmed at ingest
     as_of_instant = _as_of_option(as_of)
     workspace = _workspace()
     horizon_days = workspace.config.training.horizon_days
