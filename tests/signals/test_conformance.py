@@ -393,7 +393,10 @@ def write_fixture(folder: Path) -> Workspace:
         [
             ("A-NY", "slack", "2023-12-01T00:00:00Z", None),
             ("A-NY", "github", "2024-01-10T00:00:00Z", "2024-03-01T05:00:00Z"),
+            # A reconnection whose first connection was never closed, in another case: one integration.
+            ("A-NY", "Slack", "2024-02-15T00:00:00Z", None),
             ("A-BER", "jira", "2024-02-01T00:00:00Z", "2024-03-10T00:00:00Z"),
+            ("A-BER", "jira", "2024-03-01T00:00:00Z", "2024-03-10T07:00:00Z"),
             ("A-KTM", "zapier", "2024-04-01T00:00:00Z", None),
         ],
     )
@@ -515,7 +518,9 @@ def assert_departures_stay(frame: pd.DataFrame) -> None:
     )
     assert kathmandu["champions_in_seat"] == 2
     assert kathmandu["champion_in_seat"] == 1
-    assert np.isnan(gap["champion_in_seat"])
+    # A-GAP lost its only champion to the move, which is not a departure from A-GAP.
+    assert (gap["champion_in_seat"], gap["champions_in_seat"]) == (0, 0)
+    assert gap["days_since_champion_departure"] == 365
     assert _rows(frame, "A-GAP").loc[pd.Timestamp(AS_OF[0]), "champions_in_seat"] == 1
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -601,6 +601,81 @@ def test_champion_departure_needs_a_champion(tmp_path: Path) -> None:
     # champion's departure at A2.
     assert all(math.isnan(value) for value in values[("A1", as_of)])
     assert values[("A2", as_of)] == (0.0, 10.0, 0)
+
+
+def test_champion_untagged_or_moved_leaves_none_in_seat(tmp_path: Path) -> None:
+    """An account whose only champion loses the tag or moves away has no champion in seat, which is a
+    value, not missing like an account that never had one."""
+    tagged = _csv(
+        "contact_id,account_id,email,is_champion",
+        [("C1", "A1", "c1@a1.test", "true"), ("C2", "A2", "c2@a2.test", "true")],
+    )
+    later = _csv(
+        "contact_id,account_id,email,is_champion",
+        [("C1", "A1", "c1@a1.test", "false"), ("C2", "A3", "c2@a3.test", "true")],
+    )
+    files = {
+        "accounts.csv": "account_id\nA1\nA2\nA3\nA4\n",
+        "contacts.csv": tagged,
+        "changes.csv": "contact_id,changed_at,change\n",
+    }
+    workspace = _workspace(tmp_path, CHAMPION_SOURCES, files)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store, backfill=True)
+    (tmp_path / "contacts.csv").write_text(later, encoding="utf-8")
+    _ingest(workspace)
+    before = datetime(2025, 3, 11)
+    after = (datetime.now(UTC) + timedelta(days=2)).replace(
+        tzinfo=None, hour=0, minute=0, second=0, microsecond=0
+    )
+
+    values = _champion_columns(workspace, [before, after])
+
+    assert values[("A1", before)] == (1.0, 365.0, 1)
+    assert values[("A2", before)] == (1.0, 365.0, 1)
+    assert values[("A1", after)] == (0.0, 365.0, 0)
+    assert values[("A2", after)] == (0.0, 365.0, 0)
+    assert values[("A3", after)] == (1.0, 365.0, 1)
+    for account, as_of in [("A3", before), ("A4", before), ("A4", after)]:
+        assert all(math.isnan(value) for value in values[(account, as_of)])
+
+
+def test_integrations_count_each_name_once(tmp_path: Path) -> None:
+    integrations = _csv(
+        "account_id,integration,connected_at,disconnected_at",
+        [
+            # Reconnected without the first connection ever being closed, once in another case.
+            ("A1", "jira", "2024-01-01", None),
+            ("A1", "Jira", "2024-05-01", None),
+            # Two overlapping connections that end at different dates.
+            ("A1", "slack", "2024-01-01", "2024-05-20"),
+            ("A1", "slack", "2024-05-10", "2024-07-01"),
+        ],
+    )
+    sources = (
+        ACCOUNTS_SOURCE + '[sources.integrations]\ntable = "integrations"\nfiles = ["integrations.csv"]\n'
+    )
+    workspace = _workspace(
+        tmp_path, sources, {"accounts.csv": "account_id\nA1\n", "integrations.csv": integrations}
+    )
+    _ingest(workspace)
+    instants = [datetime(2024, 3, 1), datetime(2024, 6, 1), datetime(2024, 7, 2), datetime(2024, 9, 1)]
+
+    result = _signals(workspace, instants)
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        backfill_signals(workspace, store, instants)
+        backfilled = store.connection.execute("SELECT * FROM signal_backfill").df()
+
+    columns = ["integrations_active", "integrations_change_90d"]
+    expected = {
+        datetime(2024, 3, 1): (2.0, 2.0),
+        datetime(2024, 6, 1): (2.0, 0.0),  # 90 days earlier, 2024-03-03: jira and slack
+        datetime(2024, 7, 2): (1.0, -1.0),
+        datetime(2024, 9, 1): (1.0, -1.0),  # 90 days earlier, 2024-06-03: slack still connected
+    }
+    assert {as_of: tuple(result.loc[("A1", as_of), columns]) for as_of in instants} == expected
+    backfilled = backfilled.set_index(["account_id", "as_of"])
+    assert {as_of: tuple(backfilled.loc[("A1", as_of), columns]) for as_of in instants} == expected
 
 
 def test_integrations_active_and_change(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ _ONE = ibis.literal(1, "int64")
 def champion_signal(context: SignalContext) -> ibis.Table | None:
     """Return (account_id, as_of, champion_in_seat, days_since_champion_departure, champions_in_seat).
 
-    Missing for an account with no champion tagged before as_of. Days since the latest departure are
-    capped at `champion_departure_cap_days`, which is also the value when no champion ever left.
+    Missing for an account where no version known at as_of ever tagged a contact champion there. An account
+    whose champions all lost the tag or moved away has none in seat. Days since the latest departure
+    are capped at `champion_departure_cap_days`, which is also the value when no champion ever left.
     """
     champions = champion_contacts(context)
     if champions is None:
@@ -27,18 +28,29 @@ def champion_signal(context: SignalContext) -> ibis.Table | None:
         last_departure=champions.left_at.max(),
         champions_tagged=champions.contact_id.count(),
     )
-    result = context.accounts.select("account_id", "as_of").left_join(per_account, ["account_id", "as_of"])
-    tagged = result.champions_tagged.fill_null(0) > 0
+    # A version that a later one replaced at the same instant (two versions of a backfill) was never
+    # the current one, so its champion tag does not count.
+    contacts = context.versions("contacts")
+    tags = contacts.filter(
+        contacts.is_champion.fill_null(False) & (contacts._valid_until > contacts._available_at)
+    )
+    first_tags = tags.group_by("account_id").aggregate(_first_tagged=tags._available_at.min())
+    result = (
+        context.accounts.select("account_id", "as_of")
+        .left_join(per_account, ["account_id", "as_of"])
+        .left_join(first_tags, "account_id")
+    )
+    ever_tagged = result._first_tagged.notnull() & (result._first_tagged < context.known_until(result.as_of))
+    tagged = (result.champions_tagged.fill_null(0) > 0) | ever_tagged
+    in_seat = result.champions_in_seat.fill_null(0)
     since = days_between(result.as_of, result.last_departure)
     since = ibis.ifelse(result.last_departure.isnull(), cap, ibis.least(since, cap))
     return result.select(
         "account_id",
         "as_of",
-        champion_in_seat=ibis.ifelse(
-            tagged, (result.champions_in_seat > 0).cast("float64"), ibis.null("float64")
-        ),
+        champion_in_seat=ibis.ifelse(tagged, (in_seat > 0).cast("float64"), ibis.null("float64")),
         days_since_champion_departure=ibis.ifelse(tagged, since, ibis.null("float64")),
-        champions_in_seat=ibis.ifelse(tagged, result.champions_in_seat, ibis.null("int64")),
+        champions_in_seat=ibis.ifelse(tagged, in_seat, ibis.null("int64")),
     )
 
 
