@@ -174,8 +174,15 @@ def _integrations(integrations: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFra
             rows["disconnected_at"].isna() | (rows["disconnected_at"] >= instant)
         )
 
-    now = active(as_of).groupby(rows["account_id"]).sum().astype(float)
-    before = active(as_of - 90 * DAY).groupby(rows["account_id"]).sum().astype(float)
+    # An integration counts once by its name, ignoring case, however many connections of it are open.
+    names = rows["integration"].str.strip().str.lower()
+
+    def distinct(active_rows: pd.Series) -> pd.Series:
+        return names[active_rows].groupby(rows["account_id"][active_rows]).nunique().astype(float)
+
+    accounts = rows["account_id"].drop_duplicates()
+    now = distinct(active(as_of)).reindex(accounts, fill_value=0.0)
+    before = distinct(active(as_of - 90 * DAY)).reindex(accounts, fill_value=0.0)
     return pd.DataFrame({"integrations_active": now, "integrations_change_90d": now - before}).reset_index()
 
 
