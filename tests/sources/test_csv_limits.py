@@ -75,6 +75,25 @@ def test_field_over_block_size_quarantined(tmp_path: Path) -> None:
     assert "16 MB" in reason
 
 
+@pytest.mark.parametrize("fields", [b",".join([b"y" * (2 << 20)] * 5), b""], ids=["too many", "too few"])
+def test_long_malformed_record_keeps_next_rows(tmp_path: Path, fields: bytes) -> None:
+    # A malformed record over the 8 MB block is rejected while the batch before it is parsed.
+    long_record = b"A2,Long," + fields if fields else b"A2" + b"y" * (10 << 20)
+    accounts = b"account_id,name,timezone\nA1,Acme,UTC\n" + long_record + b"\nA3,Initech,UTC\nA4,Globex,UTC\n"
+    workspace = _workspace(tmp_path, accounts)
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = ingest(workspace, store).sources[0]
+        quarantined = store.connection.execute(f"SELECT row_number FROM {QUARANTINE_TABLE}").fetchall()
+        stored = store.connection.execute(
+            "SELECT account_id, _row_number FROM accounts ORDER BY _row_number"
+        ).fetchall()
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (4, 3, 1)
+    assert quarantined == [(2,)]
+    assert stored == [("A1", 1), ("A3", 3), ("A4", 4)]
+
+
 def test_record_over_largest_block_names_line(tmp_path: Path) -> None:
     huge = b"x" * (300 << 20)
     workspace = _workspace(tmp_path, b"account_id,name\nA1,Acme\nA2," + huge + b"\nA3,Initech\n")

@@ -295,14 +295,19 @@ def _csv_pass(
 ) -> Iterator[Batch]:
     """Read the file once with pyarrow blocks of `block_size`, numbering rows from the first."""
     next_row = 1
+    # A record longer than a block can be rejected while pyarrow parses the batch before its own, so
+    # rejected numbers stay here until the numbering has passed them.
+    skipped: set[int] = set()
     compressed = is_gzipped(path)
     with path.open("rb") as raw:
         handle = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if compressed else raw
         reader = _csv_reader(handle, config, raw_names, path, reject, block_size)
         for index, record_batch in enumerate(_guarded(reader, path)):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
-            numbers = _row_numbers(next_row, table.num_rows, {row.row_number for row in rejected})
+            skipped.update(row.row_number for row in rejected)
+            numbers = _row_numbers(next_row, table.num_rows, skipped)
             next_row = int(numbers[-1]) + 1 if len(numbers) else next_row
+            skipped = {number for number in skipped if number >= next_row}
             # Each batch is parsed from one block; pyarrow reads the file ahead, so the handle's
             # position cannot tell how far parsing got. Of a gzipped file, the compressed bytes read
             # so far are the estimate, a little ahead of parsing.
