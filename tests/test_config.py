@@ -115,6 +115,34 @@ def test_invalid_toml_names_the_file(tmp_path: Path):
         load_workspace(tmp_path)
 
 
+def test_config_not_utf8_names_line(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_bytes("[training]\n# f\u00fcr Kunden\n".encode("cp1252"))
+    with pytest.raises(ConfigError) as raised:
+        load_workspace(tmp_path)
+    message = str(raised.value)
+    assert "is not UTF-8" in message
+    assert "b'\\xfc' on line 2" in message
+    assert "save the file as UTF-8" in message
+
+
+def test_config_path_that_is_folder(tmp_path: Path):
+    (tmp_path / "account-health.toml").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_workspace(tmp_path)
+
+
+@pytest.mark.parametrize("pattern", ["%Q", "%d/%m/%"])
+def test_date_format_duckdb_cannot_read(pattern: str):
+    raw = {
+        "sources": {"tickets": {"table": "tickets", "files": ["t.csv"], "csv": {"date_formats": [pattern]}}}
+    }
+    with pytest.raises(ConfigError) as raised:
+        parse_config(raw)
+    message = str(raised.value)
+    assert f"sources.tickets.csv.date_formats = ['{pattern}']" in message
+    assert "is not a format DuckDB's strptime reads" in message
+
+
 def test_missing_workspace_says_how_to_create_one(tmp_path: Path):
     with pytest.raises(WorkspaceNotFoundError, match="account-health init"):
         load_workspace(tmp_path / "nowhere")

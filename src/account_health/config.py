@@ -16,6 +16,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import duckdb
+
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,7 +29,7 @@ from pydantic import (
 )
 
 from account_health.actions.settings import ActionSettings
-from account_health.errors import ConfigError, WorkspaceNotFoundError
+from account_health.errors import ConfigError, WorkspaceNotFoundError, first_line
 
 CONFIG_FILE = "account-health.toml"
 ENV_ANALYTICAL_STORE = "ACCOUNT_HEALTH_ANALYTICAL_STORE"
@@ -148,6 +150,15 @@ class CsvOptions(_Section):
                 raise ValueError(
                     f"{pattern!r} is not a strptime format; write it with fields such as %d/%m/%Y"
                 )
+            # The ingest parses with DuckDB's strptime, so DuckDB decides which fields exist.
+            try:
+                with duckdb.connect() as connection:
+                    connection.execute("SELECT try_strptime('2000-01-01', ?)", [pattern])
+            except duckdb.Error as exc:
+                raise ValueError(
+                    f"{pattern!r} is not a format DuckDB's strptime reads ({first_line(exc)}); use its fields "
+                    "such as %d, %m, %Y, %H, %M, %S"
+                ) from None
         return value
 
 
@@ -863,6 +874,8 @@ def load_workspace(folder: str | Path) -> Workspace:
     """Read and validate `account-health.toml` in `folder`."""
     root = Path(folder)
     path = root / CONFIG_FILE
+    if path.is_dir():
+        raise ConfigError(f"{path} is a folder; the workspace's config must be a TOML file of that name")
     if not path.is_file():
         raise WorkspaceNotFoundError(
             f"no {CONFIG_FILE} in {root.resolve()}; run `account-health init {root}` to create a workspace, "
@@ -872,6 +885,12 @@ def load_workspace(folder: str | Path) -> Workspace:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path} is not UTF-8: byte {exc.object[exc.start : exc.start + 1]!r} on line {line}; "
+            "save the file as UTF-8, as TOML requires"
+        ) from None
     config = parse_config(raw, str(path))
     _check_source_overrides(config, path)
     return Workspace(config, root)

@@ -231,8 +231,10 @@ def run_nightly(
         result = _run(workspace, store, engine, as_of, ingest_sources, run_id, steps, abandoned)
     except BaseException as exc:
         step = steps.current or "(between steps)"
-        operational.finish_run(engine, run_id, "failed", {"error": str(exc), "step": step})
-        log.error("nightly run %d failed in step %s: %s", run_id, step, exc)
+        reason = str(exc) or type(exc).__name__
+        operational.finish_run(engine, run_id, "failed", {"error": reason, "step": step})
+        # The error itself reaches the caller, and the CLI prints it as its one line.
+        log.info("nightly run %d failed in step %s: %s", run_id, step, reason)
         raise
     warn_if_later_scores(engine, result.as_of)
     log.info("nightly run %d succeeded for %s", run_id, f"{result.as_of:%Y-%m-%d}")

@@ -185,3 +185,26 @@ def test_signals_table_names_mixed_usage_measures(tmp_path: Path):
     assert "usage_measure" in result.output
     assert "active_users" in result.output
     assert "event_count" in result.output
+
+
+@pytest.mark.parametrize(
+    ("command", "section"),
+    [
+        ("export", "[spark] parquet_dir"),
+        ("train", "[training] min_churn_events"),
+        ("report", "[notify.slack]"),
+        ("watch", "[actions] watch_default_days"),
+    ],
+)
+def test_help_shows_config_sections(command: str, section: str):
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert section in result.output
+
+
+@pytest.mark.parametrize(("command", "option"), [("export", "--dir"), ("report", "--out")])
+def test_output_folder_that_is_file(scored_workspace: Path, tmp_path: Path, command: str, option: str):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder\n", encoding="utf-8")
+    result = runner.invoke(app, ["-w", str(scored_workspace), command, option, str(taken)])
+    assert str(result.exception) == f"{taken} is a file, not a folder; pass {option} with a folder"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import warnings
 from datetime import UTC, datetime
@@ -186,7 +187,7 @@ def export(
     directory: Annotated[
         str | None,
         typer.Option(
-            "--dir", help="Folder for the Parquet files (default: [spark] parquet_dir of the workspace)."
+            "--dir", help="Folder for the Parquet files (default: \\[spark] parquet_dir of the workspace)."
         ),
     ] = None,
 ) -> None:
@@ -201,8 +202,9 @@ def export(
             f"cannot write to {target}; export to a local folder with --dir and copy it there, "
             "or point [spark] parquet_dir at a local folder"
         )
+    folder = _output_folder(Path(target), "--dir")
     with open_stores(workspace, create=False) as (store, _engine):
-        report = export_parquet(store, Path(target))
+        report = export_parquet(store, folder)
     total = sum(report.rows.values())
     console.print(
         f"exported {len(report.rows)} canonical tables ({total:,} rows, load {report.load_id}) to {report.folder}",
@@ -387,14 +389,14 @@ def train(
     end: Annotated[
         str | None,
         typer.Option(
-            help="End of the training window (YYYY-MM-DD). Default: [training] end, or the default as-of date."
+            help="End of the training window (YYYY-MM-DD). Default: \\[training] end, or the default as-of date."
         ),
     ] = None,
     min_churn_events: Annotated[
         int | None,
         typer.Option(
             min=1,
-            help="Train even with fewer churn events than [training] min_churn_events, down to this many.",
+            help="Train even with fewer churn events than \\[training] min_churn_events, down to this many.",
         ),
     ] = None,
     fit_cutoffs: Annotated[
@@ -517,7 +519,7 @@ def report(
         bool,
         typer.Option(
             "--notify",
-            help="Post the report's alerts to Slack through the outbox ([notify.slack] must be enabled).",
+            help="Post the report's alerts to Slack through the outbox (\\[notify.slack] must be enabled).",
         ),
     ] = False,
 ) -> None:
@@ -530,12 +532,13 @@ def report(
     workspace = _workspace()
     if notify and not workspace.config.notify.slack.enabled:
         raise typer.BadParameter("--notify needs [notify.slack] enabled = true in the config")
+    folder = _output_folder(out if out is not None else workspace.root / "reports", "--out")
     with open_stores(workspace, create=False) as (store, engine):
         instant = _resolve_as_of(store, requested, quiet=json_output)
         result = build_report(workspace, store, engine, instant, step=_step)
         if notify:
             _post_alerts(workspace, engine, result, quiet=json_output)
-    files = write_report_files(result, out if out is not None else workspace.root / "reports")
+    files = write_report_files(result, folder)
     from account_health.monitor.record import record_report
     from account_health.store.operational import open_operational_store
 
@@ -706,7 +709,7 @@ def watch(
         str | None,
         typer.Option(
             "--until",
-            help="Last as-of date (YYYY-MM-DD) the flag applies to. Default: [actions] watch_default_days from today.",
+            help="Last as-of date (YYYY-MM-DD) the flag applies to. Default: \\[actions] watch_default_days from today.",
         ),
     ] = None,
     remove: Annotated[bool, typer.Option("--remove", help="Remove the account's current flags.")] = False,
@@ -841,6 +844,19 @@ def _warn_past_data(store: Any, as_of: datetime) -> None:
         )
 
 
+def _output_folder(folder: Path, option: str) -> Path:
+    """Create `folder` for a command's output files before the command does its work, or raise naming the fix."""
+    if folder.exists() and not folder.is_dir():
+        raise AccountHealthError(f"{folder} is a file, not a folder; pass {option} with a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AccountHealthError(
+            f"cannot create the folder {folder}: {exc.strerror or exc}; pass {option} with a folder you can write to"
+        ) from None
+    return folder
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -865,18 +881,50 @@ def _show_warning(
         logging.getLogger("py.warnings").debug("%s: %s", category.__name__, message)
 
 
+_interrupts: list[int] = []
+
+
+def _note_interrupt(signum: int, frame: Any) -> None:
+    """Record a Ctrl-C, then raise KeyboardInterrupt as Python's own handler does."""
+    _interrupts.append(signum)
+    signal.default_int_handler(signum, frame)
+
+
+def _interrupted() -> SystemExit:
+    errors.print("interrupted; nothing half-written was kept")
+    return SystemExit(130)
+
+
 def main() -> None:
-    """Run the CLI, turning library errors into one-line messages and exit code 1."""
+    """Run the CLI, turning library errors into one-line messages and exit code 1, and Ctrl-C into 130."""
     warnings.showwarning = _show_warning
+    # Typer turns a KeyboardInterrupt into a bare exit 130, and DuckDB turns one during a query into its
+    # own error, so the handler records the Ctrl-C to tell an interrupt from a failure.
+    signal.signal(signal.SIGINT, _note_interrupt)
     try:
         app()
+    except SystemExit as exc:
+        if _interrupts and exc.code not in (0, None):
+            raise _interrupted() from None
+        raise
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     except AccountHealthError as exc:
+        if _interrupts:
+            raise _interrupted() from None
         errors.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        errors.print("interrupted; nothing half-written was kept")
-        raise SystemExit(130) from None
-    except (OSError, duckdb.Error, sqlalchemy.exc.SQLAlchemyError, pyarrow.ArrowException) as exc:
+    except (
+        OSError,
+        RuntimeError,
+        duckdb.Error,
+        sqlalchemy.exc.SQLAlchemyError,
+        pyarrow.ArrowException,
+    ) as exc:
+        if _interrupts:
+            raise _interrupted() from None
+        if isinstance(exc, RuntimeError):
+            raise
         # Failures of the file system or a store that no library check anticipated: one line, and the
         # traceback only with --verbose.
         logging.getLogger(__name__).info("unexpected failure", exc_info=True)

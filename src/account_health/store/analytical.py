@@ -88,6 +88,12 @@ def open_analytical_store(
             create_tables(connection)
             _check_tables(connection, target)
     except (duckdb.Error, OSError) as exc:
+        if "lock" in str(exc).lower():
+            # DuckDB lets one process write a file, and names the process that holds it in the message.
+            raise ConfigError(
+                f"cannot open the analytical store {target!r} because another process is using it: "
+                f"{first_line(exc)}; wait for that process (an ingest or nightly run, say) to finish, then retry"
+            ) from None
         raise ConfigError(
             f"cannot open the analytical store {target!r}: {first_line(exc)}; point [workspace] analytical_store "
             "or ACCOUNT_HEALTH_ANALYTICAL_STORE at a DuckDB file (it is created when missing), and make sure no "
