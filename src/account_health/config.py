@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import duckdb
-
 from pydantic import (
     AfterValidator,
     BaseModel,
