@@ -178,3 +178,24 @@ def test_summary_names_verdict(unchanged: MonitorReport, changed: MonitorReport)
         text = console.export_text()
         assert text.startswith(first_line), text
     assert "weight_drift: the usage signal's weight has moved" in text
+
+
+def test_verdict_names_checks_not_made(unchanged: MonitorReport):
+    assert unchanged.verdict() == "calibration, weights, drift and model age are within bounds"
+
+    early = replace(unchanged, calibration=[])
+    assert early.verdict() == (
+        "weights, drift and model age are within bounds; "
+        "not checked yet: calibration (no scoring date's horizon has closed yet)"
+    )
+    console = Console(record=True, width=300)
+    monitor_summary(console, early)
+    assert "not checked yet: calibration" in console.export_text()
+
+    nothing = replace(
+        early, weights=replace(unchanged.weights, columns=[], note="no refit: too few rows"), feature_drift=[]
+    )
+    assert nothing.verdict() == (
+        "model age is within bounds; not checked yet: calibration (no scoring date's horizon has closed yet); "
+        "weights (no refit: too few rows); drift (no scores to compare with the training data)"
+    )

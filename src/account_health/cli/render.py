@@ -328,7 +328,7 @@ def monitor_summary(console: Console, report: Any) -> None:
     else:
         console.print(
             f"[green]No retrain needed[/green] (model {escape(report.model_version)}, as of {report.as_of:%Y-%m-%d}): "
-            "calibration, weights, drift and model age are within bounds"
+            f"{escape(report.verdict())}"
         )
     for alert in report.alerts:
         if alert.kind != "retrain":

@@ -85,6 +85,36 @@ class MonitorReport:
     def retrain_recommended(self) -> bool:
         return bool(self.retrain_reasons)
 
+    def unchecked(self) -> list[str]:
+        """Return the retrain checks that had nothing to measure yet, each with the reason."""
+        missing = []
+        if not self.calibration:
+            missing.append("calibration (no scoring date's horizon has closed yet)")
+        if not self.weights.columns:
+            missing.append(f"weights ({self.weights.note or 'no refit'})")
+        if self.drift_scoring_date is None or not self.feature_drift:
+            missing.append("drift (no scores to compare with the training data)")
+        return missing
+
+    def verdict(self) -> str:
+        """Return the verdict without a retrain reason: the checks within bounds, then the checks not made."""
+        checked = [
+            name
+            for name, measured in (
+                ("calibration", bool(self.calibration)),
+                ("weights", bool(self.weights.columns)),
+                ("drift", self.drift_scoring_date is not None and bool(self.feature_drift)),
+            )
+            if measured
+        ]
+        checked.append("model age")
+        names = checked[0] if len(checked) == 1 else f"{', '.join(checked[:-1])} and {checked[-1]}"
+        text = f"{names} {'is' if len(checked) == 1 else 'are'} within bounds"
+        unchecked = self.unchecked()
+        if unchecked:
+            text += f"; not checked yet: {'; '.join(unchecked)}"
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report as plain data for JSON; NaN stays NaN here and becomes null when dumped."""
         data = dataclasses.asdict(self)

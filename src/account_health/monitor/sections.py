@@ -29,9 +29,7 @@ def _verdict(report: MonitorReport) -> list[Block]:
     if report.retrain_recommended:
         heading = Heading(f"Retrain recommended: {len(report.retrain_reasons)} reason(s)", 1, "not-validated")
     else:
-        heading = Heading(
-            "No retrain needed: calibration, weights, drift and model age are within bounds", 1, "validated"
-        )
+        heading = Heading(f"No retrain needed: {report.verdict()}", 1, "validated")
     blocks: list[Block] = [
         heading,
         Paragraph(
