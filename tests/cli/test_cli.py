@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -9,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from account_health.cli.app import app
+from account_health.cli.render import as_of_text
 from company import write_company
 from console import run_cli
 
@@ -208,3 +210,8 @@ def test_output_folder_that_is_file(scored_workspace: Path, tmp_path: Path, comm
     taken.write_text("not a folder\n", encoding="utf-8")
     result = runner.invoke(app, ["-w", str(scored_workspace), command, option, str(taken)])
     assert str(result.exception) == f"{taken} is a file, not a folder; pass {option} with a folder"
+
+
+def test_as_of_text_shows_time_when_not_midnight():
+    assert as_of_text(datetime(2026, 11, 1)) == "2026-11-01"
+    assert as_of_text(datetime(2026, 11, 1, 12)) == "2026-11-01 12:00:00 UTC"

@@ -50,6 +50,8 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
     assert all(
         task["tier"] == "Red" and task["owner"] == "ana@vendor.example" for task in json.loads(red.stdout)
     )
+    lower = _invoke(folder, "tasks", "--tier", "red", "--owner", "ana@vendor.example", "--format", "json")
+    assert lower.stdout == red.stdout
 
     account = rows[0]["account_id"]
     tier_before = rows[0]["tier"]

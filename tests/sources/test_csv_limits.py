@@ -1,4 +1,5 @@
-"""CSV files with one bad cell: a NUL byte, or a field larger than the reader's blocks or a column's limit."""
+"""CSV files at the reader's limits: one bad cell (a NUL byte, a field larger than the reader's blocks or a
+column's limit), a malformed record longer than a block, and a header without rows."""
 
 from __future__ import annotations
 
@@ -109,3 +110,13 @@ def test_record_over_largest_block_names_line(tmp_path: Path) -> None:
     assert "line 3" in message
     assert "straddl" not in message
     assert "csv.delimiter" not in message
+
+
+@pytest.mark.parametrize("header", [b"account_id,name", b"sep=;\naccount_id;name", b"account_id,name\r\n"])
+def test_header_only_file_loads_nothing(tmp_path: Path, header: bytes) -> None:
+    workspace = _workspace(tmp_path, header)
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = ingest(workspace, store).sources[0]
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (0, 0, 0)

@@ -812,3 +812,14 @@ def test_rows_stored_in_file_order(tmp_path: Path) -> None:
         stored = [row[0] for row in _rows(store, "SELECT _row_number FROM tickets ORDER BY rowid")]
 
     assert stored == list(range(1, 5001))
+
+
+def test_source_named_twice_loads_once(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path, ACCOUNTS_SOURCE, {"accounts.csv": ACCOUNTS})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        report = ingest(workspace, store, ["accounts", "accounts"])
+        loads = _rows(store, f"SELECT count(*) FROM {LOADS_TABLE}")
+
+    assert [counts.source for counts in report.sources] == ["accounts"]
+    assert loads == [(1,)]

@@ -152,11 +152,11 @@ def ingest(
             console.print(f"  {command}", markup=False, highlight=False, soft_wrap=True)
         if report.attributed:
             console.print(
-                f"{report.attributed:,} rows stored unattributed earlier now belong to a known account"
+                f"{_rows(report.attributed)} stored unattributed earlier now belong to a known account"
             )
         if unattributed:
             console.print(
-                f"[yellow]{unattributed:,} rows stored unattributed[/yellow] (their account is not in the accounts table)"
+                f"[yellow]{_rows(unattributed)} stored unattributed[/yellow] (their account is not in the accounts table)"
             )
         for line in source_notes(report):
             console.print(line, markup=False)
@@ -449,7 +449,7 @@ def train(
 @app.command()
 def score(as_of: AsOfOption = None) -> None:
     """Score every account at risk with the latest model and store probability, tier and contributions."""
-    from account_health.cli.render import riskiest_table, tier_table
+    from account_health.cli.render import as_of_text, riskiest_table, tier_table
     from account_health.scoring.score import latest_artifact
     from account_health.scoring.score import score as run_score
 
@@ -464,7 +464,7 @@ def score(as_of: AsOfOption = None) -> None:
             "[bold red]NOT VALIDATED: this model could not be shown to beat the base rate; treat these scores as unproven.[/bold red]"
         )
     console.print(
-        f"scored {len(result.scores):,} accounts as of {result.as_of:%Y-%m-%d} with model {result.model_version}"
+        f"scored {len(result.scores):,} accounts as of {as_of_text(result.as_of)} with model {result.model_version}"
     )
     console.print(tier_table(result.scores, result.validated))
     console.print(riskiest_table(result.scores, settings, result.validated))
@@ -763,6 +763,9 @@ def tasks(
 
     if output_format not in ("table", "csv", "json"):
         raise typer.BadParameter(f"--format {output_format!r} is not one of table, csv, json")
+    # Tier names are matched ignoring case, so --tier red and --tier dark-green work.
+    by_lower = {name.lower(): name for name in TIER_NAMES}
+    tier = [by_lower.get(name.strip().lower(), name) for name in tier or []] or None
     for name in tier or []:
         if name not in TIER_NAMES:
             raise typer.BadParameter(f"--tier {name!r} is not one of {', '.join(TIER_NAMES)}")
@@ -842,6 +845,10 @@ def _warn_past_data(store: Any, as_of: datetime) -> None:
             f"({newest:%Y-%m-%d}); usage will look as if activity stopped and later churn is not known. "
             "Ingest newer exports, or leave out --as-of to use the day after the newest data."
         )
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" if count == 1 else f"{count:,} rows"
 
 
 def _output_folder(folder: Path, option: str) -> Path:

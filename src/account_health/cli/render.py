@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,14 @@ TIER_STYLES = {
     "Dark-Green": "dark_green",
 }
 NOT_VALIDATED = "NOT VALIDATED"
+
+
+def as_of_text(as_of: datetime) -> str:
+    """Return an as-of instant as its date, with the time when it is not midnight UTC, so that two score
+    sets of one day print apart."""
+    if as_of.hour or as_of.minute or as_of.second or as_of.microsecond:
+        return f"{as_of:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{as_of:%Y-%m-%d}"
 
 
 def ingest_table(report: IngestReport) -> Table:
@@ -262,7 +271,7 @@ def explanation(console: Console, result: Explanation, horizon_days: int | None)
     window = f" within {horizon_days} days" if horizon_days else ""
     console.print(
         f"{escape(result.account_id)}:{mark} {_tier(result.tier)}, churn probability "
-        f"{result.probability:.1%}{window} (as of {result.as_of:%Y-%m-%d}, model {result.model_version})"
+        f"{result.probability:.1%}{window} (as of {as_of_text(result.as_of)}, model {result.model_version})"
         f"{_held_note(result)}"
     )
     for reason in result.reasons:
@@ -288,7 +297,7 @@ def score_change(console: Console, change: ScoreChange, horizon_days: int | None
     console.print(
         f"{escape(after.account_id)}:{mark} {_tier(before.tier)} -> {_tier(after.tier)}, churn probability "
         f"{before.probability:.1%} -> {after.probability:.1%}{window} ({move:+.1f} points), "
-        f"{before.as_of:%Y-%m-%d} -> {after.as_of:%Y-%m-%d}{_held_note(after)}"
+        f"{as_of_text(before.as_of)} -> {as_of_text(after.as_of)}{_held_note(after)}"
     )
     if change.model_changed:
         console.print(

@@ -6,6 +6,7 @@ A CSV file whose name ends in .gz (`tickets.csv.gz`) is decompressed while it is
 from __future__ import annotations
 
 import codecs
+import csv
 import gzip
 import re
 import zlib
@@ -185,7 +186,25 @@ def _csv_names(path: Path, config: SourceConfig) -> list[str]:
                 return list(_csv_reader(handle, config, None, path, block_size=block_size).schema.names)
         except _RecordTooLong:
             continue
+        except _HeaderWithoutNewline:
+            return _header_names(path, config)
     raise _record_too_long(path)
+
+
+class _HeaderWithoutNewline(Exception):
+    """The file is a header line without a line break, which pyarrow's CSV reader cannot open."""
+
+
+def _header_names(path: Path, config: SourceConfig) -> list[str]:
+    """Return the names of a header-only file's one line, split by Python's csv module."""
+    with open_bytes(path) as handle:
+        text = handle.read().decode(config.csv.encoding, errors="replace")
+    lines = text.removeprefix(BOM).splitlines()
+    declared = declared_delimiter(path, config.csv.encoding)
+    if declared is not None:
+        lines = lines[1:]
+    rows = list(csv.reader(lines[:1], delimiter=declared or config.csv.delimiter))
+    return rows[0] if rows else []
 
 
 def _check_text(path: Path, encoding: str) -> None:
@@ -301,7 +320,10 @@ def _csv_pass(
     compressed = is_gzipped(path)
     with path.open("rb") as raw:
         handle = cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb")) if compressed else raw
-        reader = _csv_reader(handle, config, raw_names, path, reject, block_size)
+        try:
+            reader = _csv_reader(handle, config, raw_names, path, reject, block_size)
+        except _HeaderWithoutNewline:
+            return
         for index, record_batch in enumerate(_guarded(reader, path)):
             table = pa.Table.from_batches([record_batch]).rename_columns(names)
             skipped.update(row.row_number for row in rejected)
@@ -528,6 +550,8 @@ def _csv_reader(
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if "straddl" in str(exc):
             raise _RecordTooLong() from None
+        if "Empty CSV file" in str(exc):
+            raise _HeaderWithoutNewline() from None
         raise SourceError(
             f"{path}: cannot be read as CSV ({exc}); check the source's csv.delimiter and csv.encoding"
         ) from None

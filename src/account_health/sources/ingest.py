@@ -191,7 +191,8 @@ def _ordered_sources(workspace: Workspace, requested: Sequence[str] | None) -> l
         raise SourceError(
             f"{workspace.config_path} configures no sources; add a [sources.NAME] section per export"
         )
-    names = list(requested) if requested else list(configured)
+    # A source named twice loads once.
+    names = list(dict.fromkeys(requested)) if requested else list(configured)
     unknown = [name for name in names if name not in configured]
     if unknown:
         raise SourceError(
