@@ -30,6 +30,14 @@ def newest_data(store: AnalyticalStore) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
+def oldest_data(store: AnalyticalStore) -> datetime | None:
+    """Return the oldest event instant in the activity tables, or None when they are empty."""
+    parts = [f'SELECT min({column}) AS oldest FROM "{table}"' for table, column in _ACTIVITY_COLUMNS.items()]
+    rows = store.connection.execute(f"SELECT min(oldest) FROM ({' UNION ALL '.join(parts)})").fetchall()
+    value = rows[0][0]
+    return value if isinstance(value, datetime) else None
+
+
 def start_of_day(value: date | datetime) -> datetime:
     return datetime(value.year, value.month, value.day)
 

@@ -215,3 +215,13 @@ def test_output_folder_that_is_file(scored_workspace: Path, tmp_path: Path, comm
 def test_as_of_text_shows_time_when_not_midnight():
     assert as_of_text(datetime(2026, 11, 1)) == "2026-11-01"
     assert as_of_text(datetime(2026, 11, 1, 12)) == "2026-11-01 12:00:00 UTC"
+
+
+def test_as_of_before_data_warns(scored_workspace: Path):
+    result = runner.invoke(
+        app, ["-w", str(scored_workspace), "signals", "--as-of", "1990-01-01", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    warning = " ".join(result.stderr.split())
+    assert "as of 1990-01-01 is before the oldest ingested data" in warning
+    assert "Pass a later --as-of." in warning

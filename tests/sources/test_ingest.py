@@ -689,7 +689,24 @@ def test_negative_arr_is_quarantined(tmp_path: Path) -> None:
         quarantined = _rows(store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE}')
 
     assert (counts.read, counts.inserted, counts.quarantined) == (2, 1, 1)
-    assert quarantined == [(2, "arr", "-5.0", "negative ARR; ARR is 0 or more")]
+    assert quarantined == [(2, "arr", "-5", "negative ARR '-5'; ARR is 0 or more")]
+
+
+def test_negative_daily_count_quoted_as_written(tmp_path: Path) -> None:
+    sources = ACCOUNTS_SOURCE + '[sources.usage]\ntable = "usage_daily"\nfiles = ["usage.csv"]\n'
+    usage = "account_id,day,active_users,event_count\nA1,2025-03-01, -500,\nA1,2025-03-02,,-2\n"
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "usage.csv": usage})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        ingest(workspace, store)
+        quarantined = _rows(
+            store, f'SELECT row_number, "column", value, reason FROM {QUARANTINE_TABLE} ORDER BY row_number'
+        )
+
+    assert quarantined == [
+        (1, "active_users", "-500", "negative active_users '-500'; a count is 0 or more"),
+        (2, "event_count", "-2", "negative event_count '-2'; a count is 0 or more"),
+    ]
 
 
 def test_empty_csv_names_the_file_and_the_fix(tmp_path: Path) -> None:

@@ -835,8 +835,16 @@ def _resolve_as_of(store: Any, requested: datetime | None, quiet: bool = False) 
 
 
 def _warn_past_data(store: Any, as_of: datetime) -> None:
-    from account_health.asof import days_past_data
+    from account_health.asof import days_past_data, oldest_data
 
+    oldest = oldest_data(store)
+    if oldest is not None and as_of <= oldest:
+        errors.print(
+            f"[yellow]warning:[/yellow] as of {as_of:%Y-%m-%d} is before the oldest ingested data "
+            f"({oldest:%Y-%m-%d}), so no activity is known yet and every account reads as idle. "
+            "Pass a later --as-of."
+        )
+        return
     gap = days_past_data(store, as_of)
     if gap:
         newest = newest_data(store)

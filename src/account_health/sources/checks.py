@@ -162,7 +162,12 @@ def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Ch
         )
     if spec.name in ("accounts", "contracts"):
         checks.append(
-            Check("arr", "arr < 0", "CAST(arr AS VARCHAR)", literal("negative ARR; ARR is 0 or more"))
+            Check(
+                "arr",
+                "arr < 0",
+                "_raw_arr",
+                f"'negative ARR ' || {reasons.quoted('trim(_raw_arr)')} || '; ARR is 0 or more'",
+            )
         )
     if spec.name == "contracts":
         checks.append(
@@ -184,7 +189,12 @@ def _table_checks(source: str, spec: TableSpec, config: SourceConfig) -> list[Ch
         )
         for column in ("active_users", "event_count"):
             checks.append(
-                Check(column, f"{column} < 0", f"CAST({column} AS VARCHAR)", literal("negative count"))
+                Check(
+                    column,
+                    f"{column} < 0",
+                    f"_raw_{column}",
+                    f"'negative {column} ' || {reasons.quoted(f'trim(_raw_{column})')} || '; a count is 0 or more'",
+                )
             )
     if spec.name == "sentiment_responses":
         checks.extend(_sentiment_checks(source))
