@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from account_health.config import load_workspace, parse_config
+from account_health.config import VENDOR_FORMATS, load_workspace, parse_config
 from account_health.errors import ConfigError, WorkspaceNotFoundError
 from account_health.workspace import init_workspace, open_stores, template_text
 
@@ -16,6 +17,9 @@ def test_template_is_valid_and_documents_every_section():
     assert config.training.horizon_days == 90
     for section in ("[workspace]", "[signals]", "[training]", "[tiers]", "[sources."):
         assert section in template_text()
+    listed = " ".join(line.lstrip("# ") for line in template_text().splitlines())
+    for vendor in VENDOR_FORMATS:
+        assert re.search(rf"\b{vendor}\b", listed), vendor
 
 
 def test_invalid_value_names_key_value_and_allowed(tmp_path: Path):

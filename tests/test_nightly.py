@@ -11,7 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 
+from account_health.cli.nightly import run_report
 from account_health.config import load_workspace
 from account_health.nightly import STEPS, RunObserver, run_nightly
 from account_health.store import operational
@@ -138,7 +140,14 @@ def test_capacity_overflow_is_stored_and_reported(fresh):
     created = pd.DataFrame([row for row in rows if row["as_of"] == SECOND])
     carried = pd.DataFrame([row for row in rows if row["as_of"] < SECOND])
     summary = result.summary()["tasks"]
+    notifications = result.summary()["notifications"]
+    console = Console(record=True, width=300)
+    run_report(console, result.summary())
+    text = console.export_text()
 
+    assert notifications["destinations"] == []
+    assert "none sent for" in text
+    assert "because no notifier is enabled" in text
     assert summary["overflow"] == (created["status"] == "overflow").sum() > 0
     assert summary["open"] == (created["status"] == "open").sum()
     tiers = ["Red", "Orange", "Yellow", "Green", "Dark-Green"]
@@ -285,6 +294,7 @@ def test_run_posts_changes_once(fresh, monkeypatch):
     digests = 1 if len(urgent) < len(changes) else 0
     assert len(posted) == len(set(posted)) == len(urgent) + digests
     assert slack.keys() == posted
+    assert first.summary()["notifications"]["destinations"] == ["slack"]
     assert first.summary()["notifications"]["delivery"]["sent"] == len(posted)
     assert second.summary()["notifications"]["delivery"]["sent"] == 0
     texts = " ".join(message["text"] for message in slack.messages)

@@ -201,6 +201,8 @@ class NightlyResult:
     # Tier changes whose Slack message a provisional re-score by the API had already queued.
     announced: int = 0
     delivery: dict[str, Any] | None = None
+    # The enabled notifiers: [notify.slack], hubspot, salesforce and crm_file.
+    destinations: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Return the run's summary as JSON-ready values; also stored in the run's details."""
@@ -313,6 +315,17 @@ def _run(
     result.received = received
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
+    notify = workspace.config.notify
+    result.destinations = [
+        name
+        for name, settings in (
+            ("slack", notify.slack),
+            ("hubspot", notify.hubspot),
+            ("salesforce", notify.salesforce),
+            ("crm_file", notify.crm_file),
+        )
+        if settings.enabled
+    ]
     with steps("deliver"):
         result.delivery = _deliver(workspace, engine, result, notices, steps)
     return result
@@ -498,6 +511,7 @@ def run_summary(result: NightlyResult) -> dict[str, Any]:
         "received_job_changes": _received_summary(result.received),
         "notifications": {
             "queued": result.notices,
+            "destinations": result.destinations,
             "already_alerted": result.announced,
             "delivery": result.delivery,
         },

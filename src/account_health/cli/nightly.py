@@ -80,7 +80,13 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
         )
     notifications = summary["notifications"]
     delivery = notifications["delivery"]
-    if delivery is not None:
+    if not notifications.get("destinations", True):
+        console.print(
+            f"notifications: none sent for {notifications['queued']:,} tier changes, because no notifier is "
+            "enabled ([notify.slack], [notify.hubspot], [notify.salesforce], [notify.crm_file])",
+            markup=False,
+        )
+    elif delivery is not None:
         console.print(
             f"notifications: {notifications['queued']:,} tier changes queued, {delivery['sent']:,} messages "
             f"and updates sent, {delivery['unsent']:,} left in the outbox",
