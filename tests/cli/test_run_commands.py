@@ -59,6 +59,8 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
     assert flagged.exit_code == 0, flagged.output
     listed = _invoke(folder, "watch", "--list")
     assert account in listed.stdout and "CEO asked for a call" in listed.stdout
+    assert "CEO asked for a call" in _invoke(folder, "watch", account, "--list").stdout
+    assert "CEO asked for a call" not in _invoke(folder, "watch", "NO-SUCH-ACCOUNT", "--list").stdout
     explained = _invoke(folder, "explain", account)
     assert "watch list until 2099-01-01: CEO asked for a call" in explained.stdout
 
@@ -73,6 +75,8 @@ def test_run_tasks_watch_and_task_done(template: Path, tmp_path: Path):
 
     done = _invoke(folder, "task-done", str(watched[0]["task_id"]), "--on", "2025-12-02")
     assert done.exit_code == 0, done.output
+    corrected = _invoke(folder, "task-done", str(watched[0]["task_id"]), "--on", "2025-12-03")
+    assert "(was completed on 2025-12-02; now 2025-12-03)" in " ".join(corrected.stdout.split())
     table = _invoke(folder, "tasks")
     assert "completed" in table.stdout
 

@@ -727,7 +727,9 @@ def watch(
     until_instant = _as_of_option(until, "--until")
     with open_stores(workspace, create=False) as (_store, engine):
         if list_entries:
-            console.print(watch_table(list_watches(engine, include_inactive=include_all)))
+            # With an ACCOUNT, only that account's flags.
+            account = account_id.strip() if account_id is not None else None
+            console.print(watch_table(list_watches(engine, include_inactive=include_all, account_id=account)))
             return
         if account_id is None:
             raise typer.BadParameter("give an ACCOUNT to flag or remove, or --list")
@@ -802,7 +804,9 @@ def task_done(
         row = complete_task(engine, task_id, completed_at)
     if row is None:
         raise AccountHealthError(f"no task with id {task_id}; list the ids with `account-health tasks`")
-    console.print(f"task {task_id} ({row['account_id']}, {row['motion']}) completed", markup=False)
+    earlier = row["previously_completed_at"]
+    note = f" (was completed on {earlier:%Y-%m-%d}; now {row['completed_at']:%Y-%m-%d})" if earlier else ""
+    console.print(f"task {task_id} ({row['account_id']}, {row['motion']}) completed{note}", markup=False)
 
 
 def _step_progress() -> Progress:

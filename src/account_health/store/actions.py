@@ -438,7 +438,8 @@ def complete_task(
     """Mark a task completed (now by default); return the task, or None when no task has that id.
 
     A completion before the task's as-of date or more than a day in the future is refused: it would
-    let a workshop that never happened release a Yellow account's expansion.
+    let a workshop that never happened release a Yellow account's expansion. Completing a completed
+    task corrects its date, and the returned task has the earlier date as `previously_completed_at`.
     """
     moment = completed_at or now()
     with engine.begin() as connection:
@@ -450,9 +451,10 @@ def complete_task(
                 f"completion date {moment:%Y-%m-%d} is outside the task's life: give a date from "
                 f"{row.as_of:%Y-%m-%d} (when it was created) to today"
             )
+        previously = row.completed_at
         connection.execute(tasks.update().where(tasks.c.task_id == task_id).values(completed_at=moment))
         row = connection.execute(sa.select(tasks).where(tasks.c.task_id == task_id)).first()
-    return dict(row._mapping) if row is not None else None
+    return {**row._mapping, "previously_completed_at": previously} if row is not None else None
 
 
 def as_datetime(value: date) -> datetime:
