@@ -840,3 +840,23 @@ def test_source_named_twice_loads_once(tmp_path: Path) -> None:
 
     assert [counts.source for counts in report.sources] == ["accounts"]
     assert loads == [(1,)]
+
+
+def test_compact_day_read_with_date_format(tmp_path: Path) -> None:
+    sources = ACCOUNTS_SOURCE + textwrap.dedent(
+        """\
+        [sources.usage]
+        table = "usage_daily"
+        files = ["usage.csv"]
+        csv = { date_formats = ["%Y%m%d"] }
+        """
+    )
+    usage = "account_id,day,active_users\nA1,20250301,3\nA1,2025-03-02,4\n"
+    workspace = _workspace(tmp_path, sources, {"accounts.csv": ACCOUNTS, "usage.csv": usage})
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = _counts(ingest(workspace, store), "usage")
+        days = _rows(store, "SELECT CAST(day AS VARCHAR), active_users FROM usage_daily ORDER BY day")
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (2, 2, 0)
+    assert days == [("2025-03-01", 3), ("2025-03-02", 4)]
