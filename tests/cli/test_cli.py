@@ -206,10 +206,10 @@ def test_help_shows_config_sections(command: str, section: str):
 
 @pytest.mark.parametrize(("command", "option"), [("export", "--dir"), ("report", "--out")])
 def test_output_folder_that_is_file(scored_workspace: Path, tmp_path: Path, command: str, option: str):
-    taken = tmp_path / "taken"
-    taken.write_text("not a folder\n", encoding="utf-8")
-    result = runner.invoke(app, ["-w", str(scored_workspace), command, option, str(taken)])
-    assert str(result.exception) == f"{taken} is a file, not a folder; pass {option} with a folder"
+    existing_file = tmp_path / "existing_file"
+    existing_file.write_text("not a folder\n", encoding="utf-8")
+    result = runner.invoke(app, ["-w", str(scored_workspace), command, option, str(existing_file)])
+    assert str(result.exception) == f"{existing_file} is a file, not a folder; pass {option} with a folder"
 
 
 def test_as_of_text_shows_time_when_not_midnight():

@@ -89,7 +89,7 @@ def open_analytical_store(
             _check_tables(connection, target)
     except (duckdb.Error, OSError) as exc:
         if "lock" in str(exc).lower():
-            # DuckDB lets one process write a file, and names the process that holds it in the message.
+            # DuckDB lets one process write a file, and its lock error names the process that has it open.
             raise ConfigError(
                 f"cannot open the analytical store {target!r} because another process is using it: "
                 f"{first_line(exc)}; wait for that process (an ingest or nightly run, say) to finish, then retry"
