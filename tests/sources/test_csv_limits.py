@@ -95,6 +95,24 @@ def test_long_malformed_record_keeps_next_rows(tmp_path: Path, fields: bytes) ->
     assert stored == [("A1", 1), ("A3", 3), ("A4", 4)]
 
 
+def test_malformed_record_of_next_block_keeps_rows_before_it(tmp_path: Path) -> None:
+    # pyarrow rejects row 600,000, in the second 8 MB block, while it hands out the first block's rows.
+    rows = [b"A%07d,Name%07d\n" % (number, number) for number in range(1, 700_001)]
+    rows[599_999] = b"A0600000,Name,extra\n"
+    workspace = _workspace(tmp_path, b"account_id,name\n" + b"".join(rows))
+
+    with open_analytical_store(workspace.analytical_store_path) as store:
+        counts = ingest(workspace, store).sources[0]
+        quarantined = store.connection.execute(f"SELECT row_number FROM {QUARANTINE_TABLE}").fetchall()
+        stored = store.connection.execute(
+            "SELECT count(*), min(_row_number), max(_row_number), count(DISTINCT _row_number) FROM accounts"
+        ).fetchone()
+
+    assert (counts.read, counts.inserted, counts.quarantined) == (700_000, 699_999, 1)
+    assert quarantined == [(600_000,)]
+    assert stored == (699_999, 1, 700_000, 699_999)
+
+
 def test_record_over_largest_block_names_line(tmp_path: Path) -> None:
     huge = b"x" * (300 << 20)
     workspace = _workspace(tmp_path, b"account_id,name\nA1,Acme\nA2," + huge + b"\nA3,Initech\n")

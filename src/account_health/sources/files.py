@@ -276,21 +276,26 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
         return "skip"
 
     # A record longer than a block stops pyarrow's reader. The file is then read again with larger
-    # blocks, and the rows already handed out are skipped.
+    # blocks, and the rows already handed out are skipped: the good rows up to the last one handed
+    # out, and the rejected rows by number. pyarrow can reject a record of the next block before the
+    # good rows ahead of it come out, so a rejected number says nothing about the good rows before it.
     handed_through = 0
+    handed_rejects: set[int] = set()
     for block_size in (BATCH_BYTES, LONG_RECORD_BLOCK_BYTES):
         try:
             for batch in _csv_pass(path, config, names, raw_names, reject, rejected, block_size, total):
                 kept = batch.row_numbers > handed_through
                 batch.rejected = [
-                    row for row in batch.rejected if row.row_number > handed_through or row.row_number < 0
+                    row
+                    for row in batch.rejected
+                    if row.row_number not in handed_rejects or row.row_number < 0
                 ]
                 if not kept.all():
                     batch.table = batch.table.filter(pa.array(kept))
                     batch.row_numbers = batch.row_numbers[kept]
-                handed_through = max(
-                    [handed_through, *batch.row_numbers[-1:], *(row.row_number for row in batch.rejected)]
-                )
+                if len(batch.row_numbers):
+                    handed_through = max(handed_through, int(batch.row_numbers[-1]))
+                handed_rejects.update(row.row_number for row in batch.rejected)
                 yield batch
             return
         except _RecordTooLong:
