@@ -192,6 +192,15 @@ def test_verdict_names_checks_not_made(unchanged: MonitorReport):
     monitor_summary(console, early)
     assert "not checked yet: calibration" in console.export_text()
 
+    untested = replace(
+        unchanged, weights=replace(unchanged.weights, tested=False, note="not tested: 24 churn events")
+    )
+    assert untested.verdict() == (
+        "calibration, drift and model age are within bounds; not checked yet: weights (not tested: 24 churn events)"
+    )
+    assert untested.to_dict()["unchecked"] == ["weights (not tested: 24 churn events)"]
+    assert unchanged.to_dict()["unchecked"] == []
+
     nothing = replace(
         early, weights=replace(unchanged.weights, columns=[], note="no refit: too few rows"), feature_drift=[]
     )

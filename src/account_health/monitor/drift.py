@@ -72,6 +72,8 @@ class WeightRefit:
     critical_z: float | None
     columns: list[WeightDrift]
     note: str = ""
+    # Whether the weights were tested for a change; `note` says why not.
+    tested: bool = True
 
     def changed_signals(self) -> list[str]:
         return list(dict.fromkeys(entry.signal for entry in self.columns if entry.changed))
@@ -172,7 +174,14 @@ def weight_refit(
             "the last closed horizon has no churn" if len(labels) else "the last closed horizon has no rows"
         )
         return WeightRefit(
-            snapshots, len(labels), int(labels.sum()), None, None, [], note=f"no refit: {reason}"
+            snapshots,
+            len(labels),
+            int(labels.sum()),
+            None,
+            None,
+            [],
+            note=f"no refit: {reason}",
+            tested=False,
         )
 
     refit = _refit(model, frame, labels, int(artifact.get("rows") or len(frame)))
@@ -199,8 +208,10 @@ def weight_refit(
         for spec, model_coef, problem in zip(model.specs_, model.coef_, problems, strict=True)
     ]
     note = "; ".join(caveats)
+    tested = True
     churned = int(labels.sum())
     if compared and churned < min_events_per_column * len(compared):
+        tested = False
         for entry in columns:
             entry.changed = False
         note = (
@@ -208,8 +219,9 @@ def weight_refit(
             f"fewer than the {min_events_per_column} per column that [monitor] weight_min_events_per_column asks for"
         )
     if not model_intervals:
+        tested = False
         note = "the model file has no coefficient intervals (written by an earlier release), so no change is tested"
-    return WeightRefit(snapshots, len(labels), int(labels.sum()), refit.C, critical, columns, note)
+    return WeightRefit(snapshots, len(labels), int(labels.sum()), refit.C, critical, columns, note, tested)
 
 
 def _refit(model: ChurnModel, frame: pd.DataFrame, labels: np.ndarray, model_rows: int) -> ChurnModel:

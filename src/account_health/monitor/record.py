@@ -25,6 +25,7 @@ def report_summary(report: MonitorReport, files: list[Path]) -> dict[str, Any]:
         "model_version": report.model_version,
         "model_age_days": report.model_age.age_days,
         "retrain_recommended": report.retrain_recommended,
+        "unchecked": report.unchecked(),
         "retrain_reasons": [
             {"kind": alert.kind, "message": alert.message} for alert in report.retrain_reasons
         ],

@@ -90,7 +90,7 @@ class MonitorReport:
         missing = []
         if not self.calibration:
             missing.append("calibration (no scoring date's horizon has closed yet)")
-        if not self.weights.columns:
+        if not (self.weights.columns and self.weights.tested):
             missing.append(f"weights ({self.weights.note or 'no refit'})")
         if self.drift_scoring_date is None or not self.feature_drift:
             missing.append("drift (no scores to compare with the training data)")
@@ -102,7 +102,7 @@ class MonitorReport:
             name
             for name, measured in (
                 ("calibration", bool(self.calibration)),
-                ("weights", bool(self.weights.columns)),
+                ("weights", bool(self.weights.columns) and self.weights.tested),
                 ("drift", self.drift_scoring_date is not None and bool(self.feature_drift)),
             )
             if measured
@@ -119,6 +119,7 @@ class MonitorReport:
         """Return the report as plain data for JSON; NaN stays NaN here and becomes null when dumped."""
         data = dataclasses.asdict(self)
         data["retrain_recommended"] = self.retrain_recommended
+        data["unchecked"] = self.unchecked()
         data["model_age"]["too_old"] = self.model_age.too_old
         for entry, period in zip(data["calibration"], self.calibration, strict=True):
             entry["within_bounds"] = period.within_bounds
