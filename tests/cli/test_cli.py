@@ -194,6 +194,7 @@ def test_signals_table_names_mixed_usage_measures(tmp_path: Path):
     [
         ("export", "[spark] parquet_dir"),
         ("train", "[training] min_churn_events"),
+        ("train", "[tiers.bands] band"),
         ("report", "[notify.slack]"),
         ("watch", "[actions] watch_default_days"),
     ],

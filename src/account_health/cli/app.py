@@ -404,7 +404,7 @@ def train(
         typer.Option(
             "--fit-cutoffs",
             help="Fit the four tier cut-offs so each tier's observed hold-out churn falls in its "
-            "[tiers.bands] band, instead of using the configured cut-offs.",
+            "\\[tiers.bands] band, instead of using the configured cut-offs.",
         ),
     ] = False,
     json_output: Annotated[

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from account_health.cli.render import NOT_VALIDATED, TIER_STYLES
+from account_health.cli.render import NOT_VALIDATED, TIER_STYLES, as_of_text
 from account_health.nightly import RunObserver
 
 
@@ -43,7 +44,8 @@ def run_report(console: Console, summary: Mapping[str, Any]) -> None:
             "the base rate; treat these scores and tasks as unproven.[/bold red]"
         )
     console.print(
-        f"run {summary['run_id']}: {summary['accounts_scored']:,} accounts as of {summary['as_of'][:10]} "
+        f"run {summary['run_id']}: {summary['accounts_scored']:,} accounts as of "
+        f"{as_of_text(datetime.fromisoformat(summary['as_of']))} "
         f"with model {escape(summary['model_version'])}"
     )
 

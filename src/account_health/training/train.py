@@ -127,11 +127,17 @@ def train(
     for signal in flagged_signals(intervals):
         artifact["weights"][signal]["flagged"] = True
         caveats.append(f"the 95 % interval of every {signal} coefficient spans zero; its weight may be noise")
-    path, text, sha256 = write_artifact(artifact, workspace.models_dir)
-    report = write_report(artifact, workspace.models_dir)
-    operational.register_model(
-        engine, artifact["model_version"], end, artifact["validated"], path, sha256, text
-    )
+    version = artifact["model_version"]
+    try:
+        path, text, sha256 = write_artifact(artifact, workspace.models_dir)
+        report = write_report(artifact, workspace.models_dir)
+        operational.register_model(engine, version, end, artifact["validated"], path, sha256, text)
+    except BaseException:
+        # Files of a model the registry does not list would look like a trained model; a Ctrl-C or a
+        # failure before the registration removes them.
+        for leftover in workspace.models_dir.glob(f"{version}*"):
+            leftover.unlink(missing_ok=True)
+        raise
     if not artifact["validated"]:
         warnings.warn(artifact["validation_reason"], NotValidatedWarning, stacklevel=2)
     log.info("trained model %s on %d rows", artifact["model_version"], len(frame))
