@@ -135,7 +135,20 @@ def test_config_path_that_is_folder(tmp_path: Path):
         load_workspace(tmp_path)
 
 
-@pytest.mark.parametrize("pattern", ["%Q", "%d/%m/%"])
+def test_date_format_without_year_rejected():
+    raw = {
+        "sources": {"tickets": {"table": "tickets", "files": ["t.csv"], "csv": {"date_formats": ["%H:%M"]}}}
+    }
+    with pytest.raises(ConfigError, match=r"has no year field \(%Y or %y\)"):
+        parse_config(raw)
+
+
+def test_config_with_byte_order_mark_loads(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_bytes("\ufeff[training]\nhorizon_days = 60\n".encode())
+    assert load_workspace(tmp_path).config.training.horizon_days == 60
+
+
+@pytest.mark.parametrize("pattern", ["%Y-%Q", "%d/%m/%Y %"])
 def test_date_format_duckdb_cannot_read(pattern: str):
     raw = {
         "sources": {"tickets": {"table": "tickets", "files": ["t.csv"], "csv": {"date_formats": [pattern]}}}

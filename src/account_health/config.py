@@ -149,6 +149,11 @@ class CsvOptions(_Section):
                 raise ValueError(
                     f"{pattern!r} is not a strptime format; write it with fields such as %d/%m/%Y"
                 )
+            if "%Y" not in pattern and "%y" not in pattern:
+                raise ValueError(
+                    f"{pattern!r} has no year field (%Y or %y), so every value would read as a day of 1900; "
+                    "write the whole date, such as %d/%m/%Y %H:%M"
+                )
             # The ingest parses with DuckDB's strptime, so DuckDB decides which fields exist.
             try:
                 with duckdb.connect() as connection:
@@ -881,7 +886,8 @@ def load_workspace(folder: str | Path) -> Workspace:
             "or pass --workspace DIR"
         )
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # Windows editors may begin a UTF-8 file with a byte-order mark, which TOML parsers reject.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except UnicodeDecodeError as exc:
