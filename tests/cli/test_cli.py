@@ -226,3 +226,11 @@ def test_as_of_before_data_warns(scored_workspace: Path):
     warning = " ".join(result.stderr.split())
     assert "as of 1990-01-01 is before the oldest ingested data" in warning
     assert "Pass a later --as-of." in warning
+
+
+def test_workspace_after_command_gets_hint(tmp_path: Path):
+    result = run_cli("sources", "-w", str(tmp_path))
+    assert result.returncode == 2
+    assert "No such option: -w" in result.stderr
+    assert "hint: -w/--workspace and -v/--verbose go before the command" in result.stderr
+    assert "hint:" not in run_cli("-w", str(tmp_path), "sources", "--bogus").stderr

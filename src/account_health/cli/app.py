@@ -901,6 +901,24 @@ def _show_warning(
 
 
 _interrupts: list[int] = []
+_GLOBAL_OPTIONS = ("-w", "--workspace", "-v", "--verbose")
+
+
+def _global_option_after_command(arguments: list[str]) -> bool:
+    """Return whether a global option follows the command name, where Click reads it as the command's."""
+    command_seen = False
+    expects_value = False
+    for argument in arguments:
+        if expects_value:
+            expects_value = False
+        elif not command_seen:
+            if argument in ("-w", "--workspace"):
+                expects_value = True
+            elif not argument.startswith("-"):
+                command_seen = True
+        elif argument in _GLOBAL_OPTIONS or argument.startswith("--workspace="):
+            return True
+    return False
 
 
 def _note_interrupt(signum: int, frame: Any) -> None:
@@ -925,6 +943,10 @@ def main() -> None:
     except SystemExit as exc:
         if _interrupts and exc.code not in (0, None):
             raise _interrupted() from None
+        if exc.code == 2 and _global_option_after_command(sys.argv[1:]):
+            errors.print(
+                "hint: -w/--workspace and -v/--verbose go before the command: account-health -w DIR ingest"
+            )
         raise
     except KeyboardInterrupt:
         raise _interrupted() from None
