@@ -258,3 +258,9 @@ def test_crm_file_path_keeps_escaped_braces(tmp_path: Path):
         '[notify.crm_file]\npath = "exports/{{team}}-{as_of}.csv"\n'
     )
     assert load_workspace(tmp_path).config.notify.crm_file.path == "exports/{{team}}-{as_of}.csv"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_regularisation_c_must_be_finite(value: float):
+    with pytest.raises(ConfigError, match="Input should be a finite number"):
+        parse_config({"training": {"regularisation_c": value}})

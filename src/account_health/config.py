@@ -422,7 +422,7 @@ class TrainingSettings(_Section):
     min_churn_events: int = Field(100, ge=1)
     bootstrap_samples: int = Field(500, ge=50, le=10000)
     # "auto" chooses C by log loss on time-ordered folds grouped by account; a number fixes it.
-    regularisation_c: Annotated[float, Field(gt=0.0)] | Literal["auto"] = "auto"
+    regularisation_c: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] | Literal["auto"] = "auto"
     cv_folds: int = Field(3, ge=2, le=10)
     # "balanced" re-weights the classes and then corrects the intercept, so probabilities stay calibrated.
     class_weight: Literal["none", "balanced"] = "none"

@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from account_health.config import load_workspace
+from account_health.config import TierSettings, load_workspace
 from account_health.errors import SeparationWarning
 from account_health.sources.ingest import ingest
 from account_health.training.dataset import label_rows
+from account_health.training.evaluate import evaluate
 from account_health.training.intervals import coefficient_intervals, flagged_signals
 from account_health.training.model import ChurnModel
 from account_health.training.regularisation import choose_c, time_folds
@@ -152,3 +153,19 @@ def test_intervals_match_statsmodels_without_penalty():
         half_width = (intervals[name]["high"] - intervals[name]["low"]) / 2
         assert intervals[name]["value"] == pytest.approx(reference.params[index], abs=2e-3)
         assert half_width == pytest.approx(1.959963984540054 * reference.bse[index], rel=0.02)
+
+
+def test_near_constant_model_not_validated():
+    rng = np.random.default_rng(4)
+    labels = (rng.random(4_000) < 0.1).astype("int64")
+    frame = pd.DataFrame({"account_id": [f"A{number % 800}" for number in range(4_000)], "label": labels})
+    # Probabilities that rank the churners first but stay within a millionth of the base rate.
+    probability = 0.1 + 1e-6 * (labels - 0.5)
+    metrics = evaluate(frame, probability, 0.1, TierSettings(), {}, samples=200, seed=0)
+
+    assert metrics["roc_auc"]["low"] > 0.5
+    assert 0 < metrics["log_loss_improvement"]["low"] < metrics["log_loss_improvement_needed"]
+    assert metrics["beats_base_rate"] is False
+
+    useful = evaluate(frame, np.where(labels == 1, 0.3, 0.08), 0.1, TierSettings(), {}, samples=200, seed=0)
+    assert useful["beats_base_rate"] is True

@@ -17,6 +17,10 @@ from statsmodels.stats.proportion import proportion_confint
 from account_health.config import TierSettings
 
 TIER_NAMES = ("Red", "Orange", "Yellow", "Green", "Dark-Green")
+# The share of the base rate's log-loss that a model must save, at the low end of its interval, to
+# count as beating the base rate. Without a floor, a model regularised to near-constant probabilities
+# passed by a millionth of a nat while putting every account in one tier.
+MIN_LOG_LOSS_GAIN_SHARE = 0.001
 
 
 def tier_of(probability: np.ndarray, tiers: TierSettings) -> np.ndarray:
@@ -226,5 +230,7 @@ def evaluate(
         name: {"roc_auc": _interval(_auc, labels, scores, weights).as_dict()}
         for name, scores in baselines.items()
     }
-    metrics["beats_base_rate"] = bool(auc.low > 0.5 and gain.low > 0)
+    needed = MIN_LOG_LOSS_GAIN_SHARE * float(metrics["log_loss_base_rate"])  # type: ignore[arg-type]
+    metrics["log_loss_improvement_needed"] = needed
+    metrics["beats_base_rate"] = bool(auc.low > 0.5 and gain.low > needed)
     return metrics

@@ -105,7 +105,8 @@ def _holdout(artifact: dict[str, Any]) -> list[Block]:
         (
             "log-loss improvement over the base rate",
             *_interval_cells(metrics["log_loss_improvement"], 4),
-            "nats per account-snapshot; above 0 beats the base rate",
+            "nats per account-snapshot; a low end above "
+            f"{_fixed(metrics.get('log_loss_improvement_needed', 0.0), 4)} (0.1 % of the base rate's) beats it",
         ),
         (
             "Brier score",

@@ -309,8 +309,10 @@ def _validation(metrics: dict[str, Any]) -> tuple[bool, str]:
             f"{auc['low']:.3f} to {auc['high']:.3f}; log-loss improvement {gain['value']:.4f}, interval "
             f"{gain['low']:.4f} to {gain['high']:.4f})"
         )
+    needed = metrics.get("log_loss_improvement_needed", 0.0)
     return False, (
         f"NOT VALIDATED: the model cannot be shown to beat the base rate on its hold-out (ROC AUC "
-        f"{auc['value']:.3f}, 95 % interval {auc['low']:.3f} to {auc['high']:.3f}; log-loss improvement "
-        f"{gain['value']:.4f}, interval {gain['low']:.4f} to {gain['high']:.4f}). Treat its scores as unproven."
+        f"{auc['value']:.3f}, 95 % interval {auc['low']:.3f} to {auc['high']:.3f}, whose low end must exceed "
+        f"0.5; log-loss improvement {gain['value']:.4f}, interval {gain['low']:.4f} to {gain['high']:.4f}, whose "
+        f"low end must exceed {needed:.4f}). Treat its scores as unproven."
     )

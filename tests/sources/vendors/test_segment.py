@@ -172,3 +172,25 @@ def test_shared_fixtures_load(shared_data: Path, tmp_path: Path) -> None:
     assert ("I'm unique", "B", "A") in events
     assert users == [("B", "A")]
     assert_balanced(report)
+
+
+def test_deeply_nested_line_still_loads(tmp_path: Path) -> None:
+    deep: dict[str, object] = {"leaf": 1}
+    for _ in range(400):
+        deep = {"inner": deep}
+    messages = [
+        _message("track", "t1", "u1", "2024-01-05T00:00:00Z", event="A", groupId="acme"),
+        _message("track", "t2", "u1", "2024-01-06T00:00:00Z", event="B", groupId="acme", properties=deep),
+    ]
+    workspace = make_workspace(
+        tmp_path,
+        ACCOUNTS_SOURCE + _events_source('"events.jsonl"'),
+        {"accounts.csv": ACCOUNTS, "events.jsonl": json_lines(messages)},
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT event_id FROM usage_events ORDER BY event_id")
+
+    assert stored == [("t1",), ("t2",)]
+    assert_balanced(report)

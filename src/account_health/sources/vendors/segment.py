@@ -309,7 +309,9 @@ def _arrow_json(data: bytes) -> pa.Table | None:
             schema = pa.schema([_timestamps_as_text(field) for field in table.schema])
             exact = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="error")
             table = pj.read_json(pa.BufferReader(data), read_options=options, parse_options=exact)
-    except pa.ArrowInvalid:
+    except (pa.ArrowInvalid, RecursionError):
+        # A struct nested hundreds of levels deep exceeds the recursion of the schema walk above; the
+        # line-by-line reader takes such a block instead.
         return None
     return table
 
