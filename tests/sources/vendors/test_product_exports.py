@@ -9,6 +9,9 @@ import zipfile
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from account_health.errors import SourceError
 from vendor_workspace import assert_balanced, counts, json_lines, make_workspace, rows, run_ingest
 
 ACCOUNTS = "account_id\nacme\nglobex\n"
@@ -304,3 +307,46 @@ def test_intercom_companies_list(tmp_path: Path) -> None:
     assert len(reasons) == 1
     assert "companies.companies lists 2 groups ('acme', 'globex')" in reasons[0][0]
     assert_balanced(report)
+
+
+def _zip_with(extra: dict[str, bytes]) -> bytes:
+    event = {"uuid": "u-1", "event_type": "Open", "user_id": "ana", "event_time": "2024-03-01 00:10:00"}
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("123/123_2024-03-01_0#0.json.gz", gzip.compress(json_lines([event]).encode()))
+        for name, content in extra.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_amplitude_zip_skips_macos_metadata(tmp_path: Path) -> None:
+    config = (
+        BASE + '[sources.amplitude]\ntable = "usage_events"\nformat = "amplitude"\nfiles = ["export.zip"]\n'
+    )
+    metadata = {
+        "__MACOSX/123/._123_2024-03-01_0#0.json.gz": b"\x00\x05\x16\x07",
+        "123/.DS_Store": b"\x00\x00",
+    }
+    workspace = make_workspace(
+        tmp_path, config, {"accounts.csv": ACCOUNTS, "export.zip": _zip_with(metadata)}
+    )
+
+    report, store = run_ingest(workspace)
+    with store:
+        stored = rows(store, "SELECT event_id FROM usage_events")
+
+    assert stored == [("u-1",)]
+    assert_balanced(report)
+
+
+def test_amplitude_zip_error_names_member(tmp_path: Path) -> None:
+    config = (
+        BASE + '[sources.amplitude]\ntable = "usage_events"\nformat = "amplitude"\nfiles = ["export.zip"]\n'
+    )
+    extra = {"README.txt": b"Exported by Amplitude.\n", "broken.json.gz": b"not gzip"}
+    workspace = make_workspace(tmp_path, config, {"accounts.csv": ACCOUNTS, "export.zip": _zip_with(extra)})
+
+    with pytest.raises(SourceError) as raised:
+        run_ingest(workspace)
+
+    assert "export.zip, member README.txt: is not valid JSON" in str(raised.value)

@@ -162,6 +162,8 @@ def test_call_sentiment_tags_and_scores(tmp_path: Path) -> None:
         "k3,globex,2024-03-03T10:00:00Z,0.1\n"
         "k4,globex,2024-03-04T10:00:00Z,\n"
         "k5,globex,2024-03-05T10:00:00Z,furious\n"
+        "k6,globex,2024-03-06T10:00:00Z,2.0\n"
+        "k7,globex,2024-03-07T10:00:00Z,NaN\n"
     )
     config = (
         BASE + '[sources.calls]\ntable = "sentiment_responses"\nformat = "calls"\nfiles = ["calls.csv"]\n'
@@ -173,7 +175,8 @@ def test_call_sentiment_tags_and_scores(tmp_path: Path) -> None:
     report, store = run_ingest(workspace)
     with store:
         stored = rows(store, "SELECT response_id, kind, tag, dismissed FROM sentiment_responses ORDER BY 1")
-        quarantined = rows(store, 'SELECT row_number, "column" FROM quarantine')
+        quarantined = rows(store, 'SELECT row_number, "column" FROM quarantine ORDER BY row_number')
+        reasons = rows(store, "SELECT reason FROM quarantine WHERE row_number > 5 ORDER BY row_number")
 
     assert stored == [
         ("k1", "call", "positive", False),
@@ -181,7 +184,17 @@ def test_call_sentiment_tags_and_scores(tmp_path: Path) -> None:
         ("k3", "call", "neutral", False),
         ("k4", "call", None, True),
     ]
-    assert quarantined == [(5, "tag")]
+    assert quarantined == [(5, "tag"), (6, "(whole row)"), (7, "(whole row)")]
+    assert reasons == [
+        (
+            "call sentiment score '2.0' is outside -1 to 1; export the tool's score on that scale, "
+            "or its positive, neutral or negative label",
+        ),
+        (
+            "call sentiment score 'NaN' is outside -1 to 1; export the tool's score on that scale, "
+            "or its positive, neutral or negative label",
+        ),
+    ]
     assert_balanced(report)
 
 

@@ -117,9 +117,16 @@ def _members(path: Path) -> Iterator[tuple[str, Callable[[], IO[bytes]]]]:
     except zipfile.BadZipFile as exc:
         raise SourceError(f"{path}: is not a readable zip archive ({exc})") from None
     for info in sorted(
-        (info for info in archive.infolist() if not info.is_dir()), key=lambda info: info.filename
+        (info for info in archive.infolist() if not info.is_dir() and not _archive_metadata(info.filename)),
+        key=lambda info: info.filename,
     ):
         yield info.filename, _member_opener(archive, info)
+
+
+def _archive_metadata(name: str) -> bool:
+    """Return whether a zip member is metadata that macOS adds when it zips a folder, never an export."""
+    base = PurePath(name).name
+    return name.startswith("__MACOSX/") or base.startswith("._") or base == ".DS_Store"
 
 
 def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], IO[bytes]]:
@@ -209,8 +216,13 @@ def _records_of_members(
 ) -> Iterator[JsonRecord | JsonBlock[BlockValue]]:
     numbered = 0
     for name, opener in _members(path):
-        with opener() as handle:
-            head = handle.read(4096)
+        # Errors name the member of a zip archive, so that a stray file in it is found.
+        where = str(path) if name == path.name else f"{path}, member {name}"
+        try:
+            with opener() as handle:
+                head = handle.read(4096)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise source_files.decompress_error(Path(where), exc) from None
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not stripped:
             continue
@@ -221,7 +233,7 @@ def _records_of_members(
         if _named_json_lines(name) or (stripped.startswith(b"{") and _complete_json(first_line)):
             records = _json_lines(opener, array_keys, line_filter, read_block)
         else:
-            records = _json_document(opener, path, array_keys)
+            records = _json_document(opener, where, array_keys)
         last = numbered
         for record in records:
             if isinstance(record, JsonBlock):
@@ -422,7 +434,7 @@ def _snippet(value: Any) -> str:
 
 
 def _json_document(
-    opener: Callable[[], IO[bytes]], path: Path, array_keys: tuple[str, ...]
+    opener: Callable[[], IO[bytes]], path: str, array_keys: tuple[str, ...]
 ) -> Iterator[JsonRecord]:
     with opener() as handle:
         data = handle.read()

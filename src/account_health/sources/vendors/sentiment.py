@@ -160,10 +160,13 @@ class CallsAdapter(RecordAdapter):
             return flat
         # A call with a sentiment is an answer, as an NPS response with a score is: not dismissed.
         flat[dismissed] = "false"
-        flat[source] = self._tag(value.strip())
+        tag = self._tag(value.strip())
+        if isinstance(tag, Reject):
+            return tag
+        flat[source] = tag
         return flat
 
-    def _tag(self, value: str) -> str:
+    def _tag(self, value: str) -> str | Reject:
         try:
             number = float(value.replace(",", "."))
         except ValueError:
@@ -177,7 +180,10 @@ class CallsAdapter(RecordAdapter):
                     return tag
             return value
         if not -1.0 <= number <= 1.0:
-            return value
+            return Reject(
+                f"call sentiment score {value!r} is outside -1 to 1; export the tool's score on that scale, "
+                "or its positive, neutral or negative label"
+            )
         if number > self.POSITIVE_ABOVE:
             return "positive"
         if number < self.NEGATIVE_BELOW:
