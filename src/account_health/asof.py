@@ -30,9 +30,12 @@ def newest_data(store: AnalyticalStore) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
 
-def oldest_data(store: AnalyticalStore) -> datetime | None:
-    """Return the oldest event instant in the activity tables, or None when they are empty."""
-    parts = [f'SELECT min({column}) AS oldest FROM "{table}"' for table, column in _ACTIVITY_COLUMNS.items()]
+def oldest_data(store: AnalyticalStore, tables: tuple[str, ...] | None = None) -> datetime | None:
+    """Return the oldest event instant in the activity tables (or those of `tables`), or None when they are empty."""
+    columns = {
+        table: column for table, column in _ACTIVITY_COLUMNS.items() if tables is None or table in tables
+    }
+    parts = [f'SELECT min({column}) AS oldest FROM "{table}"' for table, column in columns.items()]
     rows = store.connection.execute(f"SELECT min(oldest) FROM ({' UNION ALL '.join(parts)})").fetchall()
     value = rows[0][0]
     return value if isinstance(value, datetime) else None

@@ -61,6 +61,10 @@ class SignalSettingsWarning(AccountHealthWarning):
     """The [signals] settings differ from those the model was trained with."""
 
 
+class EarlySnapshotWarning(AccountHealthWarning):
+    """Training snapshots lie before the oldest usage row, where every account reads as idle."""
+
+
 class HistoryOrderWarning(AccountHealthWarning):
     """A date was scored before later dates that already have scores, whose tiers are not recomputed."""
 

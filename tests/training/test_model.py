@@ -10,14 +10,14 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from account_health.config import TierSettings, load_workspace
-from account_health.errors import SeparationWarning
+from account_health.errors import EarlySnapshotWarning, SeparationWarning
 from account_health.sources.ingest import ingest
 from account_health.training.dataset import label_rows
 from account_health.training.evaluate import evaluate
 from account_health.training.intervals import coefficient_intervals, flagged_signals
 from account_health.training.model import ChurnModel
 from account_health.training.regularisation import choose_c, time_folds
-from account_health.training.train import _data_caveats
+from account_health.training.train import _data_caveats, _snapshots_before_usage
 from account_health.workspace import open_stores
 from company import write_company
 
@@ -169,3 +169,29 @@ def test_near_constant_model_not_validated():
 
     useful = evaluate(frame, np.where(labels == 1, 0.3, 0.08), 0.1, TierSettings(), {}, samples=200, seed=0)
     assert useful["beats_base_rate"] is True
+
+
+def test_snapshots_before_usage_get_caveat(tmp_path: Path):
+    (tmp_path / "account-health.toml").write_text(
+        '[workspace]\nanalytical_store = "analytical.duckdb"\n\n'
+        '[sources.accounts]\ntable = "accounts"\nfiles = ["accounts.csv"]\n\n'
+        '[sources.usage]\ntable = "usage_events"\nfiles = ["events.csv"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "accounts.csv").write_text("account_id\nA1\n", encoding="utf-8")
+    (tmp_path / "events.csv").write_text(
+        "event_id,account_id,user_id,occurred_at\nE1,A1,U1,2025-03-01T10:00:00Z\n", encoding="utf-8"
+    )
+    workspace = load_workspace(tmp_path)
+    snapshots = [datetime(2025, 1, 1), datetime(2025, 2, 1), datetime(2025, 4, 1)]
+
+    with open_stores(workspace) as (store, _engine):
+        ingest(workspace, store)
+        with pytest.warns(EarlySnapshotWarning):
+            caveats = _snapshots_before_usage(store, snapshots)
+        assert _snapshots_before_usage(store, snapshots[2:]) == []
+
+    assert caveats == [
+        "2 of 3 snapshots (2025-01-01 to 2025-02-01) come before the oldest usage row (2025-03-01), so every "
+        "account reads as idle in them; shorten [training] window_months or pass a later --end"
+    ]

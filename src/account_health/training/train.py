@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
-from account_health.asof import default_as_of, start_of_day
+from account_health.asof import default_as_of, oldest_data, start_of_day
 from account_health.config import TrainingSettings, Workspace
-from account_health.errors import NotValidatedWarning, SeparationWarning, TrainingError
+from account_health.errors import EarlySnapshotWarning, NotValidatedWarning, SeparationWarning, TrainingError
 from account_health.signals.registry import FEATURES, SIGNALS
 from account_health.store import operational
 from account_health.store.analytical import AnalyticalStore
@@ -84,7 +84,7 @@ def train(
         raise TrainingError(
             "the training part of the window has only one class of label; widen [training] window_months"
         )
-    caveats = _data_caveats(train_rows, features)
+    caveats = _data_caveats(train_rows, features) + _snapshots_before_usage(store, snapshots)
     regularisation = _regularisation(train_rows, features, settings, announce)
     chosen_c = float(regularisation["chosen_c"])
 
@@ -187,6 +187,21 @@ def _split(
             "label windows may not overlap the hold-out; widen [training] window_months or lower holdout_fraction"
         )
     return holdout, train
+
+
+def _snapshots_before_usage(store: AnalyticalStore, snapshots: list[datetime]) -> list[str]:
+    """Name the snapshots taken before the oldest usage row, where every account reads as idle."""
+    oldest = oldest_data(store, ("usage_events", "usage_daily"))
+    early = [snapshot for snapshot in snapshots if oldest is not None and snapshot <= oldest]
+    if not early:
+        return []
+    caveat = (
+        f"{len(early)} of {len(snapshots)} snapshots ({early[0]:%Y-%m-%d} to {early[-1]:%Y-%m-%d}) come before "
+        f"the oldest usage row ({oldest:%Y-%m-%d}), so every account reads as idle in them; shorten "
+        "[training] window_months or pass a later --end"
+    )
+    warnings.warn(caveat, EarlySnapshotWarning, stacklevel=3)
+    return [caveat]
 
 
 def _data_caveats(rows: pd.DataFrame, features: list[str]) -> list[str]:
