@@ -81,8 +81,12 @@ def train(
     train_rows = frame[frame["as_of"].isin(train_snapshots)]
     holdout_rows = frame[frame["as_of"].isin(holdout_snapshots)]
     if train_rows["label"].nunique() < 2:
+        held_out = int(holdout_rows["label"].sum())
         raise TrainingError(
-            "the training part of the window has only one class of label; widen [training] window_months"
+            f"the training part of the window ({min(train_snapshots):%Y-%m-%d} to {max(train_snapshots):%Y-%m-%d}) "
+            f"has only one class of label, while the hold-out after it has {held_out} churned rows; pass a "
+            "later --end or widen [training] window_months so that churn and retention both fall in the "
+            "training part"
         )
     caveats = _data_caveats(train_rows, features) + _snapshots_before_usage(store, snapshots)
     regularisation = _regularisation(train_rows, features, settings, announce)
