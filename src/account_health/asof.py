@@ -24,19 +24,18 @@ _ACTIVITY_COLUMNS = {
 
 def newest_data(store: AnalyticalStore) -> datetime | None:
     """Return the newest event instant in the activity tables, or None when they are empty."""
-    parts = [f'SELECT max({column}) AS newest FROM "{table}"' for table, column in _ACTIVITY_COLUMNS.items()]
-    rows = store.connection.execute(f"SELECT max(newest) FROM ({' UNION ALL '.join(parts)})").fetchall()
-    value = rows[0][0]
-    return value if isinstance(value, datetime) else None
+    return _edge_of_data(store, "max", tuple(_ACTIVITY_COLUMNS))
 
 
 def oldest_data(store: AnalyticalStore, tables: tuple[str, ...] | None = None) -> datetime | None:
     """Return the oldest event instant in the activity tables (or those of `tables`), or None when they are empty."""
-    columns = {
-        table: column for table, column in _ACTIVITY_COLUMNS.items() if tables is None or table in tables
-    }
-    parts = [f'SELECT min({column}) AS oldest FROM "{table}"' for table, column in columns.items()]
-    rows = store.connection.execute(f"SELECT min(oldest) FROM ({' UNION ALL '.join(parts)})").fetchall()
+    return _edge_of_data(store, "min", tables or tuple(_ACTIVITY_COLUMNS))
+
+
+def _edge_of_data(store: AnalyticalStore, aggregate: str, tables: tuple[str, ...]) -> datetime | None:
+    """Return the `aggregate` ("min" or "max") of the event instants of `tables`."""
+    parts = [f'SELECT {aggregate}({_ACTIVITY_COLUMNS[table]}) AS edge FROM "{table}"' for table in tables]
+    rows = store.connection.execute(f"SELECT {aggregate}(edge) FROM ({' UNION ALL '.join(parts)})").fetchall()
     value = rows[0][0]
     return value if isinstance(value, datetime) else None
 

@@ -760,6 +760,16 @@ class NotifySettings(_Section):
     salesforce: SalesforceSettings = SalesforceSettings()
     crm_file: CrmFileSettings = CrmFileSettings()
 
+    def enabled(self) -> list[str]:
+        """Return the names of the enabled notifiers, in the section's order."""
+        notifiers = {
+            "slack": self.slack.enabled,
+            "hubspot": self.hubspot.enabled,
+            "salesforce": self.salesforce.enabled,
+            "crm_file": self.crm_file.enabled,
+        }
+        return [name for name, enabled in notifiers.items() if enabled]
+
 
 # Texts of the in-app prompts, keyed by the prompt keys that the tier playbook hands to the app.
 DEFAULT_PROMPT_TEXTS = {

@@ -315,17 +315,7 @@ def _run(
     result.received = received
     notices = _write(workspace, engine, result, artifact, steps)
     result.notices = len(notices)
-    notify = workspace.config.notify
-    result.destinations = [
-        name
-        for name, settings in (
-            ("slack", notify.slack),
-            ("hubspot", notify.hubspot),
-            ("salesforce", notify.salesforce),
-            ("crm_file", notify.crm_file),
-        )
-        if settings.enabled
-    ]
+    result.destinations = workspace.config.notify.enabled()
     with steps("deliver"):
         result.delivery = _deliver(workspace, engine, result, notices, steps)
     return result

@@ -85,29 +85,29 @@ class MonitorReport:
     def retrain_recommended(self) -> bool:
         return bool(self.retrain_reasons)
 
+    def _checks(self) -> list[tuple[str, str | None]]:
+        """Return each retrain check with None when it measured something, else the reason it could not."""
+        return [
+            ("calibration", None if self.calibration else "no scoring date's horizon has closed yet"),
+            (
+                "weights",
+                None if self.weights.columns and self.weights.tested else self.weights.note or "no refit",
+            ),
+            (
+                "drift",
+                None
+                if self.drift_scoring_date is not None and self.feature_drift
+                else "no scores to compare with the training data",
+            ),
+        ]
+
     def unchecked(self) -> list[str]:
         """Return the retrain checks that had nothing to measure yet, each with the reason."""
-        missing = []
-        if not self.calibration:
-            missing.append("calibration (no scoring date's horizon has closed yet)")
-        if not (self.weights.columns and self.weights.tested):
-            missing.append(f"weights ({self.weights.note or 'no refit'})")
-        if self.drift_scoring_date is None or not self.feature_drift:
-            missing.append("drift (no scores to compare with the training data)")
-        return missing
+        return [f"{name} ({reason})" for name, reason in self._checks() if reason is not None]
 
     def verdict(self) -> str:
         """Return the verdict without a retrain reason: the checks within bounds, then the checks not made."""
-        checked = [
-            name
-            for name, measured in (
-                ("calibration", bool(self.calibration)),
-                ("weights", bool(self.weights.columns) and self.weights.tested),
-                ("drift", self.drift_scoring_date is not None and bool(self.feature_drift)),
-            )
-            if measured
-        ]
-        checked.append("model age")
+        checked = [name for name, reason in self._checks() if reason is None] + ["model age"]
         names = checked[0] if len(checked) == 1 else f"{', '.join(checked[:-1])} and {checked[-1]}"
         text = f"{names} {'is' if len(checked) == 1 else 'are'} within bounds"
         unchecked = self.unchecked()
