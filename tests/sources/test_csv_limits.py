@@ -95,7 +95,7 @@ def test_long_malformed_record_keeps_next_rows(tmp_path: Path, fields: bytes) ->
     assert stored == [("A1", 1), ("A3", 3), ("A4", 4)]
 
 
-def test_malformed_record_of_next_block_keeps_rows_before_it(tmp_path: Path) -> None:
+def test_early_reject_keeps_earlier_rows(tmp_path: Path) -> None:
     # pyarrow rejects row 600,000, in the second 8 MB block, while it hands out the first block's rows.
     rows = [b"A%07d,Name%07d\n" % (number, number) for number in range(1, 700_001)]
     rows[599_999] = b"A0600000,Name,extra\n"

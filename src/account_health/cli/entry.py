@@ -1,4 +1,4 @@
-"""The console script's entry point, which answers a Ctrl-C even while the CLI's libraries load."""
+"""The console script's entry point, which handles a Ctrl-C even while the CLI's libraries load."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ class WeightRefit:
     critical_z: float | None
     columns: list[WeightDrift]
     note: str = ""
-    # Whether the weights were tested for a change; `note` says why not.
+    # Whether the weights were tested for a change. When they were not, `note` gives the reason.
     tested: bool = True
 
     def changed_signals(self) -> list[str]:

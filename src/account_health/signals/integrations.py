@@ -83,10 +83,8 @@ def integrations_series(context: SignalContext) -> ibis.Table | None:
             intervals(rows.connected_at + window, (rows.disconnected_at + window).fill_null(NEVER), False)
         )
     )
-    one = ibis.literal(1, "int64")
-    zero = ibis.literal(0, "int64")
-    now_step = ibis.ifelse(spans._now, one, zero)
-    before_step = ibis.ifelse(spans._now, zero, one)
+    now_step = spans._now.cast("int64")
+    before_step = 1 - now_step
     changes = spans.select("account_id", _at=spans._start, _now=now_step, _before=before_step).union(
         spans.select("account_id", _at=spans._end, _now=-now_step, _before=-before_step)
     )

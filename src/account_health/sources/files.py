@@ -278,7 +278,7 @@ def _csv_batches(path: Path, config: SourceConfig, total: int) -> Iterator[Batch
     # A record longer than a block stops pyarrow's reader. The file is then read again with larger
     # blocks, and the rows already handed out are skipped: the good rows up to the last one handed
     # out, and the rejected rows by number. pyarrow can reject a record of the next block before the
-    # good rows ahead of it come out, so a rejected number says nothing about the good rows before it.
+    # good rows ahead of it come out, so a rejected row's number is no bound on the rows handed out.
     handed_through = 0
     handed_rejects: set[int] = set()
     for block_size in (BATCH_BYTES, LONG_RECORD_BLOCK_BYTES):
